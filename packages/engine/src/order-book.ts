@@ -9,6 +9,7 @@
  */
 import { BookSide } from './internal/book-side.ts';
 import type { Level } from './internal/level.ts';
+import { IdStatus, IdWindow } from './internal/id-window.ts';
 import { Order } from './internal/order.ts';
 import { decodeSnapshot, encodeSnapshot, type SnapshotState } from './internal/snapshot-codec.ts';
 import { validateAmend, validateCancel, validatePlace } from './internal/validate.ts';
@@ -30,7 +31,7 @@ import {
   type PlaceCommand,
 } from './types.ts';
 
-const DEFAULT_DEDUP_WINDOW = 100_000;
+const DEFAULT_DEDUP_WINDOW = 1 << 20;
 
 /** Counters describing a book, as returned by {@link OrderBook.stats}. */
 export interface BookStats {
@@ -73,11 +74,8 @@ export class OrderBook {
   readonly #sellStops = new BookSide(true);
   /** Live orders (resting and pending stops) by id. */
   readonly #orders = new Map<number, Order>();
-  /** Recently accepted ids, for duplicate rejection after their orders ended. */
-  readonly #seen = new Set<number>();
-  readonly #seenRing: Float64Array;
-  #seenPos = 0;
-  readonly #dedupWindow: number;
+  /** Used ids near the highest one, for duplicate rejection after their orders ended. */
+  readonly #ids: IdWindow;
   readonly #defaultStp: StpMode;
   #seq = 0;
   #tradeSeq = 0;
@@ -91,7 +89,8 @@ export class OrderBook {
    * Creates an empty book.
    *
    * @param config.defaultStp - Self-trade prevention for orders that name none. @default 'none'
-   * @param config.dedupWindow - Recent order ids remembered for duplicate rejection. @default 100000
+   * @param config.dedupWindow - Order ids below the highest one seen that are still told apart
+   *   (rounded up to a power of two); older ids are rejected as `ORDER_ID_TOO_OLD`. @default 1048576
    */
   constructor(config: OrderBookConfig = {}) {
     const stp = config.defaultStp ?? StpMode.None;
@@ -101,8 +100,7 @@ export class OrderBook {
       throw new RangeError(`invalid dedupWindow: ${String(window)}`);
     }
     this.#defaultStp = stp;
-    this.#dedupWindow = window;
-    this.#seenRing = new Float64Array(window);
+    this.#ids = new IdWindow(window);
   }
 
   /**
@@ -202,19 +200,14 @@ export class OrderBook {
    * followed by the same commands yields byte-identical events to the book that took the snapshot.
    */
   snapshot(): Uint8Array {
-    const ids: number[] = [];
-    const size = this.#seen.size;
-    const window = this.#dedupWindow;
-    const start = size < window ? 0 : this.#seenPos;
-    for (let i = 0; i < size; i++) ids.push(this.#seenRing[(start + i) % window] as number);
     const state: SnapshotState = {
       defaultStp: this.#defaultStp,
-      dedupWindow: window,
+      dedupWindow: this.#ids.size,
       seq: this.#seq,
       tradeSeq: this.#tradeSeq,
       tradedLots: this.#tradedLots,
       lastTradePriceTicks: this.#lastTradePrice,
-      seenIds: ids,
+      ids: this.#ids.toJSON(),
       sides: [this.#bids.levels, this.#asks.levels, this.#buyStops.levels, this.#sellStops.levels],
     };
     return encodeSnapshot(state);
@@ -232,7 +225,7 @@ export class OrderBook {
     book.#tradeSeq = s.tradeSeq;
     book.#tradedLots = s.tradedLots;
     book.#lastTradePrice = s.lastTradePriceTicks;
-    for (const id of s.seenIds) book.#remember(id);
+    if (!book.#ids.load(s.ids)) throw new RangeError('invalid order book snapshot: ids');
     const sides = [book.#bids, book.#asks, book.#buyStops, book.#sellStops] as const;
     for (let i = 0; i < sides.length; i++) {
       const side = sides[i] as BookSide;
@@ -257,8 +250,10 @@ export class OrderBook {
       return;
     }
     const id = c.orderId;
-    if (this.#orders.has(id) || this.#seen.has(id)) {
-      this.#reject(id, 'place', RejectReason.DuplicateOrderId);
+    const idStatus = this.#ids.check(id);
+    if (idStatus !== IdStatus.Fresh || this.#orders.has(id)) {
+      const reason = idStatus === IdStatus.TooOld ? RejectReason.OrderIdTooOld : RejectReason.DuplicateOrderId;
+      this.#reject(id, 'place', reason);
       return;
     }
     const type = c.orderType;
@@ -296,7 +291,7 @@ export class OrderBook {
       isStop,
     );
     this.#timeMs = c.timeMs;
-    this.#remember(id);
+    this.#ids.add(id);
     this.#out.push({ seq: ++this.#seq, type: 'accepted', orderId: id });
     if (isStop) {
       (isBuy ? this.#buyStops : this.#sellStops).getOrCreate(trigger).append(o);
@@ -415,22 +410,22 @@ export class OrderBook {
     return isBuy ? best.priceTicks <= priceTicks : best.priceTicks >= priceTicks;
   }
 
-  /** Runs a (new, amended or triggered) order as taker, then rests or ends it. */
+  /**
+   * Runs a (new, amended or triggered) order as taker, then rests or ends it. `o` must not be in
+   * the id index; it is added when it rests.
+   */
   #execute(o: Order): void {
     const isLimit = o.orderType === OrderType.Limit;
     if (isLimit && o.tif === TimeInForce.FOK && !this.#canFill(o)) {
-      this.#orders.delete(o.orderId);
       this.#done(o, DoneReason.Expired, DoneCause.FillOrKill, o.openLots);
       return;
     }
     const bookEmptied = this.#match(o);
     if (o.stpExpired) {
-      this.#orders.delete(o.orderId);
       this.#done(o, DoneReason.Expired, DoneCause.SelfTrade, o.openLots);
       return;
     }
     if (o.byQuote) {
-      this.#orders.delete(o.orderId);
       if (o.filledLots > 0 && !bookEmptied) this.#done(o, DoneReason.Filled, null, 0);
       else {
         const cause = bookEmptied ? DoneCause.ImmediateOrCancel : DoneCause.QuoteExhausted;
@@ -439,7 +434,6 @@ export class OrderBook {
       return;
     }
     if (o.openLots === 0) {
-      this.#orders.delete(o.orderId);
       this.#done(o, DoneReason.Filled, null, 0);
       return;
     }
@@ -452,7 +446,6 @@ export class OrderBook {
       this.#levelChanged(o.side, level);
       return;
     }
-    this.#orders.delete(o.orderId);
     this.#done(o, DoneReason.Expired, DoneCause.ImmediateOrCancel, o.openLots);
   }
 
@@ -620,6 +613,7 @@ export class OrderBook {
       }
       const o = level.head as Order;
       level.unlink(o);
+      this.#orders.delete(o.orderId);
       if (level.count === 0) side.remove(level);
       o.pending = false;
       o.orderType = o.orderType === OrderType.StopLimit ? OrderType.Limit : OrderType.Market;
@@ -629,14 +623,6 @@ export class OrderBook {
   }
 
   // ---------------------------------------------------------------- helpers
-
-  #remember(id: number): void {
-    const window = this.#dedupWindow;
-    if (this.#seen.size === window) this.#seen.delete(this.#seenRing[this.#seenPos] as number);
-    this.#seenRing[this.#seenPos] = id;
-    this.#seenPos = this.#seenPos + 1 === window ? 0 : this.#seenPos + 1;
-    this.#seen.add(id);
-  }
 
   #done(o: Order, reason: DoneReason, cause: DoneCause | null, remainingLots: number): void {
     this.#out.push({

@@ -67,6 +67,7 @@ export const RejectReason = {
   InvalidTriggerPrice: 'INVALID_TRIGGER_PRICE',
   InvalidTime: 'INVALID_TIME',
   DuplicateOrderId: 'DUPLICATE_ORDER_ID',
+  OrderIdTooOld: 'ORDER_ID_TOO_OLD',
   PostOnlyWouldTake: 'POST_ONLY_WOULD_TAKE',
   StopWouldTriggerImmediately: 'STOP_WOULD_TRIGGER_IMMEDIATELY',
   UnknownOrder: 'UNKNOWN_ORDER',
@@ -232,22 +233,16 @@ export interface ReducedEvent {
 
 /** Any event a book emits. */
 export type BookEvent =
-  | AcceptedEvent
-  | RejectedEvent
-  | TradeEvent
-  | DoneEvent
-  | LevelEvent
-  | TriggeredEvent
-  | AmendedEvent
-  | ReducedEvent;
+  AcceptedEvent | RejectedEvent | TradeEvent | DoneEvent | LevelEvent | TriggeredEvent | AmendedEvent | ReducedEvent;
 
 /** Construction config of an {@link OrderBook}. */
 export interface OrderBookConfig {
   /** Self-trade prevention for orders that do not name one. @default 'none' */
   readonly defaultStp?: StpMode;
   /**
-   * How many recent order ids are remembered to reject a re-used id after its order ended
-   * (ids of live orders are always rejected). @default 100000
+   * How far below the highest order id seen an id may arrive and still be told apart from a
+   * duplicate (rounded up to a power of two). Older ids are rejected as `ORDER_ID_TOO_OLD`.
+   * Costs one bit per id of the window. @default 1048576
    */
   readonly dedupWindow?: number;
 }

@@ -2,7 +2,7 @@
  * Snapshot bytes: UTF-8 JSON with a fixed layout, so equal states give equal bytes.
  *
  * Layout: `{"v":1,"defaultStp","dedupWindow","seq","tradeSeq","tradedLots","lastTradePriceTicks",
- * "seenIds":[...],"sides":[bids,asks,buyStops,sellStops]}` where each side is a list of levels
+ * "ids":[high,base64 bitmap],"sides":[bids,asks,buyStops,sellStops]}` where each side is a list of levels
  * `[priceTicks,[order,...]]` from worst to best and each order the tuple written by `orderTuple`.
  *
  * @module
@@ -21,8 +21,8 @@ export interface SnapshotState {
   readonly tradeSeq: number;
   readonly tradedLots: number;
   readonly lastTradePriceTicks: number;
-  /** Remembered order ids, oldest first. */
-  readonly seenIds: readonly number[];
+  /** The used-id window, as `IdWindow.toJSON()` gives it. */
+  readonly ids: unknown;
   /** Bids, asks, buy stops, sell stops: levels worst to best. */
   readonly sides: readonly (readonly Level[])[];
 }
@@ -83,7 +83,7 @@ export function encodeSnapshot(s: SnapshotState): Uint8Array {
     tradeSeq: s.tradeSeq,
     tradedLots: s.tradedLots,
     lastTradePriceTicks: s.lastTradePriceTicks,
-    seenIds: s.seenIds,
+    ids: s.ids,
     sides,
   });
   return new TextEncoder().encode(json);
@@ -112,7 +112,6 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
   if (typeof raw !== 'object' || raw === null) return fail('not an object');
   const r = raw as Record<string, unknown>;
   if (r['v'] !== VERSION) fail(`version ${String(r['v'])}`);
-  const seenIds = Array.isArray(r['seenIds']) ? r['seenIds'].map((v) => int(v, 'seenIds')) : fail('seenIds');
   const rawSides = Array.isArray(r['sides']) && r['sides'].length === 4 ? (r['sides'] as unknown[]) : fail('sides');
   const types = Object.values(OrderType);
   const tifs = Object.values(TimeInForce);
@@ -154,7 +153,7 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
     tradeSeq: int(r['tradeSeq'], 'tradeSeq'),
     tradedLots: int(r['tradedLots'], 'tradedLots'),
     lastTradePriceTicks: int(r['lastTradePriceTicks'], 'lastTradePriceTicks'),
-    seenIds,
+    ids: r['ids'],
     sides,
   };
 }
