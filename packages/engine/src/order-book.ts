@@ -273,6 +273,7 @@ export class OrderBook {
       return;
     }
     const byQuote = c.quoteLots !== undefined;
+    const qtyLimited = c.qtyLots !== undefined;
     const o = new Order(
       id,
       c.account,
@@ -283,10 +284,11 @@ export class OrderBook {
       c.stp ?? this.#defaultStp,
       price,
       trigger,
-      byQuote ? 0 : (c.qtyLots as number),
+      qtyLimited ? (c.qtyLots as number) : 0,
       0,
       byQuote ? (c.quoteLots as number) : 0,
       byQuote,
+      qtyLimited,
       c.timeMs,
       isStop,
     );
@@ -426,10 +428,13 @@ export class OrderBook {
       return;
     }
     if (o.byQuote) {
-      if (o.filledLots > 0 && !bookEmptied) this.#done(o, DoneReason.Filled, null, 0);
+      const remaining = o.qtyLimited ? o.openLots : 0;
+      // Filled: the quantity asked for, or (by budget alone) as much as the budget could buy.
+      const filled = o.qtyLimited ? remaining === 0 : o.filledLots > 0 && !bookEmptied;
+      if (filled) this.#done(o, DoneReason.Filled, null, 0);
       else {
         const cause = bookEmptied ? DoneCause.ImmediateOrCancel : DoneCause.QuoteExhausted;
-        this.#done(o, DoneReason.Expired, cause, 0);
+        this.#done(o, DoneReason.Expired, cause, remaining);
       }
       return;
     }
@@ -461,10 +466,11 @@ export class OrderBook {
     const hasLimit = o.orderType === OrderType.Limit;
     const limit = o.priceTicks;
     const byQuote = o.byQuote;
+    const qtyLimited = o.qtyLimited;
     const stp = o.stp;
     const out = this.#out;
     for (;;) {
-      if (byQuote ? o.quoteLots === 0 : o.openLots === 0) return false;
+      if ((qtyLimited && o.openLots === 0) || (byQuote && o.quoteLots === 0)) return false;
       const level = opp.best();
       if (level === undefined) return true;
       const price = level.priceTicks;
@@ -473,7 +479,11 @@ export class OrderBook {
       let stop = false;
       let m = level.head;
       while (m !== null) {
-        const want = byQuote ? Math.floor(o.quoteLots / price) : o.openLots;
+        let want = o.openLots;
+        if (byQuote) {
+          const affordable = Math.floor(o.quoteLots / price);
+          if (!qtyLimited || affordable < want) want = affordable;
+        }
         if (want === 0) {
           stop = true;
           break;
@@ -492,7 +502,7 @@ export class OrderBook {
             changed = true;
             out.push({ seq: ++this.#seq, type: 'reduced', orderId: m.orderId, byLots: d, openLots: m.openLots });
             if (byQuote) o.quoteLots -= d * price;
-            else o.openLots -= d;
+            if (qtyLimited) o.openLots -= d;
             out.push({
               seq: ++this.#seq,
               type: 'reduced',
@@ -501,7 +511,7 @@ export class OrderBook {
               openLots: o.openLots,
             });
             if (m.openLots === 0) this.#removeMaker(m, level, DoneReason.Expired, DoneCause.SelfTrade);
-            if (byQuote ? Math.floor(o.quoteLots / price) === 0 : o.openLots === 0) {
+            if ((qtyLimited && o.openLots === 0) || (byQuote && o.quoteLots < price)) {
               o.stpExpired = true;
               stop = true;
               break;
@@ -526,7 +536,7 @@ export class OrderBook {
         level.qtyLots -= q;
         o.filledLots += q;
         if (byQuote) o.quoteLots -= q * price;
-        else o.openLots -= q;
+        if (qtyLimited) o.openLots -= q;
         changed = true;
         this.#lastTradePrice = price;
         this.#tradedLots += q;
@@ -544,7 +554,7 @@ export class OrderBook {
           timeMs: this.#timeMs,
         });
         if (m.openLots === 0) this.#removeMaker(m, level, DoneReason.Filled, null);
-        if (byQuote ? o.quoteLots === 0 : o.openLots === 0) break;
+        if ((qtyLimited && o.openLots === 0) || (byQuote && o.quoteLots === 0)) break;
         m = next;
       }
       if (changed) {

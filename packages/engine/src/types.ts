@@ -112,7 +112,10 @@ export interface PlaceCommand {
   readonly priceTicks?: number;
   /** Quantity in lots. Required except for a market or stop-market order by quote budget. */
   readonly qtyLots?: number;
-  /** Quote budget in tick·lots, for market and stop-market orders instead of `qtyLots`. */
+  /**
+   * Quote budget in tick·lots, for market and stop-market orders: instead of `qtyLots` (spend up
+   * to this much), or together with it (buy or sell up to `qtyLots`, spending at most this much).
+   */
   readonly quoteLots?: number;
   /** Trigger price in ticks (stop orders). */
   readonly triggerPriceTicks?: number;
@@ -193,7 +196,7 @@ export interface DoneEvent {
   readonly cause: DoneCause | null;
   /** Total quantity filled over the order's life. */
   readonly filledLots: number;
-  /** Open quantity that was canceled or expired (0 when filled; 0 for orders by quote budget). */
+  /** Open quantity that was canceled or expired (0 when filled; 0 for orders by quote budget alone). */
   readonly remainingLots: number;
 }
 /** Total open quantity at one price level after the command (0 = level gone). */

@@ -64,4 +64,45 @@ describe('market orders', () => {
     const events = book.apply(marketQuote(2, 'sell', 350));
     assert.deepEqual(trades(events), [[1, 2, 100, 3]]);
   });
+
+  it('buys up to its quantity while spending at most its quote cap', () => {
+    const book = new OrderBook();
+    run(book, limit(1, 'sell', 100, 2), limit(2, 'sell', 200, 5));
+    // qty 5, cap 500: 2 lots at 100 (200), then floor(300 / 200) = 1 lot at 200; 2 lots expire.
+    const events = book.apply({
+      type: 'place',
+      orderId: 3,
+      account: 3,
+      side: 'buy',
+      orderType: 'market',
+      qtyLots: 5,
+      quoteLots: 500,
+      timeMs: 9,
+    });
+    assert.deepEqual(trades(events), [
+      [1, 3, 100, 2],
+      [2, 3, 200, 1],
+    ]);
+    assert.deepEqual(
+      [doneOf(events, 3)?.reason, doneOf(events, 3)?.cause, doneOf(events, 3)?.remainingLots],
+      ['expired', 'quoteExhausted', 2],
+    );
+  });
+
+  it('is filled when its quantity is reached before its quote cap', () => {
+    const book = new OrderBook();
+    run(book, limit(1, 'sell', 100, 5));
+    const events = book.apply({
+      type: 'place',
+      orderId: 2,
+      account: 2,
+      side: 'buy',
+      orderType: 'market',
+      qtyLots: 3,
+      quoteLots: 10_000,
+      timeMs: 9,
+    });
+    assert.deepEqual(trades(events), [[1, 2, 100, 3]]);
+    assert.equal(doneOf(events, 2)?.reason, 'filled');
+  });
 });

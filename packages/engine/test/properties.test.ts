@@ -28,7 +28,14 @@ const step = fc.oneof(
   },
   {
     weight: 2,
-    arbitrary: fc.record({ k: fc.constant('market' as const), side, qty, account, stp, byQuote: fc.boolean() }),
+    arbitrary: fc.record({
+      k: fc.constant('market' as const),
+      side,
+      qty,
+      account,
+      stp,
+      by: fc.constantFrom('qty', 'quote', 'both' as const),
+    }),
   },
   {
     weight: 1,
@@ -77,27 +84,17 @@ function toCommands(steps: readonly Step[]): Command[] {
           timeMs,
         };
       case 'market':
-        return s.byQuote
-          ? {
-              type: 'place',
-              orderId: next++,
-              account: s.account,
-              side: s.side,
-              orderType: 'market',
-              quoteLots: s.qty * 100,
-              stp: s.stp,
-              timeMs,
-            }
-          : {
-              type: 'place',
-              orderId: next++,
-              account: s.account,
-              side: s.side,
-              orderType: 'market',
-              qtyLots: s.qty,
-              stp: s.stp,
-              timeMs,
-            };
+        return {
+          type: 'place',
+          orderId: next++,
+          account: s.account,
+          side: s.side,
+          orderType: 'market',
+          ...(s.by !== 'quote' ? { qtyLots: s.qty } : {}),
+          ...(s.by !== 'qty' ? { quoteLots: s.qty * 70 } : {}),
+          stp: s.stp,
+          timeMs,
+        };
       case 'stop':
         return s.market
           ? {

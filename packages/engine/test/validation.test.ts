@@ -33,11 +33,6 @@ const cases: [string, unknown, string][] = [
   ['a non-boolean post-only', { ...base, postOnly: 'yes' }, 'INVALID_POST_ONLY'],
   ['a market with a price', { ...base, orderType: 'market' }, 'INVALID_PRICE'],
   [
-    'a market with both quantity and quote',
-    { ...base, orderType: 'market', priceTicks: undefined, quoteLots: 5 },
-    'INVALID_QUOTE_QUANTITY',
-  ],
-  [
     'a market with neither quantity nor quote',
     { ...base, orderType: 'market', priceTicks: undefined, qtyLots: undefined },
     'INVALID_QUANTITY',

@@ -21,12 +21,15 @@ export class Order {
   priceTicks: number;
   /** Trigger price in ticks; 0 when none. */
   readonly triggerPriceTicks: number;
-  /** Open quantity in lots (0 for orders by quote budget, which use `quoteLots`). */
+  /** Open quantity in lots (0 and unused when `qtyLimited` is false). */
   openLots: number;
   filledLots: number;
-  /** Unspent quote budget in tick·lots, for orders by quote budget. */
+  /** Unspent quote budget in tick·lots, when `byQuote`. */
   quoteLots: number;
+  /** Spending is capped by `quoteLots`. */
   readonly byQuote: boolean;
+  /** Quantity is capped by `openLots` (false only for market orders by quote budget alone). */
+  readonly qtyLimited: boolean;
   readonly timeMs: number;
   /** True while a stop order waits for its trigger. */
   pending: boolean;
@@ -50,6 +53,7 @@ export class Order {
     filledLots: number,
     quoteLots: number,
     byQuote: boolean,
+    qtyLimited: boolean,
     timeMs: number,
     pending: boolean,
   ) {
@@ -66,6 +70,7 @@ export class Order {
     this.filledLots = filledLots;
     this.quoteLots = quoteLots;
     this.byQuote = byQuote;
+    this.qtyLimited = qtyLimited;
     this.timeMs = timeMs;
     this.pending = pending;
     this.stpExpired = false;

@@ -46,6 +46,7 @@ type OrderTuple = [
   filledLots: number,
   quoteLots: number,
   byQuote: 0 | 1,
+  qtyLimited: 0 | 1,
   timeMs: number,
 ];
 
@@ -63,6 +64,7 @@ const orderTuple = (o: Order): OrderTuple => [
   o.filledLots,
   o.quoteLots,
   o.byQuote ? 1 : 0,
+  o.qtyLimited ? 1 : 0,
   o.timeMs,
 ];
 
@@ -123,7 +125,7 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
       if (!Array.isArray(lvl) || lvl.length !== 2 || !Array.isArray(lvl[1])) return fail('level');
       const priceTicks = int(lvl[0], 'level price');
       const orders = (lvl[1] as unknown[]).map((t) => {
-        if (!Array.isArray(t) || t.length !== 14) return fail('order');
+        if (!Array.isArray(t) || t.length !== 15) return fail('order');
         const o = new Order(
           int(t[0], 'orderId'),
           int(t[1], 'account'),
@@ -138,7 +140,8 @@ export function decodeSnapshot(bytes: Uint8Array): DecodedSnapshot {
           int(t[10], 'filledLots'),
           int(t[11], 'quoteLots'),
           oneOf(t[12], [0, 1], 'byQuote') === 1,
-          int(t[13], 'timeMs'),
+          oneOf(t[13], [0, 1], 'qtyLimited') === 1,
+          int(t[14], 'timeMs'),
           pending,
         );
         return o;

@@ -43,9 +43,7 @@ export function validatePlace(c: PlaceCommand): RejectReason | null {
     if (c.tif !== undefined) return RejectReason.InvalidTimeInForce;
     const byQty = c.qtyLots !== undefined;
     const byQuote = c.quoteLots !== undefined;
-    if (byQty === byQuote) {
-      return byQty ? RejectReason.InvalidQuoteQuantity : RejectReason.InvalidQuantity;
-    }
+    if (!byQty && !byQuote) return RejectReason.InvalidQuantity;
     if (byQty && !isPositiveInt(c.qtyLots)) return RejectReason.InvalidQuantity;
     if (byQuote && !isPositiveInt(c.quoteLots)) return RejectReason.InvalidQuoteQuantity;
   }
