@@ -1,0 +1,64 @@
+/**
+ * `@ballast/errors`: one error type for infrastructure faults, with a stable `code`, a
+ * `retryable` flag and a `cause`. Expected domain outcomes (a rejected order) are returned
+ * values, not these.
+ *
+ * @module
+ */
+
+/** Stable error codes. Codes are API (see docs/errors.md); messages are not. */
+export const ErrorCode = {
+  /** A store could not be reached or the connection broke. Retryable. */
+  StateConnection: 'STATE_CONNECTION',
+  /** A write conflicted (unique violation, serialization failure, busy). */
+  StateConflict: 'STATE_CONFLICT',
+  /** An append's expected sequence did not match: another writer got there first. */
+  StateFenced: 'STATE_FENCED',
+  /** The store refused the request as malformed. */
+  StateInvalid: 'STATE_INVALID',
+  /** A deadline passed. Retryable. */
+  Timeout: 'TIMEOUT',
+  /** The caller's signal aborted. */
+  Cancelled: 'CANCELLED',
+  /** The process is draining and takes no new work. Retryable elsewhere. */
+  Draining: 'DRAINING',
+  /** Configuration is invalid. */
+  ConfigInvalid: 'CONFIG_INVALID',
+  /** A bug: an invariant did not hold. */
+  Internal: 'INTERNAL',
+} as const;
+/** One of {@link ErrorCode}. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const MARK = Symbol.for('ballast.error');
+
+/** Options of {@link BallastError}. */
+export interface BallastErrorOptions {
+  readonly cause?: unknown;
+  /** @default false */
+  readonly retryable?: boolean;
+}
+
+/** An infrastructure fault with a stable code. */
+export class BallastError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: BallastErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BallastError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    Object.defineProperty(this, MARK, { value: true });
+  }
+}
+
+/** True for a {@link BallastError}, also one from another copy of this package. */
+export function isBallastError(e: unknown): e is BallastError {
+  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[MARK] === true;
+}
+
+/** True when `e` is marked retryable. */
+export function isRetryable(e: unknown): boolean {
+  return isBallastError(e) && e.retryable;
+}

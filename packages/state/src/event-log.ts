@@ -1,0 +1,68 @@
+/**
+ * The `EventLog` port: named append-only logs of entries numbered 1, 2, 3, … with
+ * de-duplication keys. Commands and events travel through it (JetStream streams in distributed
+ * mode, SQLite tables embedded).
+ *
+ * @module
+ */
+
+/** One stored entry. */
+export interface LogEntry {
+  /** Position in its log, from 1, gap-free. */
+  readonly seq: number;
+  /** De-duplication key given at append, or `null`. */
+  readonly key: string | null;
+  /** The entry's content (JSON text by convention). */
+  readonly payload: string;
+  /** Store time at append, in ms since the epoch. */
+  readonly timeMs: number;
+}
+
+/** One entry to append. */
+export interface AppendInput {
+  /** De-duplication key: an entry whose key the log already holds is not appended again. */
+  readonly key?: string;
+  readonly payload: string;
+}
+
+/** The outcome of appending one entry. */
+export interface AppendResult {
+  /** The entry's sequence number (the original one for a duplicate). */
+  readonly seq: number;
+  readonly duplicate: boolean;
+}
+
+/** Options of {@link EventLog.append}. */
+export interface AppendOptions {
+  /**
+   * Append only if the log's last sequence is exactly this (fencing: a deposed writer's append is
+   * refused with `STATE_FENCED`).
+   */
+  readonly expectedLastSeq?: number;
+  /** Aborting before the append starts prevents it; once started it completes or fails whole. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of calls that only wait. */
+export interface WaitOptions {
+  readonly signal?: AbortSignal;
+}
+
+/** Named append-only logs. */
+export interface EventLog {
+  /**
+   * Appends entries in order, atomically: all are stored (or found as duplicates) or none.
+   *
+   * @throws BallastError `STATE_FENCED` when `expectedLastSeq` does not match.
+   */
+  append(log: string, entries: readonly AppendInput[], options?: AppendOptions): Promise<AppendResult[]>;
+  /** Up to `limit` entries with `seq >= fromSeq`, in order. */
+  read(log: string, fromSeq: number, limit: number, options?: WaitOptions): Promise<LogEntry[]>;
+  /** Sequence of the last entry, 0 for an empty log. */
+  lastSeq(log: string, options?: WaitOptions): Promise<number>;
+  /**
+   * Resolves once the log's last sequence is beyond `afterSeq`, or after `maxWaitMs`, whichever
+   * comes first. Rejects with the signal's reason when it aborts.
+   */
+  waitFor(log: string, afterSeq: number, maxWaitMs: number, options?: WaitOptions): Promise<void>;
+}

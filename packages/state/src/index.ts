@@ -1,0 +1,11 @@
+/**
+ * `@ballast/state`: the ports roles use for state (EventLog, KeyValue), log tailing, and the
+ * in-process adapters. Backend adapters live in `@ballast/state-*` packages and all pass
+ * `@ballast/state/conformance`.
+ *
+ * @module
+ */
+export type { AppendInput, AppendOptions, AppendResult, EventLog, LogEntry, WaitOptions } from './event-log.ts';
+export type { KeyValue, KvEntry, PutOptions } from './key-value.ts';
+export { createMemoryKeyValue } from './memory-key-value.ts';
+export { tailLog, type TailOptions } from './tail.ts';

@@ -1,0 +1,62 @@
+/**
+ * Tailing a log: deliver every entry from a sequence on, in order, in batches, until aborted.
+ * Works over any {@link EventLog}.
+ *
+ * @module
+ */
+import type { EventLog, LogEntry } from './event-log.ts';
+
+/** Options of {@link tailLog}. */
+export interface TailOptions {
+  /** First sequence to deliver. */
+  readonly fromSeq: number;
+  /** Most entries per batch. @default 500 */
+  readonly batchSize?: number;
+  /** Longest wait between polls when the log is idle. @default 1000 */
+  readonly idleWaitMs?: number;
+  /** Stops the tail; the returned promise then resolves. */
+  readonly signal: AbortSignal;
+  /** Called when reading or handling fails; the tail retries after `retryDelayMs`. */
+  readonly onError?: (err: unknown) => void;
+  /** @default 200 */
+  readonly retryDelayMs?: number;
+}
+
+/**
+ * Calls `handle` with each batch of entries, in order, from `fromSeq`. A batch is retried until
+ * `handle` resolves (so `handle` must be idempotent); the next batch starts after it. Resolves
+ * when `signal` aborts.
+ */
+export async function tailLog(
+  log: EventLog,
+  name: string,
+  handle: (entries: LogEntry[]) => Promise<void> | void,
+  options: TailOptions,
+): Promise<void> {
+  const { signal } = options;
+  const batch = options.batchSize ?? 500;
+  const idle = options.idleWaitMs ?? 1000;
+  const retryMs = options.retryDelayMs ?? 200;
+  let next = options.fromSeq;
+  while (!signal.aborted) {
+    try {
+      const entries = await log.read(name, next, batch, { signal });
+      if (entries.length === 0) {
+        await log.waitFor(name, next - 1, idle, { signal });
+        continue;
+      }
+      await handle(entries);
+      next = (entries.at(-1) as LogEntry).seq + 1;
+    } catch (err) {
+      if (signal.aborted) break;
+      options.onError?.(err);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, retryMs);
+        signal.addEventListener('abort', () => {
+          clearTimeout(t);
+          resolve();
+        }, { once: true });
+      });
+    }
+  }
+}
