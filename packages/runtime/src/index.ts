@@ -1,0 +1,27 @@
+/**
+ * `@ballast/runtime`: what every role's process uses — settings, logging, lifecycle and drain,
+ * health and metrics.
+ *
+ * @module
+ */
+export {
+  intIn,
+  loadSettings,
+  nonEmpty,
+  oneOf,
+  parseBool,
+  settingsHelp,
+  type SettingSpec,
+  type SettingsOf,
+  type SettingsSpec,
+} from './settings.ts';
+export { createLogger, type Logger, type LoggerOptions } from './logger.ts';
+export {
+  LifecycleState,
+  createLifecycle,
+  type DrainStep,
+  type Lifecycle,
+  type LifecycleOptions,
+} from './lifecycle.ts';
+export { createMetrics, type BallastMetrics } from './metrics.ts';
+export { registerObservability, type ReadinessCheck } from './http-observability.ts';

@@ -1,0 +1,89 @@
+/**
+ * Prometheus metrics of a Ballast process (prom-client): HTTP rate/errors/duration per route,
+ * in-flight requests, event-loop utilization, orders/s and trades/s, WebSocket connections,
+ * consumer lag. Libraries publish on `diagnostics_channel`; only the runtime imports prom-client.
+ *
+ * @module
+ */
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The metrics every role may update. */
+export interface BallastMetrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route'>;
+  readonly httpInFlight: Gauge;
+  readonly ordersAccepted: Counter<'symbol'>;
+  readonly ordersRejected: Counter<'reason'>;
+  readonly trades: Counter<'symbol'>;
+  readonly wsConnections: Gauge;
+  readonly wsDisconnectsSlow: Counter;
+  readonly consumerLag: Gauge<'consumer' | 'log'>;
+  readonly commandsApplied: Counter<'symbol'>;
+}
+
+/** Creates a registry with default process metrics and Ballast's own. */
+export function createMetrics(): BallastMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'ballast_process_' });
+  let last = performance.eventLoopUtilization();
+  new Gauge({
+    name: 'ballast_event_loop_utilization',
+    help: 'Event-loop utilization (0..1) since the previous scrape: the best saturation signal for Node.',
+    registers: [registry],
+    collect() {
+      const now = performance.eventLoopUtilization();
+      this.set(performance.eventLoopUtilization(now, last).utilization);
+      last = now;
+    },
+  });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'ballast_http_requests_total',
+      help: 'HTTP requests by method, route and status.',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'ballast_http_request_duration_seconds',
+      help: 'HTTP request duration by method and route.',
+      labelNames: ['method', 'route'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    httpInFlight: new Gauge({ name: 'ballast_http_in_flight', help: 'HTTP requests in flight.', registers: [registry] }),
+    ordersAccepted: new Counter({
+      name: 'ballast_orders_accepted_total',
+      help: 'Orders acknowledged by the oms.',
+      labelNames: ['symbol'],
+      registers: [registry],
+    }),
+    ordersRejected: new Counter({
+      name: 'ballast_orders_rejected_total',
+      help: 'Orders rejected before acknowledgement, by reason.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    trades: new Counter({ name: 'ballast_trades_total', help: 'Trades matched.', labelNames: ['symbol'], registers: [registry] }),
+    wsConnections: new Gauge({ name: 'ballast_ws_connections', help: 'Open WebSocket connections.', registers: [registry] }),
+    wsDisconnectsSlow: new Counter({
+      name: 'ballast_ws_slow_consumer_disconnects_total',
+      help: 'WebSocket clients disconnected for falling behind.',
+      registers: [registry],
+    }),
+    consumerLag: new Gauge({
+      name: 'ballast_consumer_lag_entries',
+      help: 'Entries a consumer is behind the end of its log.',
+      labelNames: ['consumer', 'log'],
+      registers: [registry],
+    }),
+    commandsApplied: new Counter({
+      name: 'ballast_matching_commands_total',
+      help: 'Commands applied by matching.',
+      labelNames: ['symbol'],
+      registers: [registry],
+    }),
+  };
+}

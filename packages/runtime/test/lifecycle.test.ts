@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createLifecycle } from '@ballast/runtime';
+
+describe('lifecycle', () => {
+  it('goes STARTING → RUNNING → DRAINING → DRAINED, running drain steps in order, then aborts the root signal', async () => {
+    const lc = createLifecycle({ shutdownGraceMs: 1000 });
+    const seen: string[] = [];
+    const states = (async () => {
+      for await (const s of lc.status()) seen.push(s);
+    })();
+    const order: string[] = [];
+    lc.onDrain('stop accepting', () => void order.push('stop'));
+    lc.onDrain('finish in-flight', async () => {
+      await Promise.resolve();
+      order.push('finish');
+    });
+    assert.equal(lc.state, 'STARTING');
+    lc.running();
+    assert.equal(lc.signal.aborted, false);
+    const result = await lc.drain('SIGTERM');
+    await states;
+    assert.deepEqual(order, ['stop', 'finish']);
+    assert.deepEqual(result.timedOut, []);
+    assert.deepEqual(seen, ['RUNNING', 'DRAINING', 'DRAINED']);
+    assert.equal(lc.signal.aborted, true);
+    await lc.closed();
+  });
+
+  it('abandons a step that overruns the grace period and still finishes', async () => {
+    const lc = createLifecycle({ shutdownGraceMs: 20 });
+    lc.onDrain('stuck', () => new Promise(() => undefined));
+    lc.onDrain('after', () => undefined);
+    const result = await lc.drain('test');
+    assert.deepEqual(result.timedOut, ['stuck', 'after']);
+    assert.equal(lc.state, 'DRAINED');
+  });
+});
