@@ -1,0 +1,15 @@
+/**
+ * `@ballast/oms`: the order management role.
+ *
+ * @module
+ */
+export { checkFilters, commandLog, createOms, type CancelRequest, type Oms, type OmsConfig } from './oms.ts';
+export { findOrder, toOrderRecord } from './order-record.ts';
+export type {
+  CancelResult,
+  OrderRecord,
+  PlaceOrderInput,
+  PlaceRejection,
+  PlaceResult,
+  StpModeName,
+} from './order-request.ts';

@@ -1,0 +1,395 @@
+/**
+ * The order management service: checks an order against its market's filters, reserves its
+ * funds, writes the order, the reservation and an outbox row in one transaction, appends the
+ * command to the symbol's command log (de-duplicated by order id) and acknowledges.
+ *
+ * Requests arriving together are written in one transaction and appended in one call (group
+ * commit): each still gets its own result. A retry with the same client order id returns the
+ * original order. A command whose append failed after commit is published by the outbox sweeper;
+ * an acknowledged order is never lost.
+ *
+ * @module
+ */
+import type { Database } from '@ballast/db';
+import type { Market, Markets } from '@ballast/contracts';
+import type { EventLog } from '@ballast/state';
+import type { Kysely, Transaction } from 'kysely';
+import { findOrder, toOrderRecord } from './order-record.ts';
+import type { CancelResult, OrderRecord, PlaceOrderInput, PlaceRejection, PlaceResult } from './order-request.ts';
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const TERMINAL = new Set(['FILLED', 'CANCELED', 'EXPIRED', 'EXPIRED_IN_MATCH', 'REJECTED']);
+
+/** The command log of a symbol. */
+export const commandLog = (symbol: string): string => `cmd.${symbol}`;
+
+/** Construction config of the oms. */
+export interface OmsConfig {
+  readonly db: Kysely<Database>;
+  readonly log: EventLog;
+  readonly markets: Markets;
+  /** @default Date.now */
+  readonly nowMs?: () => number;
+  /** Called for problems that do not fail a request (an append left to the sweeper). */
+  readonly onWarning?: (message: string, err: unknown) => void;
+  /** Called with the symbol of each acknowledged new order. */
+  readonly onAccepted?: (symbol: string) => void;
+  /** Most orders per group commit. @default 256 */
+  readonly maxBatch?: number;
+}
+
+/** Identifies an order to cancel: by id or by client order id. */
+export interface CancelRequest {
+  readonly accountId: bigint;
+  readonly symbol: string;
+  readonly orderId?: bigint;
+  readonly clientOrderId?: string;
+}
+
+/** The order management service. */
+export interface Oms {
+  /**
+   * Places an order. Resolves once it is committed (and, normally, in the command log).
+   * Aborting before the order is written leaves nothing behind; once written, it stands and
+   * needs a cancel.
+   *
+   * @throws BallastError when the database fails (nothing was acknowledged).
+   */
+  place(input: PlaceOrderInput, options?: { signal?: AbortSignal }): Promise<PlaceResult>;
+  /** Sends a cancel for a live order; matching applies it in log order. */
+  cancel(req: CancelRequest, options?: { signal?: AbortSignal }): Promise<CancelResult>;
+  /** Republishes committed commands older than `minAgeMs` still in the outbox; returns how many. */
+  sweepOutbox(minAgeMs?: number): Promise<number>;
+  /** Sweeps every `intervalMs` until `signal` aborts. */
+  runSweeper(signal: AbortSignal, intervalMs?: number): Promise<void>;
+}
+
+interface Pending {
+  readonly input: PlaceOrderInput;
+  readonly market: Market;
+  readonly resolve: (r: PlaceResult) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+interface Written {
+  readonly pending: Pending;
+  readonly order: OrderRecord;
+  readonly key: string;
+  readonly payload: string;
+}
+
+/** Checks `input` against its market's filters (Binance's PRICE_FILTER, LOT_SIZE, NOTIONAL). */
+export function checkFilters(input: PlaceOrderInput, market: Market): PlaceRejection | null {
+  const fail = (filter: string, message: string): PlaceRejection => ({ _tag: 'FilterFailure', filter, message });
+  const hasPrice = input.type === 'limit' || input.type === 'stopLimit';
+  if (hasPrice) {
+    const p = input.priceTicks ?? 0n;
+    if (p < 1n || p > market.maxPriceTicks) return fail('PRICE_FILTER', 'Filter failure: PRICE_FILTER');
+  }
+  if (input.type === 'stopLimit' || input.type === 'stopMarket') {
+    const s = input.stopPriceTicks ?? 0n;
+    if (s < 1n || s > market.maxPriceTicks) return fail('PRICE_FILTER', 'Filter failure: PRICE_FILTER');
+  }
+  if (input.qtyLots !== undefined) {
+    if (input.qtyLots < market.minLots || input.qtyLots > market.maxLots) {
+      return fail('LOT_SIZE', 'Filter failure: LOT_SIZE');
+    }
+  }
+  if (hasPrice && (input.priceTicks ?? 0n) * (input.qtyLots ?? 0n) < market.minNotionalTickLots) {
+    return fail('NOTIONAL', 'Filter failure: NOTIONAL');
+  }
+  if (input.quoteQtyMinor !== undefined) {
+    if (input.quoteQtyMinor % market.quoteMinorPerTickLot !== 0n) {
+      return fail('NOTIONAL', 'quoteOrderQty is finer than one tick times one step');
+    }
+    if (input.quoteQtyMinor < market.minNotionalTickLots * market.quoteMinorPerTickLot) {
+      return fail('NOTIONAL', 'Filter failure: NOTIONAL');
+    }
+  }
+  return null;
+}
+
+/** Creates the oms. */
+export function createOms(config: OmsConfig): Oms {
+  const { db, log, markets } = config;
+  const now = config.nowMs ?? Date.now;
+  const maxBatch = config.maxBatch ?? 256;
+  let queue: Pending[] = [];
+  let scheduled = false;
+
+  const available = async (trx: Transaction<Database>, accountId: bigint, asset: string): Promise<bigint> => {
+    const row = await trx
+      .selectFrom('balances')
+      .select('available')
+      .where('account_id', '=', accountId)
+      .where('asset', '=', asset)
+      .executeTakeFirst();
+    return row?.available ?? 0n;
+  };
+
+  /** Reservation and engine quantities for one order; `null` when the funds are not there. */
+  const plan = async (
+    trx: Transaction<Database>,
+    input: PlaceOrderInput,
+    m: Market,
+  ): Promise<{ asset: string; amount: bigint; qtyLots?: bigint; quoteLots?: bigint } | null> => {
+    const k = m.quoteMinorPerTickLot;
+    if (input.side === 'sell') {
+      if (input.qtyLots !== undefined) {
+        return { asset: m.baseAsset, amount: input.qtyLots * m.baseMinorPerLot, qtyLots: input.qtyLots };
+      }
+      // Market sell by quote amount: reserve all whole lots available; the budget stops it.
+      let lots = (await available(trx, input.accountId, m.baseAsset)) / m.baseMinorPerLot;
+      if (lots > m.maxLots) lots = m.maxLots;
+      if (lots < 1n) return null;
+      return {
+        asset: m.baseAsset,
+        amount: lots * m.baseMinorPerLot,
+        qtyLots: lots,
+        quoteLots: (input.quoteQtyMinor as bigint) / k,
+      };
+    }
+    if (input.type === 'limit' || input.type === 'stopLimit') {
+      const amount = (input.priceTicks as bigint) * (input.qtyLots as bigint) * k;
+      return { asset: m.quoteAsset, amount, qtyLots: input.qtyLots as bigint };
+    }
+    if (input.qtyLots === undefined) {
+      const quoteLots = (input.quoteQtyMinor as bigint) / k;
+      if (quoteLots > MAX_SAFE) return null;
+      return { asset: m.quoteAsset, amount: quoteLots * k, quoteLots };
+    }
+    // Market buy by quantity: the price is unknown, so reserve what is available and cap the
+    // order's spending at it; whatever is not spent is released when the order ends.
+    let quoteLots = (await available(trx, input.accountId, m.quoteAsset)) / k;
+    if (quoteLots > MAX_SAFE) quoteLots = MAX_SAFE;
+    if (quoteLots < 1n) return null;
+    return { asset: m.quoteAsset, amount: quoteLots * k, qtyLots: input.qtyLots, quoteLots };
+  };
+
+  const writeOne = async (trx: Transaction<Database>, p: Pending, timeMs: number): Promise<Written | null> => {
+    const { input, market } = p;
+    const existing = await trx
+      .selectFrom('orders')
+      .selectAll()
+      .where('account_id', '=', input.accountId)
+      .where('client_order_id', '=', input.clientOrderId)
+      .executeTakeFirst();
+    if (existing !== undefined) {
+      p.resolve({ ok: true, order: toOrderRecord(existing), duplicate: true });
+      return null;
+    }
+    const reservation = await plan(trx, input, market);
+    const insufficient = (): null => {
+      p.resolve({
+        ok: false,
+        reason: { _tag: 'InsufficientFunds', message: 'Account has insufficient balance for requested action.' },
+      });
+      return null;
+    };
+    if (reservation === null || reservation.amount <= 0n) return insufficient();
+    const { asset, amount } = reservation;
+    const updated = await trx
+      .updateTable('balances')
+      .set((eb) => ({ available: eb('available', '-', amount), reserved: eb('reserved', '+', amount) }))
+      .where('account_id', '=', input.accountId)
+      .where('asset', '=', asset)
+      .where('available', '>=', amount)
+      .executeTakeFirst();
+    if (updated.numUpdatedRows === 0n) return insufficient();
+    const row = await trx
+      .insertInto('orders')
+      .values({
+        account_id: input.accountId,
+        symbol: input.symbol,
+        client_order_id: input.clientOrderId,
+        side: input.side,
+        type: input.apiType,
+        tif: input.tif,
+        price_ticks: input.priceTicks ?? 0n,
+        qty_lots: input.qtyLots ?? 0n,
+        quote_qty_minor: input.quoteQtyMinor ?? 0n,
+        stop_price_ticks: input.stopPriceTicks ?? 0n,
+        stp: input.stp,
+        status: 'NEW',
+        executed_lots: 0n,
+        cum_quote_minor: 0n,
+        reserve_asset: asset,
+        reserved_minor: amount,
+        created_ms: timeMs,
+        updated_ms: timeMs,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const journal = await trx
+      .insertInto('journal')
+      .values({ event_key: `rsv:${row.id}`, kind: 'reserve', time_ms: timeMs })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await trx
+      .insertInto('postings')
+      .values([
+        { journal_id: journal.id, account_id: input.accountId, asset, bucket: 'available', amount: -amount },
+        { journal_id: journal.id, account_id: input.accountId, asset, bucket: 'reserved', amount },
+      ])
+      .execute();
+    const command = {
+      type: 'place',
+      orderId: Number(row.id),
+      account: Number(input.accountId),
+      side: input.side,
+      orderType: input.type,
+      ...(input.priceTicks !== undefined ? { priceTicks: Number(input.priceTicks) } : {}),
+      ...(reservation.qtyLots !== undefined ? { qtyLots: Number(reservation.qtyLots) } : {}),
+      ...(reservation.quoteLots !== undefined ? { quoteLots: Number(reservation.quoteLots) } : {}),
+      ...(input.stopPriceTicks !== undefined ? { triggerPriceTicks: Number(input.stopPriceTicks) } : {}),
+      ...(input.type === 'limit' || input.type === 'stopLimit' ? { tif: input.tif } : {}),
+      ...(input.postOnly ? { postOnly: true } : {}),
+      stp: input.stp,
+      timeMs,
+    };
+    const key = `o${row.id}`;
+    const payload = JSON.stringify(command);
+    await trx
+      .insertInto('outbox')
+      .values({ order_id: row.id, log: commandLog(input.symbol), key, payload, created_ms: timeMs })
+      .execute();
+    return { pending: p, order: toOrderRecord(row), key, payload };
+  };
+
+  const publish = async (byLog: Map<string, { key: string; payload: string; orderId: bigint }[]>): Promise<void> => {
+    for (const [name, entries] of byLog) {
+      await log.append(
+        name,
+        entries.map((e) => ({ key: e.key, payload: e.payload })),
+      );
+      await db
+        .deleteFrom('outbox')
+        .where(
+          'order_id',
+          'in',
+          entries.map((e) => e.orderId),
+        )
+        .execute();
+    }
+  };
+
+  const flush = async (): Promise<void> => {
+    scheduled = false;
+    const batch = queue.length > maxBatch ? queue.splice(0, maxBatch) : queue;
+    if (batch === queue) queue = [];
+    if (queue.length > 0) schedule();
+    const live = batch;
+    if (live.length === 0) return;
+    let written: Written[];
+    try {
+      const timeMs = now();
+      written = await db.transaction().execute(async (trx) => {
+        const out: Written[] = [];
+        for (const p of live) {
+          const w = await writeOne(trx, p, timeMs);
+          if (w !== null) out.push(w);
+        }
+        return out;
+      });
+    } catch (err) {
+      for (const p of live) p.reject(err);
+      return;
+    }
+    const byLog = new Map<string, { key: string; payload: string; orderId: bigint }[]>();
+    for (const w of written) {
+      const name = commandLog(w.order.symbol);
+      let list = byLog.get(name);
+      if (list === undefined) byLog.set(name, (list = []));
+      list.push({ key: w.key, payload: w.payload, orderId: w.order.id });
+    }
+    try {
+      await publish(byLog);
+    } catch (err) {
+      config.onWarning?.('command append failed; the outbox sweeper will publish it', err);
+    }
+    for (const w of written) {
+      config.onAccepted?.(w.order.symbol);
+      w.pending.resolve({ ok: true, order: w.order, duplicate: false });
+    }
+  };
+
+  const schedule = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => void flush());
+  };
+
+  const sweepOutbox = async (minAgeMs = 1000): Promise<number> => {
+    const rows = await db
+      .selectFrom('outbox')
+      .selectAll()
+      .where('created_ms', '<=', BigInt(now() - minAgeMs))
+      .orderBy('order_id')
+      .limit(500)
+      .execute();
+    const byLog = new Map<string, { key: string; payload: string; orderId: bigint }[]>();
+    for (const r of rows) {
+      let list = byLog.get(r.log);
+      if (list === undefined) byLog.set(r.log, (list = []));
+      list.push({ key: r.key, payload: r.payload, orderId: r.order_id });
+    }
+    await publish(byLog);
+    return rows.length;
+  };
+
+  return {
+    place(input, options = {}) {
+      options.signal?.throwIfAborted();
+      const market = markets.bySymbol.get(input.symbol);
+      if (market === undefined) {
+        return Promise.resolve({ ok: false, reason: { _tag: 'UnknownSymbol', message: 'Invalid symbol.' } });
+      }
+      const rejection = checkFilters(input, market);
+      if (rejection !== null) return Promise.resolve({ ok: false, reason: rejection });
+      return new Promise<PlaceResult>((resolve, reject) => {
+        queue.push({ input, market, resolve, reject });
+        schedule();
+      });
+    },
+
+    async cancel(req, options = {}) {
+      options.signal?.throwIfAborted();
+      const order = await findOrder(db, req.accountId, {
+        ...(req.orderId !== undefined ? { orderId: req.orderId } : {}),
+        ...(req.clientOrderId !== undefined ? { clientOrderId: req.clientOrderId } : {}),
+        symbol: req.symbol,
+      });
+      if (order === undefined) return { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Order does not exist.' } };
+      if (TERMINAL.has(order.status)) {
+        return { ok: false, reason: { _tag: 'AlreadyDone', message: 'Unknown order sent.' } };
+      }
+      await log.append(commandLog(order.symbol), [
+        {
+          payload: JSON.stringify({
+            type: 'cancel',
+            orderId: Number(order.id),
+            account: Number(order.accountId),
+            timeMs: now(),
+          }),
+        },
+      ]);
+      return { ok: true, order };
+    },
+
+    sweepOutbox,
+
+    async runSweeper(signal, intervalMs = 1000) {
+      while (!signal.aborted) {
+        try {
+          await sweepOutbox(intervalMs);
+        } catch (err) {
+          config.onWarning?.('outbox sweep failed; will retry', err);
+        }
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, intervalMs);
+          signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+        });
+      }
+    },
+  };
+}
