@@ -1,0 +1,7 @@
+/**
+ * `@ballast/ledger`: the ledger role and its invariants.
+ *
+ * @module
+ */
+export { createLedger, postJournal, type FeeSchedule, type Ledger, type LedgerConfig, type TransferResult } from './ledger.ts';
+export { verifyLedger } from './verify.ts';

@@ -1,0 +1,481 @@
+/**
+ * The market-data role: per symbol, an L2 book, recent trades, aggregate trades, candles for
+ * every Binance interval and 24-hour statistics, all rebuilt from the event log (it keeps no
+ * state a replica cannot lose). Publishes trades, aggregate trades, depth diffs (every
+ * `depthIntervalMs`), best bid/offer changes and candle updates to subscribers.
+ *
+ * Update ids: `lastUpdateId` is the engine sequence of the last event applied; a depth diff
+ * covers `U` (previous diff's `u` + 1) to `u` (the `lastUpdateId` when it was cut), so a client
+ * syncs a local book from REST `/depth` plus diffs exactly as with Binance.
+ *
+ * @module
+ */
+import type { BookEvent } from '@ballast/engine';
+import type { Markets } from '@ballast/contracts';
+import { tailLog, type EventLog, type LogEntry } from '@ballast/state';
+import { INTERVALS, intervalStart, type Interval } from './intervals.ts';
+
+/** A trade as market data shows it. */
+export interface TradeView {
+  readonly id: number;
+  readonly priceTicks: number;
+  readonly qtyLots: number;
+  readonly timeMs: number;
+  readonly isBuyerMaker: boolean;
+}
+
+/** An aggregate trade: consecutive fills of one taker at one price. */
+export interface AggTradeView {
+  readonly id: number;
+  readonly priceTicks: number;
+  readonly qtyLots: number;
+  readonly firstTradeId: number;
+  readonly lastTradeId: number;
+  readonly timeMs: number;
+  readonly isBuyerMaker: boolean;
+}
+
+/** One candle. Quote volumes are in tick·lots. */
+export interface Candle {
+  readonly interval: Interval;
+  readonly openTime: number;
+  readonly closeTime: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volumeLots: number;
+  quoteTickLots: bigint;
+  trades: number;
+  takerBuyLots: number;
+  takerBuyQuoteTickLots: bigint;
+  firstTradeId: number;
+  lastTradeId: number;
+}
+
+/** A depth view: levels best first, `[priceTicks, qtyLots]`. */
+export interface DepthView {
+  readonly lastUpdateId: number;
+  readonly bids: [number, number][];
+  readonly asks: [number, number][];
+}
+
+/** Best bid and offer. */
+export interface BookTickerView {
+  readonly updateId: number;
+  readonly bid: [number, number] | null;
+  readonly ask: [number, number] | null;
+}
+
+/** 24-hour rolling statistics (minute resolution). */
+export interface Ticker24h {
+  readonly openTime: number;
+  readonly closeTime: number;
+  readonly open: number;
+  readonly high: number;
+  readonly low: number;
+  readonly last: number;
+  readonly lastQtyLots: number;
+  readonly prevClose: number;
+  readonly volumeLots: number;
+  readonly quoteTickLots: bigint;
+  readonly firstId: number;
+  readonly lastId: number;
+  readonly count: number;
+}
+
+/** What subscribers receive. */
+export type MarketDataEvent =
+  | { readonly kind: 'trade'; readonly symbol: string; readonly trade: TradeView }
+  | { readonly kind: 'aggTrade'; readonly symbol: string; readonly agg: AggTradeView }
+  | {
+      readonly kind: 'depthDiff';
+      readonly symbol: string;
+      readonly firstUpdateId: number;
+      readonly lastUpdateId: number;
+      readonly bids: [number, number][];
+      readonly asks: [number, number][];
+    }
+  | { readonly kind: 'bookTicker'; readonly symbol: string; readonly ticker: BookTickerView }
+  | { readonly kind: 'kline'; readonly symbol: string; readonly candle: Candle; readonly closed: boolean }
+  | { readonly kind: 'tick'; readonly everyMs: 100 | 1000 };
+
+const MAX_TRADES = 1000;
+const MAX_CANDLES = 1500;
+
+class SymbolState {
+  readonly bids = new Map<number, number>();
+  readonly asks = new Map<number, number>();
+  bestBid = 0;
+  bestAsk = 0;
+  lastUpdateId = 0;
+  lastFlushedU = 0;
+  readonly pendingBids = new Map<number, number>();
+  readonly pendingAsks = new Map<number, number>();
+  readonly trades: TradeView[] = [];
+  readonly aggs: AggTradeView[] = [];
+  aggSeq = 0;
+  readonly candles = new Map<Interval, Candle[]>();
+  readonly dirtyCandles = new Set<Interval>();
+  lastTrade: TradeView | undefined;
+}
+
+/** Construction config of market data. */
+export interface MarketDataConfig {
+  readonly log: EventLog;
+  readonly markets: Markets;
+  /** @default Date.now */
+  readonly nowMs?: () => number;
+  /** @default 100 */
+  readonly depthIntervalMs?: number;
+  readonly onError?: (message: string, err: unknown) => void;
+}
+
+/** The market-data role. */
+export interface MarketData {
+  /** Replays and follows every symbol's event log until `signal` aborts. */
+  run(signal: AbortSignal): Promise<void>;
+  /** Resolves once every symbol has caught up with its log as it was at start. */
+  ready(): Promise<void>;
+  depth(symbol: string, limit: number): DepthView | undefined;
+  recentTrades(symbol: string, limit: number): TradeView[];
+  aggTrades(symbol: string, q: { fromId?: number; startTime?: number; endTime?: number; limit: number }): AggTradeView[];
+  klines(symbol: string, interval: Interval, q: { startTime?: number; endTime?: number; limit: number }): Candle[];
+  ticker24h(symbol: string): Ticker24h | undefined;
+  bookTicker(symbol: string): BookTickerView | undefined;
+  /** Adds a listener; returns its remover. Listeners must not throw. */
+  subscribe(listener: (e: MarketDataEvent) => void): () => void;
+}
+
+const sortedLevels = (m: Map<number, number>, desc: boolean, limit: number): [number, number][] => {
+  const prices = [...m.keys()].sort((a, b) => (desc ? b - a : a - b));
+  const out: [number, number][] = [];
+  for (const p of prices) {
+    if (out.length >= limit) break;
+    out.push([p, m.get(p) as number]);
+  }
+  return out;
+};
+
+/** Creates the market-data role. */
+export function createMarketData(config: MarketDataConfig): MarketData {
+  const now = config.nowMs ?? Date.now;
+  const states = new Map<string, SymbolState>();
+  for (const m of config.markets.list) states.set(m.symbol, new SymbolState());
+  const listeners = new Set<(e: MarketDataEvent) => void>();
+  const emit = (e: MarketDataEvent): void => {
+    for (const l of listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        config.onError?.('market data listener failed', err);
+      }
+    }
+  };
+  let resolveReady!: () => void;
+  const readyP = new Promise<void>((r) => (resolveReady = r));
+
+  const bookTickerOf = (s: SymbolState): BookTickerView => ({
+    updateId: s.lastUpdateId,
+    bid: s.bestBid > 0 ? [s.bestBid, s.bids.get(s.bestBid) as number] : null,
+    ask: s.bestAsk > 0 ? [s.bestAsk, s.asks.get(s.bestAsk) as number] : null,
+  });
+
+  const applyCandle = (s: SymbolState, symbol: string, t: TradeView, live: boolean): void => {
+    for (const interval of INTERVALS) {
+      let list = s.candles.get(interval);
+      if (list === undefined) s.candles.set(interval, (list = []));
+      const [openTime, closeTime] = intervalStart(interval, t.timeMs);
+      let c = list.at(-1);
+      if (c !== undefined && c.openTime > openTime) continue; // out-of-order time: keep candles monotonic
+      if (c === undefined || c.openTime !== openTime) {
+        if (c !== undefined && live) emit({ kind: 'kline', symbol, candle: c, closed: true });
+        c = {
+          interval,
+          openTime,
+          closeTime,
+          open: t.priceTicks,
+          high: t.priceTicks,
+          low: t.priceTicks,
+          close: t.priceTicks,
+          volumeLots: 0,
+          quoteTickLots: 0n,
+          trades: 0,
+          takerBuyLots: 0,
+          takerBuyQuoteTickLots: 0n,
+          firstTradeId: t.id,
+          lastTradeId: t.id,
+        };
+        list.push(c);
+        if (list.length > MAX_CANDLES) list.shift();
+      }
+      if (t.priceTicks > c.high) c.high = t.priceTicks;
+      if (t.priceTicks < c.low) c.low = t.priceTicks;
+      c.close = t.priceTicks;
+      c.volumeLots += t.qtyLots;
+      const quote = BigInt(t.priceTicks) * BigInt(t.qtyLots);
+      c.quoteTickLots += quote;
+      c.trades++;
+      c.lastTradeId = t.id;
+      if (!t.isBuyerMaker) {
+        c.takerBuyLots += t.qtyLots;
+        c.takerBuyQuoteTickLots += quote;
+      }
+      s.dirtyCandles.add(interval);
+    }
+  };
+
+  const applyEntry = (symbol: string, s: SymbolState, entry: LogEntry, live: boolean): void => {
+    let events: BookEvent[];
+    try {
+      events = (JSON.parse(entry.payload) as { events: BookEvent[] }).events;
+      if (!Array.isArray(events)) throw new Error('no events');
+    } catch (err) {
+      config.onError?.(`market data: entry ${entry.seq} of ${symbol} is malformed; skipped`, err);
+      return;
+    }
+    const prevBid = s.bestBid;
+    const prevAsk = s.bestAsk;
+    const prevBidQty = s.bids.get(prevBid);
+    const prevAskQty = s.asks.get(prevAsk);
+    let agg: { priceTicks: number; qtyLots: number; first: number; last: number; taker: number; timeMs: number; isBuyerMaker: boolean } | undefined;
+    const flushAgg = (): void => {
+      if (agg === undefined) return;
+      const view: AggTradeView = {
+        id: ++s.aggSeq,
+        priceTicks: agg.priceTicks,
+        qtyLots: agg.qtyLots,
+        firstTradeId: agg.first,
+        lastTradeId: agg.last,
+        timeMs: agg.timeMs,
+        isBuyerMaker: agg.isBuyerMaker,
+      };
+      s.aggs.push(view);
+      if (s.aggs.length > MAX_TRADES) s.aggs.shift();
+      if (live) emit({ kind: 'aggTrade', symbol, agg: view });
+      agg = undefined;
+    };
+    for (const e of events) {
+      s.lastUpdateId = e.seq;
+      if (e.type === 'level') {
+        const side = e.side === 'buy' ? s.bids : s.asks;
+        const pending = e.side === 'buy' ? s.pendingBids : s.pendingAsks;
+        pending.set(e.priceTicks, e.qtyLots);
+        if (e.qtyLots === 0) side.delete(e.priceTicks);
+        else side.set(e.priceTicks, e.qtyLots);
+        if (e.side === 'buy') {
+          if (e.qtyLots > 0 && e.priceTicks > s.bestBid) s.bestBid = e.priceTicks;
+          else if (e.qtyLots === 0 && e.priceTicks === s.bestBid) s.bestBid = Math.max(0, ...s.bids.keys());
+        } else {
+          if (e.qtyLots > 0 && (s.bestAsk === 0 || e.priceTicks < s.bestAsk)) s.bestAsk = e.priceTicks;
+          else if (e.qtyLots === 0 && e.priceTicks === s.bestAsk) {
+            s.bestAsk = s.asks.size === 0 ? 0 : Math.min(...s.asks.keys());
+          }
+        }
+      } else if (e.type === 'trade') {
+        const t: TradeView = {
+          id: e.tradeId,
+          priceTicks: e.priceTicks,
+          qtyLots: e.qtyLots,
+          timeMs: e.timeMs,
+          isBuyerMaker: e.takerSide === 'sell',
+        };
+        s.trades.push(t);
+        if (s.trades.length > MAX_TRADES) s.trades.shift();
+        s.lastTrade = t;
+        if (live) emit({ kind: 'trade', symbol, trade: t });
+        applyCandle(s, symbol, t, live);
+        if (agg !== undefined && (agg.taker !== e.takerOrderId || agg.priceTicks !== e.priceTicks)) flushAgg();
+        if (agg === undefined) {
+          agg = {
+            priceTicks: e.priceTicks,
+            qtyLots: 0,
+            first: e.tradeId,
+            last: e.tradeId,
+            taker: e.takerOrderId,
+            timeMs: e.timeMs,
+            isBuyerMaker: e.takerSide === 'sell',
+          };
+        }
+        agg.qtyLots += e.qtyLots;
+        agg.last = e.tradeId;
+      }
+    }
+    flushAgg();
+    if (
+      live &&
+      (prevBid !== s.bestBid ||
+        prevAsk !== s.bestAsk ||
+        prevBidQty !== s.bids.get(s.bestBid) ||
+        prevAskQty !== s.asks.get(s.bestAsk))
+    ) {
+      emit({ kind: 'bookTicker', symbol, ticker: bookTickerOf(s) });
+    }
+  };
+
+  const flushDepth = (): void => {
+    for (const [symbol, s] of states) {
+      if (s.pendingBids.size === 0 && s.pendingAsks.size === 0) continue;
+      const diff: MarketDataEvent = {
+        kind: 'depthDiff',
+        symbol,
+        firstUpdateId: s.lastFlushedU + 1,
+        lastUpdateId: s.lastUpdateId,
+        bids: [...s.pendingBids].sort((a, b) => b[0] - a[0]),
+        asks: [...s.pendingAsks].sort((a, b) => a[0] - b[0]),
+      };
+      s.pendingBids.clear();
+      s.pendingAsks.clear();
+      s.lastFlushedU = s.lastUpdateId;
+      emit(diff);
+    }
+  };
+
+  const flushCandles = (): void => {
+    for (const [symbol, s] of states) {
+      for (const interval of s.dirtyCandles) {
+        const c = s.candles.get(interval)?.at(-1);
+        if (c !== undefined) emit({ kind: 'kline', symbol, candle: c, closed: false });
+      }
+      s.dirtyCandles.clear();
+    }
+  };
+
+  return {
+    async run(signal) {
+      const depthMs = config.depthIntervalMs ?? 100;
+      let ticks = 0;
+      const timer = setInterval(() => {
+        flushDepth();
+        emit({ kind: 'tick', everyMs: 100 });
+        ticks += depthMs;
+        if (ticks >= 1000) {
+          ticks = 0;
+          flushCandles();
+          emit({ kind: 'tick', everyMs: 1000 });
+        }
+      }, depthMs);
+      timer.unref();
+      let caughtUp = 0;
+      const total = states.size;
+      if (total === 0) resolveReady();
+      try {
+        await Promise.all(
+          [...states].map(async ([symbol, s]) => {
+            const name = `evt.${symbol}`;
+            let target = await config.log.lastSeq(name, { signal });
+            let live = target === 0;
+            const markCaughtUp = (): void => {
+              live = true;
+              // Diffs start after what the first REST snapshot will show.
+              s.pendingBids.clear();
+              s.pendingAsks.clear();
+              s.lastFlushedU = s.lastUpdateId;
+              s.dirtyCandles.clear();
+              if (++caughtUp === total) resolveReady();
+            };
+            if (live) markCaughtUp();
+            await tailLog(
+              config.log,
+              name,
+              (entries) => {
+                for (const e of entries) applyEntry(symbol, s, e, live);
+                if (!live && (entries.at(-1) as LogEntry).seq >= target) {
+                  target = 0;
+                  markCaughtUp();
+                }
+              },
+              { fromSeq: 1, signal, onError: (err) => config.onError?.(`market data ${symbol}: read failed`, err) },
+            );
+          }),
+        );
+      } finally {
+        clearInterval(timer);
+      }
+    },
+    ready: () => readyP,
+    depth(symbol, limit) {
+      const s = states.get(symbol);
+      if (s === undefined) return undefined;
+      return { lastUpdateId: s.lastUpdateId, bids: sortedLevels(s.bids, true, limit), asks: sortedLevels(s.asks, false, limit) };
+    },
+    recentTrades(symbol, limit) {
+      const s = states.get(symbol);
+      return s === undefined ? [] : s.trades.slice(-limit);
+    },
+    aggTrades(symbol, q) {
+      const s = states.get(symbol);
+      if (s === undefined) return [];
+      let list = s.aggs;
+      if (q.fromId !== undefined) list = list.filter((a) => a.id >= (q.fromId as number));
+      if (q.startTime !== undefined) list = list.filter((a) => a.timeMs >= (q.startTime as number));
+      if (q.endTime !== undefined) list = list.filter((a) => a.timeMs <= (q.endTime as number));
+      return q.fromId !== undefined || q.startTime !== undefined ? list.slice(0, q.limit) : list.slice(-q.limit);
+    },
+    klines(symbol, interval, q) {
+      const s = states.get(symbol);
+      let list = s?.candles.get(interval) ?? [];
+      if (q.startTime !== undefined) list = list.filter((c) => c.openTime >= (q.startTime as number));
+      if (q.endTime !== undefined) list = list.filter((c) => c.openTime <= (q.endTime as number));
+      return q.startTime !== undefined ? list.slice(0, q.limit) : list.slice(-q.limit);
+    },
+    ticker24h(symbol) {
+      const s = states.get(symbol);
+      if (s === undefined) return undefined;
+      const to = now();
+      const from = to - 24 * 60 * 60 * 1000;
+      const minutes = s.candles.get('1m') ?? [];
+      let open = 0;
+      let high = 0;
+      let low = 0;
+      let volumeLots = 0;
+      let quoteTickLots = 0n;
+      let count = 0;
+      let firstId = -1;
+      let lastId = -1;
+      let prevClose = 0;
+      for (const c of minutes) {
+        if (c.closeTime < from) {
+          prevClose = c.close;
+          continue;
+        }
+        if (count === 0) {
+          open = c.open;
+          high = c.high;
+          low = c.low;
+          firstId = c.firstTradeId;
+        }
+        if (c.high > high) high = c.high;
+        if (c.low < low) low = c.low;
+        volumeLots += c.volumeLots;
+        quoteTickLots += c.quoteTickLots;
+        count += c.trades;
+        lastId = c.lastTradeId;
+      }
+      const last = count > 0 ? (s.lastTrade?.priceTicks ?? 0) : 0;
+      return {
+        openTime: from,
+        closeTime: to,
+        open,
+        high,
+        low,
+        last,
+        lastQtyLots: count > 0 ? (s.lastTrade?.qtyLots ?? 0) : 0,
+        prevClose,
+        volumeLots,
+        quoteTickLots,
+        firstId,
+        lastId,
+        count,
+      };
+    },
+    bookTicker(symbol) {
+      const s = states.get(symbol);
+      return s === undefined ? undefined : bookTickerOf(s);
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
