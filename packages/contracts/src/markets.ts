@@ -146,7 +146,8 @@ export function compileMarkets(config: MarketsConfig): Markets {
     };
     const tick = dec('tickSize');
     const step = dec('stepSize');
-    if (tick.mantissa === 0n || step.mantissa === 0n) throw new RangeError(`${where}: tickSize and stepSize must be > 0`);
+    if (tick.mantissa === 0n || step.mantissa === 0n)
+      throw new RangeError(`${where}: tickSize and stepSize must be > 0`);
     const steps = (field: keyof MarketConfig, unit: Decimal): bigint => {
       const n = toSteps(dec(field), unit);
       if (n === null) throw new RangeError(`${where}: ${field} is not a multiple of its step`);

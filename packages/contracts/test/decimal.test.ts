@@ -21,9 +21,11 @@ describe('decimals', () => {
   it('formats minor units with fixed places, and parse(format(x)) = x', () => {
     assert.equal(formatMinor(123n, 8), '0.00000123');
     assert.equal(formatMinor(-5000000000n, 8), '-50.00000000');
-    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 10n ** 20n }), fc.integer({ min: 0, max: 12 }), (x, d) => {
-      assert.equal(parseMinor(formatMinor(x, d), d), x);
-    }));
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 10n ** 20n }), fc.integer({ min: 0, max: 12 }), (x, d) => {
+        assert.equal(parseMinor(formatMinor(x, d), d), x);
+      }),
+    );
   });
 });
 

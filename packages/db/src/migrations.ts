@@ -75,7 +75,11 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
           .addColumn('updated_ms', big, (c) => c.notNull())
           .addUniqueConstraint('orders_client_id', ['account_id', 'client_order_id'])
           .execute();
-        await db.schema.createIndex('orders_account_symbol').on('orders').columns(['account_id', 'symbol', 'id']).execute();
+        await db.schema
+          .createIndex('orders_account_symbol')
+          .on('orders')
+          .columns(['account_id', 'symbol', 'id'])
+          .execute();
         await db.schema
           .createTable('trades')
           .addColumn('symbol', 'text', (c) => c.notNull())
@@ -120,7 +124,9 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
           .addPrimaryKeyConstraint('snapshots_pk', ['shard', 'cmd_seq'])
           .execute();
         const now = Date.now();
-        await sql`INSERT INTO accounts (id, kind, created_ms) VALUES (1, 'external', ${now}), (2, 'fees', ${now})`.execute(db);
+        await sql`INSERT INTO accounts (id, kind, created_ms) VALUES (1, 'external', ${now}), (2, 'fees', ${now})`.execute(
+          db,
+        );
         if (dialect === 'postgres') {
           await sql`SELECT setval(pg_get_serial_sequence('accounts', 'id'), 1000)`.execute(db);
         } else {

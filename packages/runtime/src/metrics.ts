@@ -53,7 +53,11 @@ export function createMetrics(): BallastMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
-    httpInFlight: new Gauge({ name: 'ballast_http_in_flight', help: 'HTTP requests in flight.', registers: [registry] }),
+    httpInFlight: new Gauge({
+      name: 'ballast_http_in_flight',
+      help: 'HTTP requests in flight.',
+      registers: [registry],
+    }),
     ordersAccepted: new Counter({
       name: 'ballast_orders_accepted_total',
       help: 'Orders acknowledged by the oms.',
@@ -66,8 +70,17 @@ export function createMetrics(): BallastMetrics {
       labelNames: ['reason'],
       registers: [registry],
     }),
-    trades: new Counter({ name: 'ballast_trades_total', help: 'Trades matched.', labelNames: ['symbol'], registers: [registry] }),
-    wsConnections: new Gauge({ name: 'ballast_ws_connections', help: 'Open WebSocket connections.', registers: [registry] }),
+    trades: new Counter({
+      name: 'ballast_trades_total',
+      help: 'Trades matched.',
+      labelNames: ['symbol'],
+      registers: [registry],
+    }),
+    wsConnections: new Gauge({
+      name: 'ballast_ws_connections',
+      help: 'Open WebSocket connections.',
+      registers: [registry],
+    }),
     wsDisconnectsSlow: new Counter({
       name: 'ballast_ws_slow_consumer_disconnects_total',
       help: 'WebSocket clients disconnected for falling behind.',

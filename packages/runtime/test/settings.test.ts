@@ -3,9 +3,28 @@ import { describe, it } from 'node:test';
 import { intIn, loadSettings, oneOf, type SettingSpec } from '@ballast/runtime';
 
 const spec = {
-  port: { flag: 'http-port', env: 'BALLAST_HTTP_PORT', description: 'port', parse: intIn(1, 65535), default: 8080 } as SettingSpec<number>,
-  level: { flag: 'log-level', env: 'BALLAST_LOG_LEVEL', description: 'level', parse: oneOf('info', 'debug'), default: 'info' } as SettingSpec<string>,
-  dev: { flag: 'dev', env: 'BALLAST_DEV', description: 'dev', boolean: true, parse: () => true, default: false } as SettingSpec<boolean>,
+  port: {
+    flag: 'http-port',
+    env: 'BALLAST_HTTP_PORT',
+    description: 'port',
+    parse: intIn(1, 65535),
+    default: 8080,
+  } as SettingSpec<number>,
+  level: {
+    flag: 'log-level',
+    env: 'BALLAST_LOG_LEVEL',
+    description: 'level',
+    parse: oneOf('info', 'debug'),
+    default: 'info',
+  } as SettingSpec<string>,
+  dev: {
+    flag: 'dev',
+    env: 'BALLAST_DEV',
+    description: 'dev',
+    boolean: true,
+    parse: () => true,
+    default: false,
+  } as SettingSpec<boolean>,
 };
 
 describe('settings', () => {
@@ -28,7 +47,10 @@ describe('settings', () => {
 
   it('refuses unknown flags, unknown BALLAST_ variables and stray arguments', () => {
     assert.throws(() => loadSettings(spec, ['--htp-port', '1'], {}), /unknown flag --htp-port/);
-    assert.throws(() => loadSettings(spec, [], { BALLAST_HTTP_PROT: '1' }), /unknown environment variable BALLAST_HTTP_PROT/);
+    assert.throws(
+      () => loadSettings(spec, [], { BALLAST_HTTP_PROT: '1' }),
+      /unknown environment variable BALLAST_HTTP_PROT/,
+    );
     assert.throws(() => loadSettings(spec, ['start'], {}), /unexpected argument "start"/);
     assert.throws(() => loadSettings(spec, ['--http-port'], {}), /needs a value/);
     assert.doesNotThrow(() => loadSettings(spec, [], { BALLAST_REQUIRE_SERVICES: '1', OTHER: 'x' }));

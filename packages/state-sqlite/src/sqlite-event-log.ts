@@ -25,7 +25,9 @@ export async function createSqliteEventLog(
   await sql`CREATE TABLE IF NOT EXISTS log_entries (
     log TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT, payload TEXT NOT NULL, time_ms INTEGER NOT NULL,
     PRIMARY KEY (log, seq)) WITHOUT ROWID`.execute(db);
-  await sql`CREATE UNIQUE INDEX IF NOT EXISTS log_entries_key ON log_entries (log, key) WHERE key IS NOT NULL`.execute(db);
+  await sql`CREATE UNIQUE INDEX IF NOT EXISTS log_entries_key ON log_entries (log, key) WHERE key IS NOT NULL`.execute(
+    db,
+  );
 
   const waiters = new Map<string, Set<() => void>>();
   const wake = (log: string): void => {

@@ -40,11 +40,17 @@ export function eventLogConformance(name: string, factory: Factory<EventLog>): v
       ]);
       await log.append(l, [{ payload: 'c' }]);
       assert.equal(await log.lastSeq(l), 3);
-      assert.deepEqual((await log.read(l, 2, 10)).map((e) => [e.seq, e.payload]), [
-        [2, 'b'],
-        [3, 'c'],
-      ]);
-      assert.deepEqual((await log.read(l, 1, 1)).map((e) => e.seq), [1]);
+      assert.deepEqual(
+        (await log.read(l, 2, 10)).map((e) => [e.seq, e.payload]),
+        [
+          [2, 'b'],
+          [3, 'c'],
+        ],
+      );
+      assert.deepEqual(
+        (await log.read(l, 1, 1)).map((e) => e.seq),
+        [1],
+      );
       assert.deepEqual(await log.read(l, 4, 10), []);
     });
 
@@ -52,12 +58,18 @@ export function eventLogConformance(name: string, factory: Factory<EventLog>): v
       const log = await open();
       const l = unique('conf');
       await log.append(l, [{ key: 'k1', payload: 'first' }]);
-      const r = await log.append(l, [{ key: 'k2', payload: 'x' }, { key: 'k1', payload: 'again' }]);
+      const r = await log.append(l, [
+        { key: 'k2', payload: 'x' },
+        { key: 'k1', payload: 'again' },
+      ]);
       assert.deepEqual(r, [
         { seq: 2, duplicate: false },
         { seq: 1, duplicate: true },
       ]);
-      assert.deepEqual((await log.read(l, 1, 10)).map((e) => e.payload), ['first', 'x']);
+      assert.deepEqual(
+        (await log.read(l, 1, 10)).map((e) => e.payload),
+        ['first', 'x'],
+      );
     });
 
     it('refuses an append whose expected last sequence is stale (fencing) and stores nothing', async () => {

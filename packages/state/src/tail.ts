@@ -52,10 +52,14 @@ export async function tailLog(
       options.onError?.(err);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, retryMs);
-        signal.addEventListener('abort', () => {
-          clearTimeout(t);
-          resolve();
-        }, { once: true });
+        signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
       });
     }
   }

@@ -3,5 +3,12 @@
  *
  * @module
  */
-export { createLedger, postJournal, type FeeSchedule, type Ledger, type LedgerConfig, type TransferResult } from './ledger.ts';
+export {
+  createLedger,
+  postJournal,
+  type FeeSchedule,
+  type Ledger,
+  type LedgerConfig,
+  type TransferResult,
+} from './ledger.ts';
 export { verifyLedger } from './verify.ts';

@@ -237,7 +237,9 @@ export function createLedger(config: LedgerConfig): Ledger {
       const sellerFee = feeOf(quoteAmt, buyerIsMaker ? takerBps : makerBps);
       // A limit buy reserved at its limit price; what it saved by trading lower is released now.
       const improvement =
-        buyer.price_ticks > 0n && buyer.price_ticks > price ? (buyer.price_ticks - price) * qty * market.quoteMinorPerTickLot : 0n;
+        buyer.price_ticks > 0n && buyer.price_ticks > price
+          ? (buyer.price_ticks - price) * qty * market.quoteMinorPerTickLot
+          : 0n;
       const fees = SystemAccount.Fees;
       const posted = await postJournal(trx, key(e), 'trade', timeMs, [
         { account: buyer.account_id, asset: market.quoteAsset, bucket: 'reserved', amount: -(quoteAmt + improvement) },
@@ -302,7 +304,11 @@ export function createLedger(config: LedgerConfig): Ledger {
         });
         config.onApplied?.(market.symbol, lastSeq);
       },
-      { fromSeq: from, signal, onError: (err) => config.onError?.(`ledger ${market.symbol}: batch failed; retrying`, err) },
+      {
+        fromSeq: from,
+        signal,
+        onError: (err) => config.onError?.(`ledger ${market.symbol}: batch failed; retrying`, err),
+      },
     );
   };
 

@@ -23,7 +23,8 @@ export async function verifyLedger(db: Kysely<Database>): Promise<string[]> {
   for (const r of unbalanced.rows) problems.push(`journal ${r.journal_id} ${r.asset} sums to ${r.total}`);
   const perAsset = await sql<{ asset: string; total: bigint }>`
     SELECT asset, SUM(available + reserved) AS total FROM balances GROUP BY asset`.execute(db);
-  for (const r of perAsset.rows) if (BigInt(r.total) !== 0n) problems.push(`asset ${r.asset}: balances sum to ${r.total}`);
+  for (const r of perAsset.rows)
+    if (BigInt(r.total) !== 0n) problems.push(`asset ${r.asset}: balances sum to ${r.total}`);
   const drift = await sql<{ account_id: bigint; asset: string }>`
     SELECT b.account_id, b.asset FROM balances b
     LEFT JOIN (SELECT account_id, asset,
@@ -39,6 +40,7 @@ export async function verifyLedger(db: Kysely<Database>): Promise<string[]> {
     .where('account_id', '<>', SystemAccount.External)
     .where((eb) => eb.or([eb('available', '<', 0n), eb('reserved', '<', 0n)]))
     .execute();
-  for (const r of negative) problems.push(`balance ${r.account_id}/${r.asset} is negative (${r.available}/${r.reserved})`);
+  for (const r of negative)
+    problems.push(`balance ${r.account_id}/${r.asset} is negative (${r.available}/${r.reserved})`);
   return problems;
 }

@@ -7,7 +7,22 @@
 
 /** Every interval Binance offers. */
 export const INTERVALS = [
-  '1s', '1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', '12h', '1d', '3d', '1w', '1M',
+  '1s',
+  '1m',
+  '3m',
+  '5m',
+  '15m',
+  '30m',
+  '1h',
+  '2h',
+  '4h',
+  '6h',
+  '8h',
+  '12h',
+  '1d',
+  '3d',
+  '1w',
+  '1M',
 ] as const;
 /** One of {@link INTERVALS}. */
 export type Interval = (typeof INTERVALS)[number];
@@ -17,8 +32,20 @@ const M = 60 * S;
 const H = 60 * M;
 const D = 24 * H;
 const FIXED: Partial<Record<Interval, number>> = {
-  '1s': S, '1m': M, '3m': 3 * M, '5m': 5 * M, '15m': 15 * M, '30m': 30 * M,
-  '1h': H, '2h': 2 * H, '4h': 4 * H, '6h': 6 * H, '8h': 8 * H, '12h': 12 * H, '1d': D, '3d': 3 * D,
+  '1s': S,
+  '1m': M,
+  '3m': 3 * M,
+  '5m': 5 * M,
+  '15m': 15 * M,
+  '30m': 30 * M,
+  '1h': H,
+  '2h': 2 * H,
+  '4h': 4 * H,
+  '6h': 6 * H,
+  '8h': 8 * H,
+  '12h': 12 * H,
+  '1d': D,
+  '3d': 3 * D,
 };
 /** 1970-01-05 was a Monday. */
 const MONDAY = 4 * D;

@@ -139,7 +139,10 @@ export interface MarketData {
   ready(): Promise<void>;
   depth(symbol: string, limit: number): DepthView | undefined;
   recentTrades(symbol: string, limit: number): TradeView[];
-  aggTrades(symbol: string, q: { fromId?: number; startTime?: number; endTime?: number; limit: number }): AggTradeView[];
+  aggTrades(
+    symbol: string,
+    q: { fromId?: number; startTime?: number; endTime?: number; limit: number },
+  ): AggTradeView[];
   klines(symbol: string, interval: Interval, q: { startTime?: number; endTime?: number; limit: number }): Candle[];
   ticker24h(symbol: string): Ticker24h | undefined;
   bookTicker(symbol: string): BookTickerView | undefined;
@@ -238,7 +241,17 @@ export function createMarketData(config: MarketDataConfig): MarketData {
     const prevAsk = s.bestAsk;
     const prevBidQty = s.bids.get(prevBid);
     const prevAskQty = s.asks.get(prevAsk);
-    let agg: { priceTicks: number; qtyLots: number; first: number; last: number; taker: number; timeMs: number; isBuyerMaker: boolean } | undefined;
+    let agg:
+      | {
+          priceTicks: number;
+          qtyLots: number;
+          first: number;
+          last: number;
+          taker: number;
+          timeMs: number;
+          isBuyerMaker: boolean;
+        }
+      | undefined;
     const flushAgg = (): void => {
       if (agg === undefined) return;
       const view: AggTradeView = {
@@ -397,7 +410,11 @@ export function createMarketData(config: MarketDataConfig): MarketData {
     depth(symbol, limit) {
       const s = states.get(symbol);
       if (s === undefined) return undefined;
-      return { lastUpdateId: s.lastUpdateId, bids: sortedLevels(s.bids, true, limit), asks: sortedLevels(s.asks, false, limit) };
+      return {
+        lastUpdateId: s.lastUpdateId,
+        bids: sortedLevels(s.bids, true, limit),
+        asks: sortedLevels(s.asks, false, limit),
+      };
     },
     recentTrades(symbol, limit) {
       const s = states.get(symbol);

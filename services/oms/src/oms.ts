@@ -256,12 +256,17 @@ export function createOms(config: OmsConfig): Oms {
     return { pending: p, order: toOrderRecord(row), key, payload };
   };
 
-  const publish = async (byLog: Map<string, { key: string; payload: string; orderId: bigint }[]>): Promise<void> => {
+  /** Appends each log's commands; returns the sequence given to each order id. */
+  const publish = async (
+    byLog: Map<string, { key: string; payload: string; orderId: bigint }[]>,
+  ): Promise<Map<bigint, number>> => {
+    const seqs = new Map<bigint, number>();
     for (const [name, entries] of byLog) {
-      await log.append(
+      const results = await log.append(
         name,
         entries.map((e) => ({ key: e.key, payload: e.payload })),
       );
+      entries.forEach((e, i) => seqs.set(e.orderId, (results[i] as { seq: number }).seq));
       await db
         .deleteFrom('outbox')
         .where(
@@ -271,6 +276,7 @@ export function createOms(config: OmsConfig): Oms {
         )
         .execute();
     }
+    return seqs;
   };
 
   const flush = async (): Promise<void> => {
@@ -302,14 +308,16 @@ export function createOms(config: OmsConfig): Oms {
       if (list === undefined) byLog.set(name, (list = []));
       list.push({ key: w.key, payload: w.payload, orderId: w.order.id });
     }
+    let seqs = new Map<bigint, number>();
     try {
-      await publish(byLog);
+      seqs = await publish(byLog);
     } catch (err) {
       config.onWarning?.('command append failed; the outbox sweeper will publish it', err);
     }
     for (const w of written) {
       config.onAccepted?.(w.order.symbol);
-      w.pending.resolve({ ok: true, order: w.order, duplicate: false });
+      const cmdSeq = seqs.get(w.order.id);
+      w.pending.resolve({ ok: true, order: w.order, duplicate: false, ...(cmdSeq !== undefined ? { cmdSeq } : {}) });
     }
   };
 
@@ -363,7 +371,7 @@ export function createOms(config: OmsConfig): Oms {
       if (TERMINAL.has(order.status)) {
         return { ok: false, reason: { _tag: 'AlreadyDone', message: 'Unknown order sent.' } };
       }
-      await log.append(commandLog(order.symbol), [
+      const [appended] = await log.append(commandLog(order.symbol), [
         {
           payload: JSON.stringify({
             type: 'cancel',
@@ -373,7 +381,7 @@ export function createOms(config: OmsConfig): Oms {
           }),
         },
       ]);
-      return { ok: true, order };
+      return { ok: true, order, cmdSeq: (appended as { seq: number }).seq };
     },
 
     sweepOutbox,

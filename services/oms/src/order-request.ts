@@ -56,10 +56,16 @@ export interface OrderRecord {
 
 /** The outcome of a place. */
 export type PlaceResult =
-  | { readonly ok: true; readonly order: OrderRecord; readonly duplicate: boolean }
+  | {
+      readonly ok: true;
+      readonly order: OrderRecord;
+      readonly duplicate: boolean;
+      /** Position of the place command in the symbol's command log, when it was appended inline. */
+      readonly cmdSeq?: number;
+    }
   | { readonly ok: false; readonly reason: PlaceRejection };
 
 /** The outcome of a cancel request (the cancel itself is applied by matching). */
 export type CancelResult =
-  | { readonly ok: true; readonly order: OrderRecord }
+  | { readonly ok: true; readonly order: OrderRecord; readonly cmdSeq: number }
   | { readonly ok: false; readonly reason: { readonly _tag: 'NoSuchOrder' | 'AlreadyDone'; readonly message: string } };

@@ -1,0 +1,185 @@
+/**
+ * Monolithic mode: every role in one process on the embedded store. Pure wiring from settings;
+ * reads no environment and installs no signal handlers (main.ts does).
+ *
+ * Start order: store and migrations → roles rebuild their state from the logs (matching
+ * books, market data) → the API listens → RUNNING. Drain order: readiness goes 503 and the API
+ * stops taking requests (in-flight ones finish, WebSockets get a close frame) → the oms stops
+ * sweeping and the consumers stop pulling → the store closes.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { DEFAULT_MARKETS, compileMarkets, type Markets, type MarketsConfig } from '@ballast/contracts';
+import { migrateToLatest, type Database } from '@ballast/db';
+import { BallastError, ErrorCode } from '@ballast/errors';
+import { buildAdmin, buildGateway, createOrderResults } from '@ballast/gateway';
+import { createLedger } from '@ballast/ledger';
+import { createMarketData } from '@ballast/marketdata';
+import { createMatching } from '@ballast/matching';
+import { createOms } from '@ballast/oms';
+import { createLifecycle, createMetrics, type Lifecycle, type Logger } from '@ballast/runtime';
+import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
+import { sql, type Kysely } from 'kysely';
+import type { StartSettings } from './settings.ts';
+
+/** A running Ballast. */
+export interface RunningBallast {
+  readonly lifecycle: Lifecycle;
+  readonly httpUrl: string;
+  readonly adminUrl: string;
+  readonly adminToken: string;
+  readonly adminTokenFile: string | undefined;
+  readonly dbPath: string;
+  readonly startedInMs: number;
+}
+
+/** Loads the markets file, or the defaults. @throws BallastError CONFIG_INVALID naming the problem. */
+export function loadMarkets(file: string): Markets {
+  let config: MarketsConfig = DEFAULT_MARKETS;
+  if (file !== '') {
+    try {
+      config = JSON.parse(readFileSync(file, 'utf8')) as MarketsConfig;
+    } catch (err) {
+      throw new BallastError(ErrorCode.ConfigInvalid, `--markets-file ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+  try {
+    return compileMarkets(config);
+  } catch (err) {
+    throw new BallastError(ErrorCode.ConfigInvalid, `markets: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Opens (and migrates) the embedded database. */
+export async function openStore(settings: StartSettings): Promise<{ db: Kysely<Database>; path: string }> {
+  const path = settings.dbPath !== '' ? settings.dbPath : join(settings.dataDir, 'ballast.db');
+  mkdirSync(dirname(path), { recursive: true });
+  const db = openSqlite<Database>({ path, synchronous: settings.sqliteSync });
+  await migrateToLatest(db, 'sqlite');
+  return { db, path };
+}
+
+const adminTokenOf = (settings: StartSettings): { token: string; file: string | undefined } => {
+  if (settings.adminToken !== '') return { token: settings.adminToken, file: undefined };
+  const file = join(settings.dataDir, 'admin-token');
+  mkdirSync(settings.dataDir, { recursive: true });
+  if (existsSync(file)) {
+    const token = readFileSync(file, 'utf8').trim();
+    if (token.length >= 16) return { token, file };
+  }
+  const token = randomBytes(24).toString('hex');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { token, file };
+};
+
+/** Starts every role in this process; resolves once the API is listening and ready. */
+export async function startBallast(settings: StartSettings, logger: Logger): Promise<RunningBallast> {
+  const started = performance.now();
+  const markets = loadMarkets(settings.marketsFile);
+  const lifecycle = createLifecycle({
+    shutdownGraceMs: settings.shutdownGraceMs,
+    onStep: (name, ms, timedOut) => logger.info({ step: name, ms: Math.round(ms), timedOut }, 'drain step'),
+  });
+  const metrics = createMetrics();
+  const { db, path } = await openStore(settings);
+  const log = await createSqliteEventLog(db);
+  const nowMs = Date.now;
+  const onError = (message: string, err: unknown): void => logger.error({ err }, message);
+  const fees = { makerBps: settings.makerFeeBps, takerBps: settings.takerFeeBps };
+
+  const oms = createOms({
+    db,
+    log,
+    markets,
+    onWarning: (m, err) => logger.warn({ err }, m),
+    onAccepted: (symbol) => metrics.ordersAccepted.inc({ symbol }),
+  });
+  const matching = createMatching({
+    db,
+    log,
+    markets,
+    snapshotEveryCommands: settings.snapshotEvery,
+    onError,
+    onApplied: (symbol, commands, trades) => {
+      metrics.commandsApplied.inc({ symbol }, commands);
+      if (trades > 0) metrics.trades.inc({ symbol }, trades);
+    },
+  });
+  const ledger = createLedger({ db, log, markets, fees, onError });
+  const marketData = createMarketData({ log, markets, onError });
+  const results = createOrderResults(
+    log,
+    markets.list.map((m) => m.symbol),
+    { onError },
+  );
+
+  const roles = new AbortController();
+  const loops = [
+    matching.run(roles.signal),
+    ledger.run(roles.signal),
+    marketData.run(roles.signal),
+    results.run(roles.signal),
+    oms.runSweeper(roles.signal),
+  ];
+  await Promise.all([matching.ready(), marketData.ready()]);
+
+  const { app, hub } = buildGateway({
+    db,
+    oms,
+    ledger,
+    marketData,
+    markets,
+    results,
+    fees,
+    nowMs,
+    dev: settings.dev,
+    lifecycle,
+    metrics,
+    bodyLimitBytes: settings.bodyLimitBytes,
+    wsMaxBufferedBytes: settings.wsMaxBufferBytes,
+    logger,
+    checks: {
+      database: async () => {
+        await sql`SELECT 1`.execute(db);
+      },
+    },
+  });
+  const { token, file } = adminTokenOf(settings);
+  const admin = buildAdmin({ db, ledger, markets, token, nowMs, lifecycle, metrics });
+
+  lifecycle.onDrain('stop accepting requests', async () => {
+    await hub.close();
+    await Promise.all([app.close(), admin.close()]);
+  });
+  lifecycle.onDrain('stop consumers', async () => {
+    roles.abort(new Error('draining'));
+    await Promise.all(loops);
+  });
+  lifecycle.onDrain('close store', async () => {
+    await db.destroy();
+  });
+
+  await app.listen({ host: settings.httpHost, port: settings.httpPort });
+  await admin.listen({ host: settings.adminHost, port: settings.adminPort });
+  const url = (a: ReturnType<typeof app.server.address>): string => {
+    if (a === null || typeof a === 'string') return String(a);
+    const h = a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.address;
+    return `http://${h.includes(':') ? `[${h}]` : h}:${a.port}`;
+  };
+  lifecycle.running();
+  return {
+    lifecycle,
+    httpUrl: url(app.server.address()),
+    adminUrl: url(admin.server.address()),
+    adminToken: token,
+    adminTokenFile: file,
+    dbPath: path,
+    startedInMs: Math.round(performance.now() - started),
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * Every setting of `ballast start`, with its flag, environment variable, default and check.
+ *
+ * @module
+ */
+import { intIn, nonEmpty, oneOf, type SettingSpec } from '@ballast/runtime';
+
+const s = <T>(spec: SettingSpec<T>): SettingSpec<T> => spec;
+const host = (raw: string): string => {
+  if (!/^[0-9a-zA-Z.:-]{1,253}$/.test(raw)) throw new Error('expected a host name or IP address');
+  return raw;
+};
+
+/** The settings of `ballast start` (and `ballast migrate`, which uses the store settings). */
+export const START_SETTINGS = {
+  role: s({
+    flag: 'role',
+    env: 'BALLAST_ROLE',
+    description:
+      'Roles to run: "all" (gateway, oms, matching, ledger, marketdata in one process). Single roles come with distributed mode.',
+    parse: oneOf('all'),
+    default: 'all' as const,
+  }),
+  httpHost: s({
+    flag: 'http-host',
+    env: 'BALLAST_HTTP_HOST',
+    description: 'Address of the REST and WebSocket API.',
+    parse: host,
+    default: '0.0.0.0',
+  }),
+  httpPort: s({
+    flag: 'http-port',
+    env: 'BALLAST_HTTP_PORT',
+    description: 'Port of the REST and WebSocket API (0 = any free port).',
+    parse: intIn(0, 65535),
+    default: 8080,
+  }),
+  adminHost: s({
+    flag: 'admin-host',
+    env: 'BALLAST_ADMIN_HOST',
+    description: 'Address of the admin API (keep it private).',
+    parse: host,
+    default: '127.0.0.1',
+  }),
+  adminPort: s({
+    flag: 'admin-port',
+    env: 'BALLAST_ADMIN_PORT',
+    description: 'Port of the admin API (0 = any free port).',
+    parse: intIn(0, 65535),
+    default: 8081,
+  }),
+  adminToken: s({
+    flag: 'admin-token',
+    env: 'BALLAST_ADMIN_TOKEN',
+    description:
+      'Bearer token of the admin API, at least 16 characters. When unset, one is generated and kept in <data-dir>/admin-token.',
+    parse: (raw) => {
+      if (raw.length < 16) throw new Error('expected at least 16 characters');
+      return raw;
+    },
+    default: '',
+    defaultLabel: 'generated',
+  }),
+  dataDir: s({
+    flag: 'data-dir',
+    env: 'BALLAST_DATA_DIR',
+    description: 'Folder for the embedded database and the admin token.',
+    parse: nonEmpty,
+    default: './data',
+  }),
+  dbPath: s({
+    flag: 'db-path',
+    env: 'BALLAST_DB_PATH',
+    description: 'SQLite database file.',
+    parse: nonEmpty,
+    default: '',
+    defaultLabel: '<data-dir>/ballast.db',
+  }),
+  sqliteSync: s({
+    flag: 'sqlite-synchronous',
+    env: 'BALLAST_SQLITE_SYNCHRONOUS',
+    description: 'NORMAL survives a process crash (kill -9); FULL also survives power loss, slower.',
+    parse: oneOf('NORMAL', 'FULL'),
+    default: 'NORMAL' as 'NORMAL' | 'FULL',
+  }),
+  marketsFile: s({
+    flag: 'markets-file',
+    env: 'BALLAST_MARKETS_FILE',
+    description: 'JSON file with { assets, markets } (default: BTCUSDT, ETHUSDT, ETHBTC).',
+    parse: nonEmpty,
+    default: '',
+    defaultLabel: 'built-in',
+  }),
+  makerFeeBps: s({
+    flag: 'maker-fee-bps',
+    env: 'BALLAST_MAKER_FEE_BPS',
+    description: 'Maker fee in basis points.',
+    parse: intIn(0, 1000),
+    default: 10,
+  }),
+  takerFeeBps: s({
+    flag: 'taker-fee-bps',
+    env: 'BALLAST_TAKER_FEE_BPS',
+    description: 'Taker fee in basis points.',
+    parse: intIn(0, 1000),
+    default: 10,
+  }),
+  snapshotEvery: s({
+    flag: 'snapshot-every',
+    env: 'BALLAST_SNAPSHOT_EVERY',
+    description: 'Order-book snapshot after this many commands per symbol.',
+    parse: intIn(10, 10_000_000),
+    default: 1000,
+  }),
+  shutdownGraceMs: s({
+    flag: 'shutdown-grace-ms',
+    env: 'BALLAST_SHUTDOWN_GRACE_MS',
+    description: 'Longest a graceful shutdown may take.',
+    parse: intIn(100, 600_000),
+    default: 10_000,
+  }),
+  wsMaxBufferBytes: s({
+    flag: 'ws-max-buffer-bytes',
+    env: 'BALLAST_WS_MAX_BUFFER_BYTES',
+    description: 'Unsent bytes after which a slow WebSocket client is disconnected.',
+    parse: intIn(1024, 1 << 30),
+    default: 1 << 20,
+  }),
+  bodyLimitBytes: s({
+    flag: 'body-limit-bytes',
+    env: 'BALLAST_BODY_LIMIT_BYTES',
+    description: 'Largest request body.',
+    parse: intIn(256, 1 << 20),
+    default: 16 * 1024,
+  }),
+  dev: s({
+    flag: 'dev',
+    env: 'BALLAST_DEV',
+    description: 'Development conveniences: POST /dev/accounts and POST /dev/faucet on the public API.',
+    boolean: true,
+    parse: () => true,
+    default: false,
+  }),
+  logLevel: s({
+    flag: 'log-level',
+    env: 'BALLAST_LOG_LEVEL',
+    description: 'Log level.',
+    parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+    default: 'info',
+  }),
+  logFormat: s({
+    flag: 'log-format',
+    env: 'BALLAST_LOG_FORMAT',
+    description: 'json, pretty, or auto (pretty on a terminal).',
+    parse: oneOf('auto', 'json', 'pretty'),
+    default: 'auto',
+  }),
+};
+
+/** Parsed settings of `ballast start`. */
+export type StartSettings = { [K in keyof typeof START_SETTINGS]: (typeof START_SETTINGS)[K]['default'] };

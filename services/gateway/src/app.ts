@@ -1,0 +1,102 @@
+/**
+ * Gateway wiring: the public HTTP + WebSocket server (REST API, streams, health, metrics) and the
+ * admin server. Pure wiring from its dependencies, so tests can build it without a process.
+ *
+ * @module
+ */
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { registerObservability, type BallastMetrics, type Lifecycle, type ReadinessCheck } from '@ballast/runtime';
+import { isBallastError } from '@ballast/errors';
+import { ApiCode, ApiError } from './api-error.ts';
+import { registerAdminRoutes, type AdminDeps } from './admin-routes.ts';
+import { registerRestRoutes, type RestDeps } from './rest-routes.ts';
+import { createWsHub, type WsHub } from './ws-hub.ts';
+
+/** Everything the gateway needs. */
+export interface GatewayDeps extends RestDeps {
+  readonly lifecycle: Lifecycle;
+  readonly metrics: BallastMetrics;
+  readonly checks?: Record<string, ReadinessCheck>;
+  /** Largest request body. @default 16384 */
+  readonly bodyLimitBytes?: number;
+  readonly wsMaxBufferedBytes?: number;
+  readonly logger?: { error(obj: unknown, msg: string): void };
+}
+
+/** The built servers (not listening yet). */
+export interface Gateway {
+  readonly app: FastifyInstance;
+  readonly hub: WsHub;
+}
+
+const parseForm = (_req: unknown, body: string, done: (err: Error | null, value?: unknown) => void): void => {
+  done(null, Object.fromEntries(new URLSearchParams(body)));
+};
+
+/** Maps any error to Binance's `{ code, msg }` with a status. */
+function installErrorHandling(app: FastifyInstance, logger?: GatewayDeps['logger']): void {
+  app.setErrorHandler((err: FastifyError | ApiError | Error, _req, reply) => {
+    if (err instanceof ApiError) {
+      if (err.retryAfterS !== undefined) reply.header('retry-after', String(err.retryAfterS));
+      return reply.code(err.status).send({ code: err.code, msg: err.message });
+    }
+    const fe = err as FastifyError;
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send({ code: ApiCode.PayloadTooLarge, msg: 'Request body too large.' });
+    }
+    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply
+        .code(415)
+        .send({ code: ApiCode.MalformedBody, msg: 'Unsupported content type: send form data or JSON.' });
+    }
+    if (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.code(400).send({ code: ApiCode.MalformedBody, msg: `Malformed request: ${fe.message}` });
+    }
+    if (isBallastError(err) && err.retryable) {
+      reply.header('retry-after', '1');
+      return reply.code(503).send({ code: ApiCode.ServiceUnavailable, msg: 'Service temporarily unavailable; retry.' });
+    }
+    logger?.error({ err }, 'request failed');
+    return reply
+      .code(500)
+      .send({ code: ApiCode.Unknown, msg: 'An unknown error occurred while processing the request.' });
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ code: ApiCode.NotFound, msg: 'Not found.' }));
+}
+
+/** Builds the public gateway server. */
+export function buildGateway(deps: GatewayDeps): Gateway {
+  const app = Fastify({ bodyLimit: deps.bodyLimitBytes ?? 16 * 1024, return503OnClosing: true, logger: false });
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parseForm);
+  installErrorHandling(app, deps.logger);
+  registerObservability(app, {
+    lifecycle: deps.lifecycle,
+    metrics: deps.metrics,
+    ...(deps.checks ? { checks: deps.checks } : {}),
+  });
+  registerRestRoutes(app, deps);
+  const hub = createWsHub({
+    markets: deps.markets,
+    marketData: deps.marketData,
+    nowMs: deps.nowMs,
+    ...(deps.wsMaxBufferedBytes !== undefined ? { maxBufferedBytes: deps.wsMaxBufferedBytes } : {}),
+    onConnections: (n) => deps.metrics.wsConnections.set(n),
+    onSlowConsumer: () => deps.metrics.wsDisconnectsSlow.inc(),
+  });
+  app.server.on('upgrade', (req, socket, head) => {
+    if (deps.lifecycle.state !== 'RUNNING' || !hub.handleUpgrade(req, socket, head)) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
+    }
+  });
+  return { app, hub };
+}
+
+/** Builds the admin server. */
+export function buildAdmin(deps: AdminDeps & { lifecycle: Lifecycle; metrics: BallastMetrics }): FastifyInstance {
+  const app = Fastify({ bodyLimit: 16 * 1024, logger: false });
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parseForm);
+  installErrorHandling(app);
+  registerAdminRoutes(app, deps);
+  app.get('/livez', async () => ({ status: 'ok' }));
+  return app;
+}

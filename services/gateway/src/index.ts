@@ -1,0 +1,9 @@
+/**
+ * `@ballast/gateway`: the REST + WebSocket API in Binance's shapes, and the admin API.
+ *
+ * @module
+ */
+export { buildAdmin, buildGateway, type Gateway, type GatewayDeps } from './app.ts';
+export { createOrderResults, type OrderResults } from './order-results.ts';
+export { ApiCode } from './api-error.ts';
+export { parseStream } from './ws-hub.ts';

@@ -1,0 +1,85 @@
+/**
+ * Waits for matching's result of a command: tails every symbol's event log from where it is at
+ * start and keeps recent results by `(symbol, cmdSeq)`, so a request can learn what its place or
+ * cancel did (fills, rejection, cancel) without polling the database.
+ *
+ * @module
+ */
+import type { BookEvent } from '@ballast/engine';
+import { tailLog, type EventLog, type LogEntry } from '@ballast/state';
+
+/** Recent command results. */
+export interface OrderResults {
+  /** Follows the event logs until `signal` aborts. */
+  run(signal: AbortSignal): Promise<void>;
+  /** The events of command `cmdSeq` of `symbol`, or `undefined` after `timeoutMs`. */
+  wait(symbol: string, cmdSeq: number, timeoutMs: number): Promise<BookEvent[] | undefined>;
+}
+
+/** Creates the results follower. Keeps at most `capacity` results (oldest dropped). */
+export function createOrderResults(
+  log: EventLog,
+  symbols: readonly string[],
+  options: { capacity?: number; onError?: (m: string, e: unknown) => void } = {},
+): OrderResults {
+  const capacity = options.capacity ?? 50_000;
+  const results = new Map<string, BookEvent[]>();
+  const waiters = new Map<string, ((events: BookEvent[]) => void)[]>();
+  const put = (k: string, events: BookEvent[]): void => {
+    results.set(k, events);
+    if (results.size > capacity) results.delete(results.keys().next().value as string);
+    const ws = waiters.get(k);
+    if (ws !== undefined) {
+      waiters.delete(k);
+      for (const w of ws) w(events);
+    }
+  };
+  return {
+    async run(signal) {
+      await Promise.all(
+        symbols.map(async (symbol) => {
+          const name = `evt.${symbol}`;
+          const from = (await log.lastSeq(name, { signal })) + 1;
+          await tailLog(
+            log,
+            name,
+            (entries: LogEntry[]) => {
+              for (const e of entries) {
+                try {
+                  const p = JSON.parse(e.payload) as { cmdSeq: number; events: BookEvent[] };
+                  put(`${symbol}:${p.cmdSeq}`, p.events);
+                } catch (err) {
+                  options.onError?.(`order results: malformed entry ${e.seq} of ${name}`, err);
+                }
+              }
+            },
+            { fromSeq: from, signal, onError: (err) => options.onError?.(`order results ${symbol}: read failed`, err) },
+          );
+        }),
+      );
+    },
+    wait(symbol, cmdSeq, timeoutMs) {
+      const k = `${symbol}:${cmdSeq}`;
+      const found = results.get(k);
+      if (found !== undefined) return Promise.resolve(found);
+      return new Promise((resolve) => {
+        const done = (events: BookEvent[] | undefined): void => {
+          clearTimeout(timer);
+          resolve(events);
+        };
+        const timer = setTimeout(() => {
+          const list = waiters.get(k);
+          if (list !== undefined) {
+            const i = list.indexOf(done);
+            if (i >= 0) list.splice(i, 1);
+            if (list.length === 0) waiters.delete(k);
+          }
+          resolve(undefined);
+        }, timeoutMs);
+        let list = waiters.get(k);
+        if (list === undefined) waiters.set(k, (list = []));
+        list.push(done);
+      });
+    },
+  };
+}
