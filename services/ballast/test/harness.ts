@@ -28,9 +28,15 @@ export interface Instance {
 export const freshDataDir = (): string => mkdtempSync(join(tmpdir(), 'ballast-test-'));
 
 /** Runs `ballast` with `args` and resolves with its exit code and output (for usage errors). */
-export function runBallast(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+export function runBallast(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; output: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -43,8 +49,28 @@ export async function startInstance(dataDir = freshDataDir(), extra: string[] = 
   const adminToken = 'test-admin-token-0123456789';
   const child = spawn(
     process.execPath,
-    [MAIN, 'start', '--dev', '--http-host', '127.0.0.1', '--http-port', '0', '--admin-port', '0', '--data-dir', dataDir,
-      '--admin-token', adminToken, '--log-format', 'json', '--log-level', 'info', '--shutdown-grace-ms', '5000', ...extra],
+    [
+      MAIN,
+      'start',
+      '--dev',
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--admin-port',
+      '0',
+      '--data-dir',
+      dataDir,
+      '--admin-token',
+      adminToken,
+      '--log-format',
+      'json',
+      '--log-level',
+      'info',
+      '--shutdown-grace-ms',
+      '5000',
+      ...extra,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
   );
   let out = '';
@@ -84,14 +110,22 @@ export async function call(
   base: string,
   method: string,
   path: string,
-  opts: { key?: string; params?: Record<string, string | number>; body?: string; contentType?: string; token?: string } = {},
+  opts: {
+    key?: string;
+    params?: Record<string, string | number>;
+    body?: string;
+    contentType?: string;
+    token?: string;
+  } = {},
 ): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = {};
   if (opts.key !== undefined) headers['x-mbx-apikey'] = opts.key;
   if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
   let url = `${base}${path}`;
   let body: string | undefined = opts.body;
-  const qs = new URLSearchParams(Object.entries(opts.params ?? {}).map(([k, v]): [string, string] => [k, String(v)])).toString();
+  const qs = new URLSearchParams(
+    Object.entries(opts.params ?? {}).map(([k, v]): [string, string] => [k, String(v)]),
+  ).toString();
   if (method === 'GET' || method === 'DELETE') {
     if (qs !== '') url += `?${qs}`;
   } else if (body === undefined && qs !== '') {
@@ -111,7 +145,10 @@ export async function call(
 }
 
 /** A funded account: creates it through the dev endpoint and deposits through the admin API. */
-export async function fundedAccount(inst: Instance, funds: Record<string, string>): Promise<{ key: string; id: number }> {
+export async function fundedAccount(
+  inst: Instance,
+  funds: Record<string, string>,
+): Promise<{ key: string; id: number }> {
   const acct = (await call(inst.httpUrl, 'POST', '/dev/accounts')).body as { accountId: number; apiKey: string };
   for (const [asset, amount] of Object.entries(funds)) {
     const r = await call(inst.adminUrl, 'POST', '/admin/deposits', {
@@ -126,11 +163,17 @@ export async function fundedAccount(inst: Instance, funds: Record<string, string
 /** Balances of an account as `{ asset: [free, locked] }`. */
 export async function balances(inst: Instance, key: string): Promise<Record<string, [string, string]>> {
   const r = await call(inst.httpUrl, 'GET', '/api/v3/account', { key });
-  return Object.fromEntries((r.body.balances as { asset: string; free: string; locked: string }[]).map((b) => [b.asset, [b.free, b.locked]]));
+  return Object.fromEntries(
+    (r.body.balances as { asset: string; free: string; locked: string }[]).map((b) => [b.asset, [b.free, b.locked]]),
+  );
 }
 
 /** Polls `fn` until it returns a truthy value or `timeoutMs` passes (deadline polling, no fixed sleeps). */
-export async function waitUntil<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 5000, what = 'condition'): Promise<T> {
+export async function waitUntil<T>(
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -141,7 +184,9 @@ export async function waitUntil<T>(fn: () => Promise<T | undefined | false>, tim
 }
 
 /** Opens a WebSocket and collects its messages. */
-export async function openWs(url: string): Promise<{ ws: WebSocket; messages: any[]; closed: Promise<{ code: number; reason: string }> }> {
+export async function openWs(
+  url: string,
+): Promise<{ ws: WebSocket; messages: any[]; closed: Promise<{ code: number; reason: string }> }> {
   const ws = new WebSocket(url);
   const messages: any[] = [];
   ws.on('message', (d) => {
@@ -151,7 +196,9 @@ export async function openWs(url: string): Promise<{ ws: WebSocket; messages: an
       messages.push(d.toString());
     }
   });
-  const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((r) =>
+    ws.on('close', (code, reason) => r({ code, reason: reason.toString() })),
+  );
   await new Promise<void>((res, rej) => {
     ws.once('open', () => res());
     ws.once('error', rej);

@@ -21,42 +21,91 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
     const filters = Object.fromEntries(info.symbols[0].filters.map((f: any) => [f.filterType, f]));
     assert.equal(filters.PRICE_FILTER.tickSize, '0.01000000');
     assert.equal(filters.LOT_SIZE.stepSize, '0.00001000');
-    assert.deepEqual(info.symbols.map((s: any) => s.symbol), ['BTCUSDT']);
+    assert.deepEqual(
+      info.symbols.map((s: any) => s.symbol),
+      ['BTCUSDT'],
+    );
   });
 
   it('places, partially fills, fills and cancels, with exact balances and fees', async () => {
     const seller = await fundedAccount(inst, { BTC: '1' });
     const buyer = await fundedAccount(inst, { USDT: '10000' });
-    const ask = await order(seller.key, { side: 'SELL', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.3', price: '20000' });
+    const ask = await order(seller.key, {
+      side: 'SELL',
+      type: 'LIMIT',
+      timeInForce: 'GTC',
+      quantity: '0.3',
+      price: '20000',
+    });
     assert.equal(ask.status, 200);
     assert.equal(ask.body.status, 'NEW');
     // Buy 0.1 at 20100: fills at the maker's 20000; 0.1 × 100 of price improvement is released.
-    const bid = await order(buyer.key, { side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.1', price: '20100' });
+    const bid = await order(buyer.key, {
+      side: 'BUY',
+      type: 'LIMIT',
+      timeInForce: 'GTC',
+      quantity: '0.1',
+      price: '20100',
+    });
     assert.equal(bid.body.status, 'FILLED');
     assert.equal(bid.body.cummulativeQuoteQty, '2000.00000000');
-    assert.deepEqual(bid.body.fills, [{ price: '20000.00000000', qty: '0.10000000', commission: '0.00010000', commissionAsset: 'BTC', tradeId: bid.body.fills[0].tradeId }]);
-    await waitUntil(async () => {
-      const o = await call(inst.httpUrl, 'GET', '/api/v3/order', { key: seller.key, params: { symbol: 'BTCUSDT', orderId: ask.body.orderId } });
-      return o.body.status === 'PARTIALLY_FILLED' && o.body.executedQty === '0.10000000';
-    }, 5000, 'the maker to show its partial fill');
+    assert.deepEqual(bid.body.fills, [
+      {
+        price: '20000.00000000',
+        qty: '0.10000000',
+        commission: '0.00010000',
+        commissionAsset: 'BTC',
+        tradeId: bid.body.fills[0].tradeId,
+      },
+    ]);
+    await waitUntil(
+      async () => {
+        const o = await call(inst.httpUrl, 'GET', '/api/v3/order', {
+          key: seller.key,
+          params: { symbol: 'BTCUSDT', orderId: ask.body.orderId },
+        });
+        return o.body.status === 'PARTIALLY_FILLED' && o.body.executedQty === '0.10000000';
+      },
+      5000,
+      'the maker to show its partial fill',
+    );
     assert.deepEqual((await balances(inst, buyer.key)).USDT, ['8000.00000000', '0.00000000']);
     assert.deepEqual((await balances(inst, buyer.key)).BTC, ['0.09990000', '0.00000000']);
     const sellerBal = await balances(inst, seller.key);
     assert.deepEqual(sellerBal.BTC, ['0.70000000', '0.20000000']);
     assert.deepEqual(sellerBal.USDT, ['1998.00000000', '0.00000000']); // 2000 − 0.1% maker fee
 
-    const open = await call(inst.httpUrl, 'GET', '/api/v3/openOrders', { key: seller.key, params: { symbol: 'BTCUSDT' } });
-    assert.deepEqual(open.body.map((o: any) => o.orderId), [ask.body.orderId]);
-    const canceled = await call(inst.httpUrl, 'DELETE', '/api/v3/order', { key: seller.key, params: { symbol: 'BTCUSDT', orderId: ask.body.orderId } });
+    const open = await call(inst.httpUrl, 'GET', '/api/v3/openOrders', {
+      key: seller.key,
+      params: { symbol: 'BTCUSDT' },
+    });
+    assert.deepEqual(
+      open.body.map((o: any) => o.orderId),
+      [ask.body.orderId],
+    );
+    const canceled = await call(inst.httpUrl, 'DELETE', '/api/v3/order', {
+      key: seller.key,
+      params: { symbol: 'BTCUSDT', orderId: ask.body.orderId },
+    });
     assert.equal(canceled.status, 200);
     assert.equal(canceled.body.status, 'CANCELED');
     assert.equal(canceled.body.executedQty, '0.10000000');
-    await waitUntil(async () => (await balances(inst, seller.key)).BTC?.[1] === '0.00000000', 5000, 'the reservation to be released');
+    await waitUntil(
+      async () => (await balances(inst, seller.key)).BTC?.[1] === '0.00000000',
+      5000,
+      'the reservation to be released',
+    );
     assert.deepEqual((await balances(inst, seller.key)).BTC, ['0.90000000', '0.00000000']);
-    const again = await call(inst.httpUrl, 'DELETE', '/api/v3/order', { key: seller.key, params: { symbol: 'BTCUSDT', orderId: ask.body.orderId } });
+    const again = await call(inst.httpUrl, 'DELETE', '/api/v3/order', {
+      key: seller.key,
+      params: { symbol: 'BTCUSDT', orderId: ask.body.orderId },
+    });
     assert.equal(again.status, 400);
     assert.equal(again.body.code, -2011);
-    const trades = await call(inst.httpUrl, 'GET', '/api/v3/myTrades', { key: buyer.key, params: { symbol: 'BTCUSDT' } });
+    const trades = await call(inst.httpUrl, 'GET', '/api/v3/myTrades', {
+      key: buyer.key,
+      params: { symbol: 'BTCUSDT' },
+    });
     assert.equal(trades.body.length, 1);
     assert.equal(trades.body[0].isBuyer, true);
     assert.equal(trades.body[0].isMaker, false);
@@ -64,7 +113,15 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
 
   it('returns the original order when a client retries with the same newClientOrderId', async () => {
     const a = await fundedAccount(inst, { USDT: '1000' });
-    const params = { side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.01', price: '10000', newClientOrderId: 'retry-me-1', newOrderRespType: 'ACK' };
+    const params = {
+      side: 'BUY',
+      type: 'LIMIT',
+      timeInForce: 'GTC',
+      quantity: '0.01',
+      price: '10000',
+      newClientOrderId: 'retry-me-1',
+      newOrderRespType: 'ACK',
+    };
     const first = await order(a.key, params);
     const second = await order(a.key, params);
     assert.equal(first.status, 200);
@@ -88,24 +145,52 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
   it('buys at market by quote amount and releases what it did not spend', async () => {
     const seller = await fundedAccount(inst, { BTC: '1' });
     const buyer = await fundedAccount(inst, { USDT: '1000' });
-    await order(seller.key, { symbol: 'BTCUSDT', side: 'SELL', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.01', price: '30000' });
+    await order(seller.key, {
+      symbol: 'BTCUSDT',
+      side: 'SELL',
+      type: 'LIMIT',
+      timeInForce: 'GTC',
+      quantity: '0.01',
+      price: '30000',
+    });
     const r = await order(buyer.key, { side: 'BUY', type: 'MARKET', quoteOrderQty: '600' });
     assert.equal(r.status, 200);
     assert.equal(r.body.executedQty, '0.01000000');
     assert.equal(r.body.cummulativeQuoteQty, '300.00000000');
     assert.equal(r.body.status, 'EXPIRED'); // the book ran out before the budget
-    await waitUntil(async () => (await balances(inst, buyer.key)).USDT?.[0] === '700.00000000', 5000, 'unspent quote released');
+    await waitUntil(
+      async () => (await balances(inst, buyer.key)).USDT?.[0] === '700.00000000',
+      5000,
+      'unspent quote released',
+    );
   });
 
   it('rejects a LIMIT_MAKER that would take', async () => {
     const seller = await fundedAccount(inst, { ETH: '5' });
     const buyer = await fundedAccount(inst, { USDT: '10000' });
-    await call(inst.httpUrl, 'POST', '/api/v3/order', { key: seller.key, params: { symbol: 'ETHUSDT', side: 'SELL', type: 'LIMIT', timeInForce: 'GTC', quantity: '1', price: '2000' } });
-    const r = await call(inst.httpUrl, 'POST', '/api/v3/order', { key: buyer.key, params: { symbol: 'ETHUSDT', side: 'BUY', type: 'LIMIT_MAKER', quantity: '1', price: '2000', newOrderRespType: 'RESULT' } });
+    await call(inst.httpUrl, 'POST', '/api/v3/order', {
+      key: seller.key,
+      params: { symbol: 'ETHUSDT', side: 'SELL', type: 'LIMIT', timeInForce: 'GTC', quantity: '1', price: '2000' },
+    });
+    const r = await call(inst.httpUrl, 'POST', '/api/v3/order', {
+      key: buyer.key,
+      params: {
+        symbol: 'ETHUSDT',
+        side: 'BUY',
+        type: 'LIMIT_MAKER',
+        quantity: '1',
+        price: '2000',
+        newOrderRespType: 'RESULT',
+      },
+    });
     assert.equal(r.status, 400);
     assert.equal(r.body.code, -2010);
     assert.match(r.body.msg, /immediately match and take/);
-    await waitUntil(async () => (await balances(inst, buyer.key)).USDT?.[0] === '10000.00000000', 5000, 'reservation released');
+    await waitUntil(
+      async () => (await balances(inst, buyer.key)).USDT?.[0] === '10000.00000000',
+      5000,
+      'reservation released',
+    );
   });
 
   it('keeps the ledger balanced: every invariant holds', async () => {
@@ -117,7 +202,14 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
     assert.equal((await call(inst.httpUrl, 'GET', '/livez')).status, 200);
     assert.deepEqual((await call(inst.httpUrl, 'GET', '/readyz')).body, { status: 'ready' });
     const m = await fetch(`${inst.httpUrl}/metrics`).then((r) => r.text());
-    for (const name of ['ballast_http_requests_total', 'ballast_event_loop_utilization', 'ballast_http_in_flight', 'ballast_orders_accepted_total', 'ballast_trades_total', 'ballast_ws_connections']) {
+    for (const name of [
+      'ballast_http_requests_total',
+      'ballast_event_loop_utilization',
+      'ballast_http_in_flight',
+      'ballast_orders_accepted_total',
+      'ballast_trades_total',
+      'ballast_ws_connections',
+    ]) {
       assert.ok(m.includes(name), `metrics include ${name}`);
     }
   });

@@ -6,4 +6,4 @@
 export { buildAdmin, buildGateway, type Gateway, type GatewayDeps } from './app.ts';
 export { createOrderResults, type OrderResults } from './order-results.ts';
 export { ApiCode } from './api-error.ts';
-export { parseStream } from './ws-hub.ts';
+export { parseStream, sendBounded, type BoundedSocket } from './ws-hub.ts';

@@ -50,6 +50,28 @@ type StreamKind =
   | { kind: 'depthPartial'; market: Market; levels: number; everyMs: 100 | 1000 }
   | { kind: 'kline'; market: Market; interval: string };
 
+/** The part of a WebSocket {@link sendBounded} uses. */
+export interface BoundedSocket {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(text: string): void;
+  terminate(): void;
+}
+
+/**
+ * Sends `text` unless the socket already holds more than `maxBufferedBytes` unsent; then it
+ * terminates the socket (a slow consumer) and returns false. Closed sockets are skipped.
+ */
+export function sendBounded(ws: BoundedSocket, text: string, maxBufferedBytes: number): boolean {
+  if (ws.readyState !== WebSocket.OPEN) return true;
+  if (ws.bufferedAmount > maxBufferedBytes) {
+    ws.terminate();
+    return false;
+  }
+  ws.send(text);
+  return true;
+}
+
 /** `v / 10^places` as a signed decimal string (exact). */
 const signedFixed = (v: bigint, places: number): string => {
   const abs = (v < 0n ? -v : v).toString().padStart(places + 1, '0');
@@ -89,14 +111,10 @@ export function createWsHub(opts: WsHubOptions): WsHub {
   const slowDiffs = new Map<string, { U: number; u: number; bids: Map<number, number>; asks: Map<number, number> }>();
 
   const send = (c: Conn, text: string): void => {
-    if (c.ws.readyState !== WebSocket.OPEN) return;
-    if (c.ws.bufferedAmount > maxBuffered) {
+    if (!sendBounded(c.ws, text, maxBuffered)) {
       opts.onSlowConsumer?.();
       drop(c);
-      c.ws.terminate();
-      return;
     }
-    c.ws.send(text);
   };
 
   const publish = (stream: string, data: unknown): void => {
