@@ -86,8 +86,14 @@ describe('market data over REST and WebSocket', () => {
       if (applied === 0)
         assert.ok(d.U <= snap.lastUpdateId + 1 && d.u >= snap.lastUpdateId + 1, 'first diff straddles the snapshot');
       else assert.equal(d.U, prevU + 1, 'diffs are contiguous');
-      for (const [p, q] of d.b) q === '0.00000000' ? book.bids.delete(p) : book.bids.set(p, q);
-      for (const [p, q] of d.a) q === '0.00000000' ? book.asks.delete(p) : book.asks.set(p, q);
+      for (const [p, q] of d.b) {
+        if (q === '0.00000000') book.bids.delete(p);
+        else book.bids.set(p, q);
+      }
+      for (const [p, q] of d.a) {
+        if (q === '0.00000000') book.asks.delete(p);
+        else book.asks.set(p, q);
+      }
       prevU = d.u;
       applied++;
     }
