@@ -151,7 +151,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     },
   });
   const { token, file } = adminTokenOf(settings);
-  const admin = buildAdmin({ db, ledger, markets, token, nowMs, lifecycle, metrics });
+  const admin = buildAdmin({ db, ledger, markets, log, token, nowMs, lifecycle, metrics });
 
   lifecycle.onDrain('stop accepting requests', async () => {
     await hub.close();

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Database } from '@ballast/db';
 import { parseMinor, type Markets } from '@ballast/contracts';
 import { verifyLedger, type Ledger } from '@ballast/ledger';
+import type { EventLog } from '@ballast/state';
 import type { Kysely } from 'kysely';
 import { ApiCode, ApiError, badRequest, mandatory } from './api-error.ts';
 import { Params } from './params.ts';
@@ -19,6 +20,7 @@ export interface AdminDeps {
   readonly db: Kysely<Database>;
   readonly ledger: Ledger;
   readonly markets: Markets;
+  readonly log: EventLog;
   readonly token: string;
   readonly nowMs: () => number;
 }
@@ -85,8 +87,60 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
   app.post('/admin/deposits', transfer('deposit'));
   app.post('/admin/withdrawals', transfer('withdraw'));
 
+  app.get('/admin/balances', async (req) => {
+    const p = Params.from(req.query, undefined, ['accountId']);
+    const accountId = accountParam(p);
+    const rows = await deps.db.selectFrom('balances').selectAll().where('account_id', '=', accountId).execute();
+    const byAsset = new Map(rows.map((r) => [r.asset, r]));
+    return {
+      accountId: Number(accountId),
+      balances: [...deps.markets.assets.values()].map((a) => ({
+        asset: a.asset,
+        available: formatMinorSigned(byAsset.get(a.asset)?.available ?? 0n, a.decimals),
+        reserved: formatMinorSigned(byAsset.get(a.asset)?.reserved ?? 0n, a.decimals),
+      })),
+    };
+  });
+
+  // How far each stage is behind, per symbol: commands not yet matched, events not yet in the ledger.
+  app.get('/admin/lag', async () => {
+    const out = [];
+    for (const m of deps.markets.list) {
+      const cmdSeq = await deps.log.lastSeq(`cmd.${m.symbol}`);
+      const evtSeq = await deps.log.lastSeq(`evt.${m.symbol}`);
+      const lastEvt = evtSeq === 0 ? undefined : (await deps.log.read(`evt.${m.symbol}`, evtSeq, 1))[0];
+      const matchedCmd = lastEvt === undefined ? 0 : (JSON.parse(lastEvt.payload) as { cmdSeq: number }).cmdSeq;
+      const ledger = await deps.db
+        .selectFrom('consumer_offsets')
+        .select('seq')
+        .where('consumer', '=', 'ledger')
+        .where('log', '=', `evt.${m.symbol}`)
+        .executeTakeFirst();
+      const ledgerSeq = Number(ledger?.seq ?? 0n);
+      const outbox = await deps.db
+        .selectFrom('outbox')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow();
+      out.push({
+        symbol: m.symbol,
+        commands: cmdSeq,
+        matchingLag: cmdSeq - matchedCmd,
+        events: evtSeq,
+        ledgerLag: evtSeq - ledgerSeq,
+        outbox: Number(outbox.n),
+      });
+    }
+    return out;
+  });
+
   app.get('/admin/ledger/verify', async () => {
     const problems = await verifyLedger(deps.db);
     return { ok: problems.length === 0, problems };
   });
 }
+
+const formatMinorSigned = (v: bigint, decimals: number): string => {
+  const s = (v < 0n ? -v : v).toString().padStart(decimals + 1, '0');
+  const out = decimals === 0 ? s : `${s.slice(0, -decimals)}.${s.slice(-decimals)}`;
+  return v < 0n ? `-${out}` : out;
+};
