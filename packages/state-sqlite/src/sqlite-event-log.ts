@@ -1,7 +1,11 @@
 /**
  * {@link EventLog} on SQLite: one table, `(log, seq)` primary key, unique `(log, key)`.
- * Appends run in one transaction through the shared Kysely connection; waiters are woken
- * in-process after each commit.
+ *
+ * The embedded store belongs to one process (the database is opened in exclusive locking
+ * mode), so this adapter keeps each log's last sequence and its most recent entries in memory:
+ * tailing consumers read what was just appended without a query. Appends run in one transaction
+ * through the shared Kysely connection and update the cache only after commit; waiters are woken
+ * in-process.
  *
  * @module
  */
@@ -14,20 +18,51 @@ interface LogTables {
   log_entries: { log: string; seq: bigint | number; key: string | null; payload: string; time_ms: bigint | number };
 }
 
-/** Creates the table if needed and returns the log. `nowMs` defaults to `Date.now`. */
+/** Per-log memory: the last sequence and a window of the newest entries. */
+interface Tail {
+  last: number;
+  /** Entries with seq in (last − entries.length, last], oldest first. */
+  entries: LogEntry[];
+}
+
+/** Options of {@link createSqliteEventLog}. */
+export interface SqliteEventLogOptions {
+  /** @default Date.now */
+  readonly nowMs?: () => number;
+  /** Newest entries kept in memory per log. @default 20000 */
+  readonly cacheEntries?: number;
+}
+
+/** Creates the table if needed and returns the log. */
 export async function createSqliteEventLog(
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   anyDb: Kysely<any>,
-  options: { nowMs?: () => number } = {},
+  options: SqliteEventLogOptions = {},
 ): Promise<EventLog> {
   const db = anyDb as Kysely<LogTables>;
   const now = options.nowMs ?? Date.now;
+  const cacheMax = options.cacheEntries ?? 20_000;
   await sql`CREATE TABLE IF NOT EXISTS log_entries (
     log TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT, payload TEXT NOT NULL, time_ms INTEGER NOT NULL,
     PRIMARY KEY (log, seq)) WITHOUT ROWID`.execute(db);
   await sql`CREATE UNIQUE INDEX IF NOT EXISTS log_entries_key ON log_entries (log, key) WHERE key IS NOT NULL`.execute(
     db,
   );
+
+  const tails = new Map<string, Tail>();
+  const tailOf = async (log: string): Promise<Tail> => {
+    let t = tails.get(log);
+    if (t === undefined) {
+      const row = await db
+        .selectFrom('log_entries')
+        .select((eb) => eb.fn.max('seq').as('last'))
+        .where('log', '=', log)
+        .executeTakeFirst();
+      t = tails.get(log) ?? { last: row?.last == null ? 0 : Number(row.last), entries: [] };
+      tails.set(log, t);
+    }
+    return t;
+  };
 
   const waiters = new Map<string, Set<() => void>>();
   const wake = (log: string): void => {
@@ -36,62 +71,83 @@ export async function createSqliteEventLog(
     waiters.delete(log);
     for (const w of set) w();
   };
-  const lastSeqOf = async (q: Kysely<LogTables>, log: string): Promise<number> => {
-    const row = await q
-      .selectFrom('log_entries')
-      .select((eb) => eb.fn.max('seq').as('last'))
-      .where('log', '=', log)
-      .executeTakeFirst();
-    return row?.last == null ? 0 : Number(row.last);
+
+  /** Serialises appends per process, so the cached last sequence is the one the transaction sees. */
+  let appending: Promise<unknown> = Promise.resolve();
+
+  const doAppend = async (
+    log: string,
+    entries: readonly AppendInput[],
+    opts: AppendOptions,
+  ): Promise<AppendResult[]> => {
+    const tail = await tailOf(log);
+    const timeMs = now();
+    const added: LogEntry[] = [];
+    let results: AppendResult[];
+    try {
+      results = await db.transaction().execute(async (trx) => {
+        let last = tail.last;
+        if (opts.expectedLastSeq !== undefined && opts.expectedLastSeq !== last) {
+          throw new BallastError(
+            ErrorCode.StateFenced,
+            `log ${log}: expected last sequence ${opts.expectedLastSeq}, found ${last}`,
+          );
+        }
+        const out: AppendResult[] = [];
+        for (const e of entries) {
+          const key = e.key ?? null;
+          const inserted = await trx
+            .insertInto('log_entries')
+            .values({ log, seq: last + 1, key, payload: e.payload, time_ms: timeMs })
+            .onConflict((oc) => oc.doNothing())
+            .executeTakeFirst();
+          if (inserted.numInsertedOrUpdatedRows === 0n) {
+            // The key is taken: report the original entry.
+            const dup = await trx
+              .selectFrom('log_entries')
+              .select('seq')
+              .where('log', '=', log)
+              .where('key', '=', key)
+              .executeTakeFirstOrThrow();
+            out.push({ seq: Number(dup.seq), duplicate: true });
+            continue;
+          }
+          last++;
+          added.push({ seq: last, key, payload: e.payload, timeMs });
+          out.push({ seq: last, duplicate: false });
+        }
+        return out;
+      });
+    } catch (err) {
+      throw classifySqliteError(err, `append to ${log}`);
+    }
+    if (added.length > 0) {
+      tail.last = (added.at(-1) as LogEntry).seq;
+      for (const a of added) tail.entries.push(a);
+      if (tail.entries.length > cacheMax) tail.entries.splice(0, tail.entries.length - cacheMax);
+      wake(log);
+    }
+    return results;
   };
 
   return {
-    async append(log: string, entries: readonly AppendInput[], opts: AppendOptions = {}): Promise<AppendResult[]> {
+    append(log, entries, opts = {}) {
       opts.signal?.throwIfAborted();
-      if (entries.length === 0) return [];
-      let results: AppendResult[];
-      try {
-        results = await db.transaction().execute(async (trx) => {
-          let last = await lastSeqOf(trx, log);
-          if (opts.expectedLastSeq !== undefined && opts.expectedLastSeq !== last) {
-            throw new BallastError(
-              ErrorCode.StateFenced,
-              `log ${log}: expected last sequence ${opts.expectedLastSeq}, found ${last}`,
-            );
-          }
-          const out: AppendResult[] = [];
-          const timeMs = now();
-          for (const e of entries) {
-            if (e.key !== undefined) {
-              const dup = await trx
-                .selectFrom('log_entries')
-                .select('seq')
-                .where('log', '=', log)
-                .where('key', '=', e.key)
-                .executeTakeFirst();
-              if (dup !== undefined) {
-                out.push({ seq: Number(dup.seq), duplicate: true });
-                continue;
-              }
-            }
-            last++;
-            await trx
-              .insertInto('log_entries')
-              .values({ log, seq: last, key: e.key ?? null, payload: e.payload, time_ms: timeMs })
-              .execute();
-            out.push({ seq: last, duplicate: false });
-          }
-          return out;
-        });
-      } catch (err) {
-        throw classifySqliteError(err, `append to ${log}`);
-      }
-      wake(log);
-      return results;
+      if (entries.length === 0) return Promise.resolve([]);
+      const run = appending.then(() => doAppend(log, entries, opts));
+      appending = run.catch(() => undefined);
+      return run;
     },
 
-    async read(log: string, fromSeq: number, limit: number, opts: WaitOptions = {}): Promise<LogEntry[]> {
+    async read(log, fromSeq, limit, opts: WaitOptions = {}) {
       opts.signal?.throwIfAborted();
+      const tail = await tailOf(log);
+      const first = tail.entries[0];
+      if (first !== undefined && fromSeq >= first.seq) {
+        const i = fromSeq - first.seq;
+        return tail.entries.slice(i, i + limit);
+      }
+      if (fromSeq > tail.last) return [];
       try {
         const rows = await db
           .selectFrom('log_entries')
@@ -107,18 +163,18 @@ export async function createSqliteEventLog(
       }
     },
 
-    async lastSeq(log: string, opts: WaitOptions = {}): Promise<number> {
+    async lastSeq(log, opts: WaitOptions = {}) {
       opts.signal?.throwIfAborted();
       try {
-        return await lastSeqOf(db, log);
+        return (await tailOf(log)).last;
       } catch (err) {
         throw classifySqliteError(err, `last sequence of ${log}`);
       }
     },
 
-    async waitFor(log: string, afterSeq: number, maxWaitMs: number, opts: WaitOptions = {}): Promise<void> {
+    async waitFor(log, afterSeq, maxWaitMs, opts: WaitOptions = {}) {
       opts.signal?.throwIfAborted();
-      if ((await lastSeqOf(db, log)) > afterSeq) return;
+      if ((await tailOf(log)).last > afterSeq) return;
       opts.signal?.throwIfAborted();
       await new Promise<void>((resolve, reject) => {
         let set = waiters.get(log);

@@ -327,6 +327,37 @@ export function createOms(config: OmsConfig): Oms {
     setImmediate(() => void flush());
   };
 
+  // Cancels arriving together are appended together (one transaction per log).
+  let cancels: { log: string; payload: string; resolve: (seq: number) => void; reject: (e: unknown) => void }[] = [];
+  let cancelsScheduled = false;
+  const flushCancels = async (): Promise<void> => {
+    cancelsScheduled = false;
+    const batch = cancels;
+    cancels = [];
+    const byLog = new Map<string, typeof batch>();
+    for (const c of batch) {
+      let list = byLog.get(c.log);
+      if (list === undefined) byLog.set(c.log, (list = []));
+      list.push(c);
+    }
+    for (const [name, list] of byLog) {
+      try {
+        const results = await log.append(
+          name,
+          list.map((c) => ({ payload: c.payload })),
+        );
+        list.forEach((c, i) => c.resolve((results[i] as { seq: number }).seq));
+      } catch (err) {
+        for (const c of list) c.reject(err);
+      }
+    }
+  };
+  const scheduleCancels = (): void => {
+    if (cancelsScheduled) return;
+    cancelsScheduled = true;
+    setImmediate(() => void flushCancels());
+  };
+
   const sweepOutbox = async (minAgeMs = 1000): Promise<number> => {
     const rows = await db
       .selectFrom('outbox')
@@ -371,17 +402,17 @@ export function createOms(config: OmsConfig): Oms {
       if (TERMINAL.has(order.status)) {
         return { ok: false, reason: { _tag: 'AlreadyDone', message: 'Unknown order sent.' } };
       }
-      const [appended] = await log.append(commandLog(order.symbol), [
-        {
-          payload: JSON.stringify({
-            type: 'cancel',
-            orderId: Number(order.id),
-            account: Number(order.accountId),
-            timeMs: now(),
-          }),
-        },
-      ]);
-      return { ok: true, order, cmdSeq: (appended as { seq: number }).seq };
+      const payload = JSON.stringify({
+        type: 'cancel',
+        orderId: Number(order.id),
+        account: Number(order.accountId),
+        timeMs: now(),
+      });
+      const cmdSeq = await new Promise<number>((resolve, reject) => {
+        cancels.push({ log: commandLog(order.symbol), payload, resolve, reject });
+        scheduleCancels();
+      });
+      return { ok: true, order, cmdSeq };
     },
 
     sweepOutbox,
