@@ -14,6 +14,7 @@ import type { Database } from '@ballast/db';
 import type { Market, Markets } from '@ballast/contracts';
 import type { EventLog } from '@ballast/state';
 import type { Kysely, Transaction } from 'kysely';
+import { createGroupCommit } from './group-commit.ts';
 import { findOrder, toOrderRecord } from './order-record.ts';
 import type { CancelResult, OrderRecord, PlaceOrderInput, PlaceRejection, PlaceResult } from './order-request.ts';
 
@@ -114,8 +115,6 @@ export function createOms(config: OmsConfig): Oms {
   const { db, log, markets } = config;
   const now = config.nowMs ?? Date.now;
   const maxBatch = config.maxBatch ?? 256;
-  let queue: Pending[] = [];
-  let scheduled = false;
 
   const available = async (trx: Transaction<Database>, accountId: bigint, asset: string): Promise<bigint> => {
     const row = await trx
@@ -256,9 +255,16 @@ export function createOms(config: OmsConfig): Oms {
     return { pending: p, order: toOrderRecord(row), key, payload };
   };
 
-  /** Appends each log's commands; returns the sequence given to each order id. */
+  /** Outbox rows whose commands are in the log; deleted by the next transaction (or the sweeper). */
+  let published: bigint[] = [];
+
+  /**
+   * Appends each log's commands; returns the sequence given to each order id. Their outbox rows
+   * are deleted now, or (`deleteNow` false) by the next place transaction.
+   */
   const publish = async (
     byLog: Map<string, { key: string; payload: string; orderId: bigint }[]>,
+    deleteNow: boolean,
   ): Promise<Map<bigint, number>> => {
     const seqs = new Map<bigint, number>();
     for (const [name, entries] of byLog) {
@@ -267,29 +273,21 @@ export function createOms(config: OmsConfig): Oms {
         entries.map((e) => ({ key: e.key, payload: e.payload })),
       );
       entries.forEach((e, i) => seqs.set(e.orderId, (results[i] as { seq: number }).seq));
-      await db
-        .deleteFrom('outbox')
-        .where(
-          'order_id',
-          'in',
-          entries.map((e) => e.orderId),
-        )
-        .execute();
+      const ids = entries.map((e) => e.orderId);
+      if (deleteNow) await db.deleteFrom('outbox').where('order_id', 'in', ids).execute();
+      else published.push(...ids);
     }
     return seqs;
   };
 
-  const flush = async (): Promise<void> => {
-    scheduled = false;
-    const batch = queue.length > maxBatch ? queue.splice(0, maxBatch) : queue;
-    if (batch === queue) queue = [];
-    if (queue.length > 0) schedule();
-    const live = batch;
-    if (live.length === 0) return;
+  const writeBatch = async (live: Pending[]): Promise<void> => {
     let written: Written[];
+    const done = published;
+    published = [];
     try {
       const timeMs = now();
       written = await db.transaction().execute(async (trx) => {
+        if (done.length > 0) await trx.deleteFrom('outbox').where('order_id', 'in', done).execute();
         const out: Written[] = [];
         for (const p of live) {
           const w = await writeOne(trx, p, timeMs);
@@ -298,6 +296,7 @@ export function createOms(config: OmsConfig): Oms {
         return out;
       });
     } catch (err) {
+      published.push(...done);
       for (const p of live) p.reject(err);
       return;
     }
@@ -310,7 +309,7 @@ export function createOms(config: OmsConfig): Oms {
     }
     let seqs = new Map<bigint, number>();
     try {
-      seqs = await publish(byLog);
+      seqs = await publish(byLog, false);
     } catch (err) {
       config.onWarning?.('command append failed; the outbox sweeper will publish it', err);
     }
@@ -320,21 +319,12 @@ export function createOms(config: OmsConfig): Oms {
       w.pending.resolve({ ok: true, order: w.order, duplicate: false, ...(cmdSeq !== undefined ? { cmdSeq } : {}) });
     }
   };
-
-  const schedule = (): void => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(() => void flush());
-  };
+  const places = createGroupCommit(writeBatch, maxBatch);
 
   // Cancels arriving together are appended together (one transaction per log).
-  let cancels: { log: string; payload: string; resolve: (seq: number) => void; reject: (e: unknown) => void }[] = [];
-  let cancelsScheduled = false;
-  const flushCancels = async (): Promise<void> => {
-    cancelsScheduled = false;
-    const batch = cancels;
-    cancels = [];
-    const byLog = new Map<string, typeof batch>();
+  type PendingCancel = { log: string; payload: string; resolve: (seq: number) => void; reject: (e: unknown) => void };
+  const cancels = createGroupCommit<PendingCancel>(async (batch) => {
+    const byLog = new Map<string, PendingCancel[]>();
     for (const c of batch) {
       let list = byLog.get(c.log);
       if (list === undefined) byLog.set(c.log, (list = []));
@@ -351,12 +341,7 @@ export function createOms(config: OmsConfig): Oms {
         for (const c of list) c.reject(err);
       }
     }
-  };
-  const scheduleCancels = (): void => {
-    if (cancelsScheduled) return;
-    cancelsScheduled = true;
-    setImmediate(() => void flushCancels());
-  };
+  }, maxBatch);
 
   const sweepOutbox = async (minAgeMs = 1000): Promise<number> => {
     const rows = await db
@@ -372,7 +357,7 @@ export function createOms(config: OmsConfig): Oms {
       if (list === undefined) byLog.set(r.log, (list = []));
       list.push({ key: r.key, payload: r.payload, orderId: r.order_id });
     }
-    await publish(byLog);
+    await publish(byLog, true);
     return rows.length;
   };
 
@@ -385,10 +370,7 @@ export function createOms(config: OmsConfig): Oms {
       }
       const rejection = checkFilters(input, market);
       if (rejection !== null) return Promise.resolve({ ok: false, reason: rejection });
-      return new Promise<PlaceResult>((resolve, reject) => {
-        queue.push({ input, market, resolve, reject });
-        schedule();
-      });
+      return new Promise<PlaceResult>((resolve, reject) => places.push({ input, market, resolve, reject }));
     },
 
     async cancel(req, options = {}) {
@@ -408,10 +390,9 @@ export function createOms(config: OmsConfig): Oms {
         account: Number(order.accountId),
         timeMs: now(),
       });
-      const cmdSeq = await new Promise<number>((resolve, reject) => {
-        cancels.push({ log: commandLog(order.symbol), payload, resolve, reject });
-        scheduleCancels();
-      });
+      const cmdSeq = await new Promise<number>((resolve, reject) =>
+        cancels.push({ log: commandLog(order.symbol), payload, resolve, reject }),
+      );
       return { ok: true, order, cmdSeq };
     },
 
