@@ -26,6 +26,18 @@ export const ErrorCode = {
   ConfigInvalid: 'CONFIG_INVALID',
   /** A bug: an invariant did not hold. */
   Internal: 'INTERNAL',
+  /** A resilience deadline passed before the call completed. Retryable. */
+  ResTimeout: 'RES_TIMEOUT',
+  /** The circuit breaker is open (or its half-open probes are taken). Retryable later. */
+  ResCircuitOpen: 'RES_CIRCUIT_OPEN',
+  /** The bulkhead's slots and queue are full, or the call waited too long in its queue. Retryable. */
+  ResBulkheadFull: 'RES_BULKHEAD_FULL',
+  /** The adaptive concurrency limit shed the call. Retryable. */
+  ResLimitExceeded: 'RES_LIMIT_EXCEEDED',
+  /** The retry budget allows no more retries now. */
+  ResBudgetExhausted: 'RES_BUDGET_EXHAUSTED',
+  /** A rate limit refused the call; `retryAfterMs` says when to try again. Retryable. */
+  ResRateLimited: 'RES_RATE_LIMITED',
 } as const;
 /** One of {@link ErrorCode}. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -37,18 +49,23 @@ export interface BallastErrorOptions {
   readonly cause?: unknown;
   /** @default false */
   readonly retryable?: boolean;
+  /** A hint: do not retry before this many milliseconds. */
+  readonly retryAfterMs?: number;
 }
 
 /** An infrastructure fault with a stable code. */
 export class BallastError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
+  /** Do not retry before this many milliseconds (when the source knows). */
+  readonly retryAfterMs: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: BallastErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BallastError';
     this.code = code;
     this.retryable = options.retryable ?? false;
+    this.retryAfterMs = options.retryAfterMs;
     Object.defineProperty(this, MARK, { value: true });
   }
 }

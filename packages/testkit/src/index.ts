@@ -1,0 +1,6 @@
+/**
+ * `@ballast/testkit`: helpers for tests.
+ *
+ * @module
+ */
+export { FakeClock, flushMicrotasks } from './fake-clock.ts';
