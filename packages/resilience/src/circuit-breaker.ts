@@ -212,6 +212,24 @@ export function circuitBreaker(options: CircuitBreakerOptions): CircuitBreaker {
     );
   };
 
+  // Settlement handlers made once, so an untimed call allocates no closures.
+  const closedOk = <V>(v: V): V => {
+    onDone(false, false, false);
+    return v;
+  };
+  const closedFail = (e: unknown): never => {
+    onDone(false, isFailure(e), false);
+    throw e;
+  };
+  const probeOk = <V>(v: V): V => {
+    onDone(true, false, false);
+    return v;
+  };
+  const probeFail = (e: unknown): never => {
+    onDone(true, isFailure(e), false);
+    throw e;
+  };
+
   const breaker: CircuitBreaker = {
     name,
     get state() {
@@ -230,18 +248,7 @@ export function circuitBreaker(options: CircuitBreakerOptions): CircuitBreaker {
         probesInFlight++;
         probe = true;
       }
-      if (!timed) {
-        return next(ctx).then(
-          (v) => {
-            onDone(probe, false, false);
-            return v;
-          },
-          (e: unknown) => {
-            onDone(probe, isFailure(e), false);
-            throw e;
-          },
-        );
-      }
+      if (!timed) return probe ? next(ctx).then(probeOk, probeFail) : next(ctx).then(closedOk, closedFail);
       const started = dclock();
       return next(ctx).then(
         (v) => {

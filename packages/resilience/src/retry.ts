@@ -1,7 +1,8 @@
 /**
  * Retry: up to `maxAttempts`, only for errors marked retryable, with exponential backoff and
  * full or decorrelated jitter (AWS, "Exponential Backoff and Jitter"), honouring an error's
- * `retryAfterMs` hint, within the call's deadline and an optional {@link RetryBudget}. Never
+ * `retryAfterMs` hint (waiting for it when it is within the backoff cap, failing fast when it is
+ * longer), within the call's deadline and an optional {@link RetryBudget}. Never
  * retries once the caller's signal has aborted; aborting during a backoff stops at once.
  *
  * Place timeouts *inside* the retry so each attempt gets its own (the inbound deadline still
@@ -67,6 +68,7 @@ export function retry(options: RetryOptions = {}): Policy {
   const backoff = options.backoff ?? {};
   const budget = options.budget;
   const name = options.name ?? 'retry';
+  const maxBackoff = backoff.maxMs ?? 2000;
   const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
     new Promise((resolve, reject) => {
       const onAbort = (): void => {
@@ -96,7 +98,12 @@ export function retry(options: RetryOptions = {}): Policy {
           let delay = backoffDelay(attempt + 1, prev, backoff, random);
           prev = delay;
           const hint = (err as { retryAfterMs?: unknown }).retryAfterMs;
-          if (typeof hint === 'number' && hint > delay) delay = hint;
+          if (typeof hint === 'number' && hint > delay) {
+            // Told to wait longer than this policy ever backs off (an open breaker, a rate limit):
+            // fail fast rather than hold the caller.
+            if (hint > maxBackoff) throw err;
+            delay = hint;
+          }
           if (clock.now() + delay >= outer) throw err;
           if (budget !== undefined && !budget.tryWithdraw()) {
             publish.rejected(name, 'retry', 'RES_BUDGET_EXHAUSTED');
