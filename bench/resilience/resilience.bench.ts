@@ -109,7 +109,7 @@ async function bytesPerCall(f: () => Promise<unknown>): Promise<number | null> {
 }
 
 const overhead: Record<string, { ns: number; opsPerSec: number; bytesPerCall: number | null }> = {};
-for (const [name, f] of Object.entries(subjects)) await nsPerCall(f, 50_000); // warm-up
+for (const f of Object.values(subjects)) await nsPerCall(f, 50_000); // warm-up
 const samples: Record<string, number[]> = Object.fromEntries(Object.keys(subjects).map((k) => [k, []]));
 for (let r = 0; r < reps; r++) {
   for (const [name, f] of Object.entries(subjects)) {
