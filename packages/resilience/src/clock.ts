@@ -11,13 +11,9 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
-/** The real clock (`Date.now`, unref'd timers). */
+/** The real clock (`Date.now`, `setTimeout`). */
 export const systemClock: Clock = {
   now: Date.now,
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };

@@ -33,7 +33,7 @@ export class DeadlineWheel {
       const slot: Slot = { controller: new AbortController(), waiters: undefined };
       s = slot;
       this.#slots.set(end, slot);
-      this.#clock.setTimeout(
+      const timer = this.#clock.setTimeout(
         () => {
           this.#slots.delete(end);
           const reason = new BallastError(ErrorCode.ResTimeout, 'deadline exceeded', { retryable: true });
@@ -43,6 +43,8 @@ export class DeadlineWheel {
         },
         Math.max(0, end - this.#clock.now()),
       );
+      // A deadline alone must not keep the process alive.
+      (timer as { unref?: () => void } | undefined)?.unref?.();
     }
     return s;
   }

@@ -9,7 +9,7 @@ export { ResilienceChannel } from './events.ts';
 export type { Next, Policy } from './policy.ts';
 export { createPipeline, pipeline, type ExecuteOptions, type Pipeline, type PipelineOptions } from './pipeline.ts';
 export { timeout, type TimeoutOptions } from './timeout.ts';
-export { backoffDelay, retry, type BackoffOptions, type RetryOptions } from './retry.ts';
+export { backoffDelay, defaultShouldRetry, retry, type BackoffOptions, type RetryOptions } from './retry.ts';
 export { createRetryBudget, type RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 export {
   BreakerState,

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { isRetryable } from '@ballast/errors';
+import { ErrorCode, isRetryable } from '@ballast/errors';
 import { systemClock, type Clock } from './clock.ts';
 import type { Ctx } from './context.ts';
 import { publish } from './events.ts';
@@ -34,7 +34,7 @@ export interface RetryOptions {
   readonly backoff?: BackoffOptions;
   /** Shared budget: a retry it refuses is not made (the last error is thrown). */
   readonly budget?: RetryBudget;
-  /** Which errors to retry. @default isRetryable (errors marked `retryable: true`) */
+  /** Which errors to retry. @default {@link defaultShouldRetry} */
   readonly shouldRetry?: (err: unknown) => boolean;
   /** @default systemClock */
   readonly clock?: Clock;
@@ -43,6 +43,13 @@ export interface RetryOptions {
   /** @default 'retry' */
   readonly name?: string;
 }
+
+/**
+ * Retries errors marked retryable, except an inner breaker's `RES_CIRCUIT_OPEN`: retrying into an
+ * open circuit only adds latency (the error stays retryable for callers further out).
+ */
+export const defaultShouldRetry = (err: unknown): boolean =>
+  isRetryable(err) && (err as { code?: unknown }).code !== ErrorCode.ResCircuitOpen;
 
 /** The delay before retry number `attempt` (1-based), given the previous delay. */
 export function backoffDelay(attempt: number, prevMs: number, o: BackoffOptions, random: () => number): number {
@@ -64,7 +71,7 @@ export function retry(options: RetryOptions = {}): Policy {
   if (!Number.isInteger(max) || max < 1) throw new RangeError('maxAttempts must be an integer >= 1');
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
-  const should = options.shouldRetry ?? isRetryable;
+  const should = options.shouldRetry ?? defaultShouldRetry;
   const backoff = options.backoff ?? {};
   const budget = options.budget;
   const name = options.name ?? 'retry';

@@ -105,6 +105,26 @@ describe('retry', () => {
     assert.equal(calls, 3);
   });
 
+  it('fails fast on an inner circuit-open error, and on a retry-after beyond its backoff cap', async () => {
+    const clock = new FakeClock(0);
+    const p = createPipeline({ clock }, retry({ maxAttempts: 5, clock, backoff: { maxMs: 100 } }));
+    let calls = 0;
+    await assert.rejects(
+      p.execute(async () => {
+        calls++;
+        throw Object.assign(transient(), { code: 'RES_CIRCUIT_OPEN', retryAfterMs: 10 });
+      }),
+      { code: 'RES_CIRCUIT_OPEN' },
+    );
+    await assert.rejects(
+      p.execute(async () => {
+        calls++;
+        throw Object.assign(transient(), { retryAfterMs: 5000 });
+      }),
+    );
+    assert.equal(calls, 2);
+  });
+
   it('honours a retry-after hint longer than its own backoff', async () => {
     const clock = new FakeClock(0);
     const p = createPipeline({ clock }, retry({ maxAttempts: 2, clock, random: () => 0 }));
