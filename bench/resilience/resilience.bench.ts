@@ -146,10 +146,16 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
   });
 
-async function faultRun(kind: 'ballast' | 'cockatiel'): Promise<FaultResult> {
-  const warmMs = 2000;
-  const faultMs = faultSeconds * 1000;
-  const tailMs = 4000;
+async function faultRun(
+  kind: 'ballast' | 'cockatiel',
+  warmMs = 2000,
+  faultMs = faultSeconds * 1000,
+  tailMs = 4000,
+): Promise<FaultResult> {
+  // Start each run from a quiet heap, so neither pays for the garbage of what ran before.
+  gc?.();
+  await sleep(500);
+  gc?.();
   const t0 = performance.now();
   const phase = (): 'warm' | 'fault' | 'after' => {
     const t = performance.now() - t0;
@@ -245,6 +251,9 @@ async function faultRun(kind: 'ballast' | 'cockatiel'): Promise<FaultResult> {
 }
 
 log(`fault: ${faultSeconds} s of 50% failures at 10× latency, ${rate} calls/s`);
+// A short unmeasured round of each first, so neither measured run pays for warming up.
+await faultRun('ballast', 500, 1500, 500);
+await faultRun('cockatiel', 500, 1500, 500);
 const ballastFault = await faultRun('ballast');
 log(`ballast:   ${JSON.stringify(ballastFault)}`);
 const cockatielFault = await faultRun('cockatiel');
