@@ -21,3 +21,4 @@ export {
   type Markets,
   type MarketsConfig,
 } from './markets.ts';
+export { OrderStatus, statusOfDone } from './order-status.ts';

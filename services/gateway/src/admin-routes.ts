@@ -7,7 +7,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '@ballast/db';
-import { parseMinor, type Markets } from '@ballast/contracts';
+import { formatMinor, parseMinor, type Markets } from '@ballast/contracts';
 import { verifyLedger, type Ledger } from '@ballast/ledger';
 import type { EventLog } from '@ballast/state';
 import type { Kysely } from 'kysely';
@@ -96,8 +96,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       accountId: Number(accountId),
       balances: [...deps.markets.assets.values()].map((a) => ({
         asset: a.asset,
-        available: formatMinorSigned(byAsset.get(a.asset)?.available ?? 0n, a.decimals),
-        reserved: formatMinorSigned(byAsset.get(a.asset)?.reserved ?? 0n, a.decimals),
+        available: formatMinor(byAsset.get(a.asset)?.available ?? 0n, a.decimals),
+        reserved: formatMinor(byAsset.get(a.asset)?.reserved ?? 0n, a.decimals),
       })),
     };
   });
@@ -138,9 +138,3 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
     return { ok: problems.length === 0, problems };
   });
 }
-
-const formatMinorSigned = (v: bigint, decimals: number): string => {
-  const s = (v < 0n ? -v : v).toString().padStart(decimals + 1, '0');
-  const out = decimals === 0 ? s : `${s.slice(0, -decimals)}.${s.slice(-decimals)}`;
-  return v < 0n ? `-${out}` : out;
-};

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Database } from '@ballast/db';
 import type { BookEvent } from '@ballast/engine';
-import { parseMinor, type Market, type Markets } from '@ballast/contracts';
+import { formatMinor, parseMinor, statusOfDone, type Market, type Markets } from '@ballast/contracts';
 import type { FeeSchedule, Ledger } from '@ballast/ledger';
 import { isInterval, type MarketData } from '@ballast/marketdata';
 import {
@@ -24,6 +24,7 @@ import type { Kysely } from 'kysely';
 import { ApiCode, ApiError, badRequest, mandatory } from './api-error.ts';
 import { formatOf, orderView } from './format.ts';
 import type { OrderResults } from './order-results.ts';
+import { ticker24View } from './ticker.ts';
 import { Params, marketOf, stepsParam } from './params.ts';
 
 /** What the REST routes need. */
@@ -255,40 +256,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
       ]);
   });
 
-  const ticker24 = (m: Market) => {
-    const t = marketData.ticker24h(m.symbol);
-    const b = marketData.bookTicker(m.symbol);
-    const f = formatOf(m);
-    const open = t?.open ?? 0;
-    const last = t?.last ?? 0;
-    const change = BigInt(last - open);
-    // Percent with 3 places, exact (truncated toward zero).
-    const pct = open === 0 ? '0.000' : formatSigned((change * 100_000n) / BigInt(open), 3);
-    const avg = t !== undefined && t.volumeLots > 0 ? t.quoteTickLots / BigInt(t.volumeLots) : 0n;
-    return {
-      symbol: m.symbol,
-      priceChange: formatSignedPrice(f, change),
-      priceChangePercent: pct,
-      weightedAvgPrice: f.price(avg),
-      prevClosePrice: f.price(t?.prevClose ?? 0),
-      lastPrice: f.price(last),
-      lastQty: f.qty(t?.lastQtyLots ?? 0),
-      bidPrice: f.price(b?.bid?.[0] ?? 0),
-      bidQty: f.qty(b?.bid?.[1] ?? 0),
-      askPrice: f.price(b?.ask?.[0] ?? 0),
-      askQty: f.qty(b?.ask?.[1] ?? 0),
-      openPrice: f.price(open),
-      highPrice: f.price(t?.high ?? 0),
-      lowPrice: f.price(t?.low ?? 0),
-      volume: f.qty(t?.volumeLots ?? 0),
-      quoteVolume: f.notional(t?.quoteTickLots ?? 0n),
-      openTime: t?.openTime ?? 0,
-      closeTime: t?.closeTime ?? 0,
-      firstId: t?.firstId ?? -1,
-      lastId: t?.lastId ?? -1,
-      count: t?.count ?? 0,
-    };
-  };
+  const ticker24 = (m: Market) => ticker24View(m, marketData);
 
   app.get('/api/v3/ticker/24hr', async (req) => {
     const p = Params.from(req.query, undefined, ['symbol', 'symbols', 'type']);
@@ -479,14 +447,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
         });
       }
       if (e.type === 'done' && e.orderId === id) {
-        status =
-          e.reason === 'filled'
-            ? 'FILLED'
-            : e.reason === 'canceled'
-              ? 'CANCELED'
-              : e.cause === 'stp'
-                ? 'EXPIRED_IN_MATCH'
-                : 'EXPIRED';
+        status = statusOfDone(e.reason, e.cause);
       }
     }
     return { executed, cumQuote: cumTickLots * m.quoteMinorPerTickLot, status, fills };
@@ -680,8 +641,8 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
       buyerCommission: 0,
       sellerCommission: 0,
       commissionRates: {
-        maker: formatSignedBps(deps.fees.makerBps),
-        taker: formatSignedBps(deps.fees.takerBps),
+        maker: formatMinor(BigInt(deps.fees.makerBps) * 10_000n, 8),
+        taker: formatMinor(BigInt(deps.fees.takerBps) * 10_000n, 8),
         buyer: '0.00000000',
         seller: '0.00000000',
       },
@@ -697,8 +658,8 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
         const b = byAsset.get(a.asset);
         return {
           asset: a.asset,
-          free: formatSignedMinor(b?.available ?? 0n, a.decimals),
-          locked: formatSignedMinor(b?.reserved ?? 0n, a.decimals),
+          free: formatMinor(b?.available ?? 0n, a.decimals),
+          locked: formatMinor(b?.reserved ?? 0n, a.decimals),
         };
       }),
       permissions: ['SPOT'],
@@ -806,13 +767,3 @@ export async function createAccount(
     return { accountId: Number(acct.id), apiKey };
   });
 }
-
-const formatSignedMinor = (v: bigint, decimals: number): string => {
-  const s = (v < 0n ? -v : v).toString().padStart(decimals + 1, '0');
-  const out = decimals === 0 ? s : `${s.slice(0, -decimals)}.${s.slice(-decimals)}`;
-  return v < 0n ? `-${out}` : out;
-};
-const formatSigned = (v: bigint, decimals: number): string => formatSignedMinor(v, decimals);
-const formatSignedPrice = (f: { price(t: bigint): string }, ticks: bigint): string =>
-  ticks < 0n ? `-${f.price(-ticks)}` : f.price(ticks);
-const formatSignedBps = (bps: number): string => formatSignedMinor(BigInt(Math.round(bps)) * 10_000n, 8);

@@ -15,6 +15,7 @@ import type { Market, Markets } from '@ballast/contracts';
 import { isInterval, type Candle, type MarketData, type MarketDataEvent } from '@ballast/marketdata';
 import { WebSocket, WebSocketServer } from 'ws';
 import { formatOf } from './format.ts';
+import { ticker24View } from './ticker.ts';
 
 /** Options of {@link createWsHub}. */
 export interface WsHubOptions {
@@ -71,12 +72,6 @@ export function sendBounded(ws: BoundedSocket, text: string, maxBufferedBytes: n
   ws.send(text);
   return true;
 }
-
-/** `v / 10^places` as a signed decimal string (exact). */
-const signedFixed = (v: bigint, places: number): string => {
-  const abs = (v < 0n ? -v : v).toString().padStart(places + 1, '0');
-  return `${v < 0n ? '-' : ''}${abs.slice(0, -places)}.${abs.slice(-places)}`;
-};
 
 const STREAM_RE =
   /^([a-z0-9]+)@(trade|aggTrade|bookTicker|ticker|depth(5|10|20)?(@100ms|@1000ms)?|kline_([0-9a-zA-Z]+))$/;
@@ -281,35 +276,31 @@ export function createWsHub(opts: WsHubOptions): WsHub {
   };
 
   const tickerData = (m: Market) => {
-    const t = marketData.ticker24h(m.symbol);
-    const b = marketData.bookTicker(m.symbol);
-    const f = formatOf(m);
-    const open = t?.open ?? 0;
-    const last = t?.last ?? 0;
+    const t = ticker24View(m, marketData);
     return {
       e: '24hrTicker',
       E: opts.nowMs(),
       s: m.symbol,
-      p: last >= open ? f.price(last - open) : `-${f.price(open - last)}`,
-      P: open === 0 ? '0.000' : signedFixed((BigInt(last - open) * 100_000n) / BigInt(open), 3),
-      w: f.price(t !== undefined && t.volumeLots > 0 ? t.quoteTickLots / BigInt(t.volumeLots) : 0n),
-      x: f.price(t?.prevClose ?? 0),
-      c: f.price(last),
-      Q: f.qty(t?.lastQtyLots ?? 0),
-      b: f.price(b?.bid?.[0] ?? 0),
-      B: f.qty(b?.bid?.[1] ?? 0),
-      a: f.price(b?.ask?.[0] ?? 0),
-      A: f.qty(b?.ask?.[1] ?? 0),
-      o: f.price(open),
-      h: f.price(t?.high ?? 0),
-      l: f.price(t?.low ?? 0),
-      v: f.qty(t?.volumeLots ?? 0),
-      q: f.notional(t?.quoteTickLots ?? 0n),
-      O: t?.openTime ?? 0,
-      C: t?.closeTime ?? 0,
-      F: t?.firstId ?? -1,
-      L: t?.lastId ?? -1,
-      n: t?.count ?? 0,
+      p: t.priceChange,
+      P: t.priceChangePercent,
+      w: t.weightedAvgPrice,
+      x: t.prevClosePrice,
+      c: t.lastPrice,
+      Q: t.lastQty,
+      b: t.bidPrice,
+      B: t.bidQty,
+      a: t.askPrice,
+      A: t.askQty,
+      o: t.openPrice,
+      h: t.highPrice,
+      l: t.lowPrice,
+      v: t.volume,
+      q: t.quoteVolume,
+      O: t.openTime,
+      C: t.closeTime,
+      F: t.firstId,
+      L: t.lastId,
+      n: t.count,
     };
   };
 

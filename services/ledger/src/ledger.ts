@@ -12,7 +12,7 @@
  */
 import { SystemAccount, type Database } from '@ballast/db';
 import type { BookEvent, TradeEvent } from '@ballast/engine';
-import type { Market, Markets } from '@ballast/contracts';
+import { statusOfDone, type Market, type Markets } from '@ballast/contracts';
 import { tailLog, type EventLog, type LogEntry } from '@ballast/state';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 
@@ -180,14 +180,7 @@ export function createLedger(config: LedgerConfig): Ledger {
         case 'done': {
           const o = await order(e.orderId);
           if (o === undefined) break;
-          const status =
-            e.reason === 'filled'
-              ? 'FILLED'
-              : e.reason === 'canceled'
-                ? 'CANCELED'
-                : e.cause === 'stp'
-                  ? 'EXPIRED_IN_MATCH'
-                  : 'EXPIRED';
+          const status = statusOfDone(e.reason, e.cause);
           await postJournal(trx, key(e), 'release', timeMs, release(o, o.reserved_minor));
           await saveOrder(o, { status, reserved_minor: 0n }, timeMs);
           break;
