@@ -16,9 +16,15 @@ export type Factory<T> = () => Promise<{ readonly subject: T; readonly close?: (
 let counter = 0;
 const unique = (prefix: string): string => `${prefix}.${process.pid}.${Date.now()}.${++counter}`;
 
+/** Options of the conformance suites. */
+export interface ConformanceOptions {
+  /** Skip the whole suite with this reason (e.g. the service is not running). */
+  readonly skip?: string | undefined;
+}
+
 /** Runs the EventLog conformance suite against `factory`. */
-export function eventLogConformance(name: string, factory: Factory<EventLog>): void {
-  describe(`EventLog conformance: ${name}`, () => {
+export function eventLogConformance(name: string, factory: Factory<EventLog>, options: ConformanceOptions = {}): void {
+  describe(`EventLog conformance: ${name}`, { skip: options.skip ?? false }, () => {
     const closers: (() => Promise<void>)[] = [];
     after(async () => {
       for (const c of closers) await c();
@@ -117,8 +123,9 @@ export function keyValueConformance(
   name: string,
   factory: Factory<KeyValue>,
   advanceMs: (ms: number) => Promise<void>,
+  options: ConformanceOptions = {},
 ): void {
-  describe(`KeyValue conformance: ${name}`, () => {
+  describe(`KeyValue conformance: ${name}`, { skip: options.skip ?? false }, () => {
     it('stores values with increasing revisions', async () => {
       const { subject: kv } = await factory();
       const k = unique('k');

@@ -4,3 +4,4 @@
  * @module
  */
 export { FakeClock, flushMicrotasks } from './fake-clock.ts';
+export { SERVICES, skipUnlessService } from './services.ts';

@@ -1,0 +1,75 @@
+/**
+ * PostgreSQL through the same Kysely code as SQLite: a pooled dialect, driver errors classified
+ * into Ballast's reasons, and migrations that many replicas can start at once (Kysely's Migrator
+ * takes a PostgreSQL advisory lock while it runs).
+ *
+ * @module
+ */
+import { BallastError, ErrorCode, isBallastError } from '@ballast/errors';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+
+/** Options of {@link openPostgres}. */
+export interface OpenPostgresOptions {
+  /** `postgres://user@host:port/db`. */
+  readonly url: string;
+  /** Pool size. @default 10 */
+  readonly maxConnections?: number;
+  /** Schema to use (created if missing); isolates tests and tenants. @default 'public' */
+  readonly schema?: string;
+  /** Per-statement timeout on the server. @default 5000 */
+  readonly statementTimeoutMs?: number;
+}
+
+/** Opens a pooled Kysely instance on PostgreSQL; BIGINT and NUMERIC are read as `bigint`. */
+export async function openPostgres<DB>(options: OpenPostgresOptions): Promise<Kysely<DB>> {
+  const schema = options.schema ?? 'public';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new RangeError(`invalid schema name ${schema}`);
+  if (schema !== 'public') {
+    const c = new pg.Client({ connectionString: options.url });
+    await c.connect();
+    try {
+      // CREATE SCHEMA IF NOT EXISTS races between replicas starting together: serialise it.
+      await c.query('BEGIN');
+      await c.query("SELECT pg_advisory_xact_lock(hashtext('ballast:create-schema'))");
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await c.query('COMMIT');
+    } finally {
+      await c.end();
+    }
+  }
+  const types = {
+    getTypeParser: (oid: number, format?: string) =>
+      oid === 20 || oid === 1700 ? (v: string) => BigInt(v) : pg.types.getTypeParser(oid, format as never),
+  };
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.maxConnections ?? 10,
+    options: `-c search_path=${schema} -c statement_timeout=${options.statementTimeoutMs ?? 5000}`,
+    types: types as never,
+  });
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * Classifies a `pg` error by SQLSTATE: connection classes (08…, 57P…) → `STATE_CONNECTION`
+ * (retryable); serialization failure / deadlock (40001, 40P01) → `STATE_CONFLICT` (retryable);
+ * unique violation (23505) → `STATE_CONFLICT`; statement timeout (57014) → `TIMEOUT` (retryable).
+ */
+export function classifyPostgresError(err: unknown, what: string): BallastError {
+  if (isBallastError(err)) return err;
+  const code = (err as { code?: unknown }).code;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (code === '40001' || code === '40P01') {
+    return new BallastError(ErrorCode.StateConflict, `${what}: ${msg}`, { cause: err, retryable: true });
+  }
+  if (code === '23505') return new BallastError(ErrorCode.StateConflict, `${what}: ${msg}`, { cause: err });
+  if (code === '57014') return new BallastError(ErrorCode.Timeout, `${what}: ${msg}`, { cause: err, retryable: true });
+  if (
+    (typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P'))) ||
+    /ECONNREFUSED|ECONNRESET|terminat|Connection/i.test(msg)
+  ) {
+    return new BallastError(ErrorCode.StateConnection, `${what}: ${msg}`, { cause: err, retryable: true });
+  }
+  return new BallastError(ErrorCode.StateInvalid, `${what}: ${msg}`, { cause: err });
+}

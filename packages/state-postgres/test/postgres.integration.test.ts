@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { DEFAULT_MARKETS, compileMarkets } from '@ballast/contracts';
+import { migrateToLatest, type Database } from '@ballast/db';
+import { createLedger, verifyLedger } from '@ballast/ledger';
+import { classifyPostgresError, openPostgres } from '@ballast/state-postgres';
+import { SERVICES, skipUnlessService } from '@ballast/testkit';
+import { sql, type Kysely } from 'kysely';
+
+const skip = await skipUnlessService('postgres');
+const schema = `ballast_test_${process.pid}`;
+const opened: Kysely<any>[] = [];
+after(async () => {
+  if (opened.length > 0) await sql.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).execute(opened[0]!);
+  for (const db of opened) await db.destroy();
+});
+const open = async (): Promise<Kysely<Database>> => {
+  const db = await openPostgres<Database>({ url: SERVICES.postgres.url, schema, maxConnections: 4 });
+  opened.push(db);
+  return db;
+};
+
+describe('PostgreSQL (same Kysely code as SQLite)', { skip: skip ?? false }, () => {
+  it('migrates once when several replicas start at the same time', async () => {
+    const replicas = await Promise.all([open(), open(), open()]);
+    const results = await Promise.all(replicas.map((db) => migrateToLatest(db, 'postgres')));
+    assert.deepEqual(results.flat(), ['0001_initial']); // exactly one replica applied it
+    const accounts = await replicas[0]!.selectFrom('accounts').select(['id', 'kind']).orderBy('id').execute();
+    assert.deepEqual(accounts, [
+      { id: 1n, kind: 'external' },
+      { id: 2n, kind: 'fees' },
+    ]);
+  });
+
+  it('runs the ledger: deposits and withdrawals are exact, idempotent and balanced', async () => {
+    const db = (await open()) as Kysely<Database>;
+    const acct = await db
+      .insertInto('accounts')
+      .values({ kind: 'user', created_ms: Date.now() })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    assert.ok(acct.id > 1000n); // user ids start after the reserved range
+    const noLog = {} as never; // transfers do not touch the event log
+    const ledger = createLedger({ db, log: noLog, markets: compileMarkets(DEFAULT_MARKETS) });
+    const big = 12_345_678_901_234_567_89n; // beyond 2^53: must stay exact
+    assert.deepEqual(await ledger.deposit(acct.id, 'USDT', big, 'd-1'), { ok: true, duplicate: false });
+    assert.deepEqual(await ledger.deposit(acct.id, 'USDT', big, 'd-1'), { ok: true, duplicate: true });
+    assert.deepEqual(await ledger.withdraw(acct.id, 'USDT', big + 1n, 'w-1'), {
+      ok: false,
+      reason: 'InsufficientFunds',
+    });
+    assert.deepEqual(await ledger.withdraw(acct.id, 'USDT', 89n, 'w-2'), { ok: true, duplicate: false });
+    const bal = await db
+      .selectFrom('balances')
+      .select(['available', 'reserved'])
+      .where('account_id', '=', acct.id)
+      .where('asset', '=', 'USDT')
+      .executeTakeFirstOrThrow();
+    assert.deepEqual(bal, { available: big - 89n, reserved: 0n });
+    assert.deepEqual(await verifyLedger(db), []);
+  });
+
+  it('classifies driver errors: unique violation is a conflict, a refused connection is retryable', async () => {
+    const db = await open();
+    const err = await db
+      .insertInto('accounts')
+      .values({ id: 1, kind: 'user', created_ms: 0 } as never)
+      .execute()
+      .catch((e: unknown) => e);
+    const c = classifyPostgresError(err, 'insert');
+    assert.equal(c.code, 'STATE_CONFLICT');
+    assert.equal(c.retryable, false);
+    const down = await openPostgres({ url: 'postgres://postgres@127.0.0.1:1/test' });
+    const e2 = await sql`SELECT 1`.execute(down).catch((e: unknown) => e);
+    await down.destroy();
+    assert.equal(classifyPostgresError(e2, 'select').retryable, true);
+  });
+});
