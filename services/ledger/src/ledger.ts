@@ -11,10 +11,10 @@
  * @module
  */
 import { SystemAccount, type Database } from '@ballast/db';
-import type { BookEvent, TradeEvent } from '@ballast/engine';
+import type { BookEvent } from '@ballast/engine';
 import { statusOfDone, type Market, type Markets } from '@ballast/contracts';
 import { tailLog, type EventLog, type LogEntry } from '@ballast/state';
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
 
 const CONSUMER = 'ledger';
 
@@ -59,6 +59,67 @@ export interface Ledger {
 type OrderRow = Selectable<Database['orders']>;
 type Posting = { account: bigint; asset: string; bucket: 'available' | 'reserved'; amount: bigint };
 
+/**
+ * Writes balanced journal entries with their postings and applies them to balances, in a few
+ * multi-row statements (balance changes aggregated per account and asset).
+ *
+ * @throws Error when an entry does not sum to zero per asset, or its key already exists (the
+ *   caller's consumer offset should have prevented that; the transaction must not commit).
+ */
+export async function writeJournals(
+  trx: Transaction<Database>,
+  journals: readonly { key: string; kind: string; timeMs: number; postings: readonly Posting[] }[],
+): Promise<void> {
+  if (journals.length === 0) return;
+  for (const j of journals) {
+    const sums = new Map<string, bigint>();
+    for (const p of j.postings) sums.set(p.asset, (sums.get(p.asset) ?? 0n) + p.amount);
+    for (const [asset, sum] of sums)
+      if (sum !== 0n) throw new Error(`unbalanced journal ${j.key}: ${asset} sums to ${sum}`);
+  }
+  const ids = new Map<string, bigint>();
+  for (let i = 0; i < journals.length; i += 500) {
+    const rows = await trx
+      .insertInto('journal')
+      .values(journals.slice(i, i + 500).map((j) => ({ event_key: j.key, kind: j.kind, time_ms: j.timeMs })))
+      .returning(['id', 'event_key'])
+      .execute();
+    for (const r of rows) ids.set(r.event_key, r.id);
+  }
+  const postings = [];
+  const deltas = new Map<string, { account_id: bigint; asset: string; available: bigint; reserved: bigint }>();
+  for (const j of journals) {
+    const id = ids.get(j.key) as bigint;
+    for (const p of j.postings) {
+      if (p.amount === 0n) continue;
+      postings.push({ journal_id: id, account_id: p.account, asset: p.asset, bucket: p.bucket, amount: p.amount });
+      const k = `${p.account}:${p.asset}`;
+      let d = deltas.get(k);
+      if (d === undefined) deltas.set(k, (d = { account_id: p.account, asset: p.asset, available: 0n, reserved: 0n }));
+      if (p.bucket === 'available') d.available += p.amount;
+      else d.reserved += p.amount;
+    }
+  }
+  for (let i = 0; i < postings.length; i += 1000)
+    await trx
+      .insertInto('postings')
+      .values(postings.slice(i, i + 1000))
+      .execute();
+  const list = [...deltas.values()];
+  for (let i = 0; i < list.length; i += 500) {
+    await trx
+      .insertInto('balances')
+      .values(list.slice(i, i + 500))
+      .onConflict((oc) =>
+        oc.columns(['account_id', 'asset']).doUpdateSet((eb) => ({
+          available: eb('balances.available', '+', eb.ref('excluded.available')),
+          reserved: eb('balances.reserved', '+', eb.ref('excluded.reserved')),
+        })),
+      )
+      .execute();
+  }
+}
+
 /** Writes one balanced journal entry and applies it to balances; false if `eventKey` exists. */
 export async function postJournal(
   trx: Transaction<Database>,
@@ -67,53 +128,9 @@ export async function postJournal(
   timeMs: number,
   postings: readonly Posting[],
 ): Promise<boolean> {
-  const sums = new Map<string, bigint>();
-  for (const p of postings) sums.set(p.asset, (sums.get(p.asset) ?? 0n) + p.amount);
-  for (const [asset, sum] of sums) {
-    if (sum !== 0n) throw new Error(`unbalanced journal ${eventKey}: ${asset} sums to ${sum}`);
-  }
-  const journal = await trx
-    .insertInto('journal')
-    .values({ event_key: eventKey, kind, time_ms: timeMs })
-    .onConflict((oc) => oc.column('event_key').doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  if (journal === undefined) return false;
-  const nonZero = postings.filter((p) => p.amount !== 0n);
-  if (nonZero.length === 0) return true;
-  await trx
-    .insertInto('postings')
-    .values(
-      nonZero.map((p) => ({
-        journal_id: journal.id,
-        account_id: p.account,
-        asset: p.asset,
-        bucket: p.bucket,
-        amount: p.amount,
-      })),
-    )
-    .execute();
-  // One balance update per (account, asset).
-  const deltas = new Map<string, { account: bigint; asset: string; available: bigint; reserved: bigint }>();
-  for (const p of nonZero) {
-    const k = `${p.account}:${p.asset}`;
-    let d = deltas.get(k);
-    if (d === undefined) deltas.set(k, (d = { account: p.account, asset: p.asset, available: 0n, reserved: 0n }));
-    if (p.bucket === 'available') d.available += p.amount;
-    else d.reserved += p.amount;
-  }
-  for (const d of deltas.values()) {
-    await trx
-      .insertInto('balances')
-      .values({ account_id: d.account, asset: d.asset, available: d.available, reserved: d.reserved })
-      .onConflict((oc) =>
-        oc.columns(['account_id', 'asset']).doUpdateSet((eb) => ({
-          available: eb('balances.available', '+', d.available),
-          reserved: eb('balances.reserved', '+', d.reserved),
-        })),
-      )
-      .execute();
-  }
+  const seen = await trx.selectFrom('journal').select('id').where('event_key', '=', eventKey).executeTakeFirst();
+  if (seen !== undefined) return false;
+  await writeJournals(trx, [{ key: eventKey, kind, timeMs, postings }]);
   return true;
 }
 
@@ -136,33 +153,48 @@ export function createLedger(config: LedgerConfig): Ledger {
     return row === undefined ? 0 : Number(row.seq);
   };
 
-  const applyEntry = async (
+  /**
+   * Applies a batch of event entries as a few set-based statements: the orders they touch are
+   * read in one query, every event is settled in memory, then journal entries, postings,
+   * balance deltas (aggregated per account and asset), order changes and trades are written with
+   * one multi-row statement each.
+   */
+  const applyBatch = async (
     trx: Transaction<Database>,
     market: Market,
-    entry: LogEntry,
-    orders: Map<number, OrderRow | undefined>,
+    entries: readonly LogEntry[],
   ): Promise<void> => {
-    let parsed: { cmdSeq: number; events: BookEvent[] };
-    try {
-      parsed = JSON.parse(entry.payload) as { cmdSeq: number; events: BookEvent[] };
-    } catch (err) {
-      config.onError?.(`ledger: event entry ${entry.seq} of ${market.symbol} is not JSON; skipped`, err);
-      return;
-    }
-    const order = async (id: number): Promise<OrderRow | undefined> => {
-      if (!orders.has(id)) {
-        orders.set(id, await trx.selectFrom('orders').selectAll().where('id', '=', BigInt(id)).executeTakeFirst());
+    const parsed: { entry: LogEntry; events: BookEvent[] }[] = [];
+    const ids = new Set<bigint>();
+    for (const entry of entries) {
+      try {
+        const events = (JSON.parse(entry.payload) as { events: BookEvent[] }).events;
+        if (!Array.isArray(events)) throw new Error('no events');
+        parsed.push({ entry, events });
+        for (const e of events) {
+          if (e.type === 'trade') {
+            ids.add(BigInt(e.makerOrderId));
+            ids.add(BigInt(e.takerOrderId));
+          } else if (e.type === 'done' || e.type === 'rejected' || e.type === 'reduced') ids.add(BigInt(e.orderId));
+        }
+      } catch (err) {
+        config.onError?.(`ledger: event entry ${entry.seq} of ${market.symbol} is malformed; skipped`, err);
       }
-      return orders.get(id);
-    };
-    const saveOrder = async (o: OrderRow, changes: Partial<OrderRow>, timeMs: number): Promise<void> => {
-      Object.assign(o, changes, { updated_ms: BigInt(timeMs) });
-      await trx
-        .updateTable('orders')
-        .set({ ...changes, updated_ms: timeMs } as never)
-        .where('id', '=', o.id)
+    }
+    if (ids.size === 0) return;
+    const orders = new Map<number, OrderRow>();
+    const idList = [...ids];
+    for (let i = 0; i < idList.length; i += 500) {
+      const rows = await trx
+        .selectFrom('orders')
+        .selectAll()
+        .where('id', 'in', idList.slice(i, i + 500))
         .execute();
-    };
+      for (const r of rows) orders.set(Number(r.id), r);
+    }
+    const journals: { key: string; kind: string; timeMs: number; postings: Posting[] }[] = [];
+    const dirty = new Set<OrderRow>();
+    const trades: Insertable<Database['trades']>[] = [];
     const release = (o: OrderRow, amount: bigint): Posting[] =>
       amount === 0n
         ? []
@@ -170,107 +202,131 @@ export function createLedger(config: LedgerConfig): Ledger {
             { account: o.account_id, asset: o.reserve_asset, bucket: 'reserved', amount: -amount },
             { account: o.account_id, asset: o.reserve_asset, bucket: 'available', amount },
           ];
+    const change = (o: OrderRow, c: Partial<OrderRow>, timeMs: number): void => {
+      Object.assign(o, c, { updated_ms: BigInt(timeMs) });
+      dirty.add(o);
+    };
     const key = (e: BookEvent): string => `${market.symbol}:${e.seq}`;
-    const timeMs = entry.timeMs;
-    for (const e of parsed.events) {
-      switch (e.type) {
-        case 'trade':
-          await settleTrade(e);
-          break;
-        case 'done': {
-          const o = await order(e.orderId);
-          if (o === undefined) break;
-          const status = statusOfDone(e.reason, e.cause);
-          await postJournal(trx, key(e), 'release', timeMs, release(o, o.reserved_minor));
-          await saveOrder(o, { status, reserved_minor: 0n }, timeMs);
-          break;
-        }
-        case 'rejected': {
-          if (e.command !== 'place' || e.reason === 'DUPLICATE_ORDER_ID') break;
-          const o = await order(e.orderId);
-          if (o === undefined || o.status !== 'NEW') break;
-          await postJournal(trx, key(e), 'release', timeMs, release(o, o.reserved_minor));
-          await saveOrder(o, { status: 'REJECTED', reserved_minor: 0n }, timeMs);
-          break;
-        }
-        case 'reduced': {
-          const o = await order(e.orderId);
-          if (o === undefined) break;
+    for (const { entry, events } of parsed) {
+      const timeMs = entry.timeMs;
+      for (const e of events) {
+        if (e.type === 'trade') {
+          const maker = orders.get(e.makerOrderId);
+          const taker = orders.get(e.takerOrderId);
+          if (maker === undefined || taker === undefined) {
+            config.onError?.(`ledger: trade ${market.symbol}:${e.tradeId} names an unknown order; skipped`, undefined);
+            continue;
+          }
+          const buyer = e.takerSide === 'buy' ? taker : maker;
+          const seller = e.takerSide === 'buy' ? maker : taker;
+          const buyerIsMaker = buyer === maker;
+          const qty = BigInt(e.qtyLots);
+          const price = BigInt(e.priceTicks);
+          const baseAmt = qty * market.baseMinorPerLot;
+          const quoteAmt = price * qty * market.quoteMinorPerTickLot;
+          const buyerFee = feeOf(baseAmt, buyerIsMaker ? makerBps : takerBps);
+          const sellerFee = feeOf(quoteAmt, buyerIsMaker ? takerBps : makerBps);
+          // A limit buy reserved at its limit price; what it saved by trading lower is released now.
+          const improvement =
+            buyer.price_ticks > 0n && buyer.price_ticks > price
+              ? (buyer.price_ticks - price) * qty * market.quoteMinorPerTickLot
+              : 0n;
+          const fees = SystemAccount.Fees;
+          journals.push({
+            key: key(e),
+            kind: 'trade',
+            timeMs,
+            postings: [
+              {
+                account: buyer.account_id,
+                asset: market.quoteAsset,
+                bucket: 'reserved',
+                amount: -(quoteAmt + improvement),
+              },
+              { account: buyer.account_id, asset: market.quoteAsset, bucket: 'available', amount: improvement },
+              {
+                account: seller.account_id,
+                asset: market.quoteAsset,
+                bucket: 'available',
+                amount: quoteAmt - sellerFee,
+              },
+              { account: fees, asset: market.quoteAsset, bucket: 'available', amount: sellerFee },
+              { account: seller.account_id, asset: market.baseAsset, bucket: 'reserved', amount: -baseAmt },
+              { account: buyer.account_id, asset: market.baseAsset, bucket: 'available', amount: baseAmt - buyerFee },
+              { account: fees, asset: market.baseAsset, bucket: 'available', amount: buyerFee },
+            ],
+          });
+          trades.push({
+            symbol: market.symbol,
+            trade_id: e.tradeId,
+            price_ticks: price,
+            qty_lots: qty,
+            quote_minor: quoteAmt,
+            buyer_order_id: buyer.id,
+            seller_order_id: seller.id,
+            buyer_account: buyer.account_id,
+            seller_account: seller.account_id,
+            buyer_is_maker: buyerIsMaker ? 1 : 0,
+            buyer_fee_minor: buyerFee,
+            seller_fee_minor: sellerFee,
+            time_ms: e.timeMs,
+          });
+          const fill = (o: OrderRow, consumed: bigint): Partial<OrderRow> => ({
+            executed_lots: o.executed_lots + qty,
+            cum_quote_minor: o.cum_quote_minor + quoteAmt,
+            reserved_minor: o.reserved_minor - consumed,
+            status: 'PARTIALLY_FILLED',
+          });
+          change(buyer, fill(buyer, quoteAmt + improvement), timeMs);
+          change(seller, fill(seller, baseAmt), timeMs);
+        } else if (e.type === 'done') {
+          const o = orders.get(e.orderId);
+          if (o === undefined) continue;
+          journals.push({ key: key(e), kind: 'release', timeMs, postings: release(o, o.reserved_minor) });
+          change(o, { status: statusOfDone(e.reason, e.cause), reserved_minor: 0n }, timeMs);
+        } else if (e.type === 'rejected') {
+          if (e.command !== 'place' || e.reason === 'DUPLICATE_ORDER_ID') continue;
+          const o = orders.get(e.orderId);
+          if (o === undefined || o.status !== 'NEW') continue;
+          journals.push({ key: key(e), kind: 'release', timeMs, postings: release(o, o.reserved_minor) });
+          change(o, { status: 'REJECTED', reserved_minor: 0n }, timeMs);
+        } else if (e.type === 'reduced') {
+          const o = orders.get(e.orderId);
+          if (o === undefined) continue;
           // Self-trade decrement: release what the removed quantity reserved (limit orders).
           let amount = 0n;
           if (o.side === 'sell' && o.qty_lots > 0n) amount = BigInt(e.byLots) * market.baseMinorPerLot;
-          else if (o.side === 'buy' && o.price_ticks > 0n) {
+          else if (o.side === 'buy' && o.price_ticks > 0n)
             amount = BigInt(e.byLots) * o.price_ticks * market.quoteMinorPerTickLot;
-          }
           if (amount > o.reserved_minor) amount = o.reserved_minor;
-          await postJournal(trx, key(e), 'release', timeMs, release(o, amount));
-          await saveOrder(o, { reserved_minor: o.reserved_minor - amount }, timeMs);
-          break;
+          journals.push({ key: key(e), kind: 'release', timeMs, postings: release(o, amount) });
+          change(o, { reserved_minor: o.reserved_minor - amount }, timeMs);
         }
-        default:
-          break;
       }
     }
-
-    async function settleTrade(e: TradeEvent): Promise<void> {
-      const maker = await order(e.makerOrderId);
-      const taker = await order(e.takerOrderId);
-      if (maker === undefined || taker === undefined) {
-        config.onError?.(`ledger: trade ${market.symbol}:${e.tradeId} names an unknown order; skipped`, undefined);
-        return;
-      }
-      const buyer = e.takerSide === 'buy' ? taker : maker;
-      const seller = e.takerSide === 'buy' ? maker : taker;
-      const buyerIsMaker = buyer === maker;
-      const qty = BigInt(e.qtyLots);
-      const price = BigInt(e.priceTicks);
-      const baseAmt = qty * market.baseMinorPerLot;
-      const quoteAmt = price * qty * market.quoteMinorPerTickLot;
-      const buyerFee = feeOf(baseAmt, buyerIsMaker ? makerBps : takerBps);
-      const sellerFee = feeOf(quoteAmt, buyerIsMaker ? takerBps : makerBps);
-      // A limit buy reserved at its limit price; what it saved by trading lower is released now.
-      const improvement =
-        buyer.price_ticks > 0n && buyer.price_ticks > price
-          ? (buyer.price_ticks - price) * qty * market.quoteMinorPerTickLot
-          : 0n;
-      const fees = SystemAccount.Fees;
-      const posted = await postJournal(trx, key(e), 'trade', timeMs, [
-        { account: buyer.account_id, asset: market.quoteAsset, bucket: 'reserved', amount: -(quoteAmt + improvement) },
-        { account: buyer.account_id, asset: market.quoteAsset, bucket: 'available', amount: improvement },
-        { account: seller.account_id, asset: market.quoteAsset, bucket: 'available', amount: quoteAmt - sellerFee },
-        { account: fees, asset: market.quoteAsset, bucket: 'available', amount: sellerFee },
-        { account: seller.account_id, asset: market.baseAsset, bucket: 'reserved', amount: -baseAmt },
-        { account: buyer.account_id, asset: market.baseAsset, bucket: 'available', amount: baseAmt - buyerFee },
-        { account: fees, asset: market.baseAsset, bucket: 'available', amount: buyerFee },
-      ]);
-      if (!posted) return;
+    await writeJournals(trx, journals);
+    const dirtyRows = [...dirty];
+    for (let i = 0; i < dirtyRows.length; i += 200) {
+      await trx
+        .insertInto('orders')
+        .values(dirtyRows.slice(i, i + 200).map((o) => ({ ...o })) as never)
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet((eb) => ({
+            status: eb.ref('excluded.status'),
+            executed_lots: eb.ref('excluded.executed_lots'),
+            cum_quote_minor: eb.ref('excluded.cum_quote_minor'),
+            reserved_minor: eb.ref('excluded.reserved_minor'),
+            updated_ms: eb.ref('excluded.updated_ms'),
+          })),
+        )
+        .execute();
+    }
+    for (let i = 0; i < trades.length; i += 500) {
       await trx
         .insertInto('trades')
-        .values({
-          symbol: market.symbol,
-          trade_id: e.tradeId,
-          price_ticks: price,
-          qty_lots: qty,
-          quote_minor: quoteAmt,
-          buyer_order_id: buyer.id,
-          seller_order_id: seller.id,
-          buyer_account: buyer.account_id,
-          seller_account: seller.account_id,
-          buyer_is_maker: buyerIsMaker ? 1 : 0,
-          buyer_fee_minor: buyerFee,
-          seller_fee_minor: sellerFee,
-          time_ms: e.timeMs,
-        })
+        .values(trades.slice(i, i + 500))
         .onConflict((oc) => oc.columns(['symbol', 'trade_id']).doNothing())
         .execute();
-      const fill = (o: OrderRow, consumed: bigint): Partial<OrderRow> => ({
-        executed_lots: o.executed_lots + qty,
-        cum_quote_minor: o.cum_quote_minor + quoteAmt,
-        reserved_minor: o.reserved_minor - consumed,
-        status: 'PARTIALLY_FILLED',
-      });
-      await saveOrder(buyer, fill(buyer, quoteAmt + improvement), timeMs);
-      await saveOrder(seller, fill(seller, baseAmt), timeMs);
     }
   };
 
@@ -284,11 +340,11 @@ export function createLedger(config: LedgerConfig): Ledger {
         const lastSeq = (entries.at(-1) as LogEntry).seq;
         await db.transaction().execute(async (trx) => {
           const applied = await offsetOf(trx, name);
-          const orders = new Map<number, OrderRow | undefined>();
-          for (const entry of entries) {
-            if (entry.seq <= applied) continue;
-            await applyEntry(trx, market, entry, orders);
-          }
+          await applyBatch(
+            trx,
+            market,
+            entries.filter((e) => e.seq > applied),
+          );
           await trx
             .insertInto('consumer_offsets')
             .values({ consumer: CONSUMER, log: name, seq: lastSeq })

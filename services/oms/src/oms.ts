@@ -11,6 +11,7 @@
  * @module
  */
 import type { Database } from '@ballast/db';
+import { BallastError, ErrorCode } from '@ballast/errors';
 import type { Market, Markets } from '@ballast/contracts';
 import type { EventLog } from '@ballast/state';
 import type { Kysely, Transaction } from 'kysely';
@@ -116,29 +117,19 @@ export function createOms(config: OmsConfig): Oms {
   const now = config.nowMs ?? Date.now;
   const maxBatch = config.maxBatch ?? 256;
 
-  const available = async (trx: Transaction<Database>, accountId: bigint, asset: string): Promise<bigint> => {
-    const row = await trx
-      .selectFrom('balances')
-      .select('available')
-      .where('account_id', '=', accountId)
-      .where('asset', '=', asset)
-      .executeTakeFirst();
-    return row?.available ?? 0n;
-  };
-
-  /** Reservation and engine quantities for one order; `null` when the funds are not there. */
-  const plan = async (
-    trx: Transaction<Database>,
+  /** Reservation and engine quantities for one order, given what the account has available. */
+  const plan = (
     input: PlaceOrderInput,
     m: Market,
-  ): Promise<{ asset: string; amount: bigint; qtyLots?: bigint; quoteLots?: bigint } | null> => {
+    availableOf: (asset: string) => bigint,
+  ): { asset: string; amount: bigint; qtyLots?: bigint; quoteLots?: bigint } | null => {
     const k = m.quoteMinorPerTickLot;
     if (input.side === 'sell') {
       if (input.qtyLots !== undefined) {
         return { asset: m.baseAsset, amount: input.qtyLots * m.baseMinorPerLot, qtyLots: input.qtyLots };
       }
       // Market sell by quote amount: reserve all whole lots available; the budget stops it.
-      let lots = (await available(trx, input.accountId, m.baseAsset)) / m.baseMinorPerLot;
+      let lots = availableOf(m.baseAsset) / m.baseMinorPerLot;
       if (lots > m.maxLots) lots = m.maxLots;
       if (lots < 1n) return null;
       return {
@@ -159,100 +150,191 @@ export function createOms(config: OmsConfig): Oms {
     }
     // Market buy by quantity: the price is unknown, so reserve what is available and cap the
     // order's spending at it; whatever is not spent is released when the order ends.
-    let quoteLots = (await available(trx, input.accountId, m.quoteAsset)) / k;
+    let quoteLots = availableOf(m.quoteAsset) / k;
     if (quoteLots > MAX_SAFE) quoteLots = MAX_SAFE;
     if (quoteLots < 1n) return null;
     return { asset: m.quoteAsset, amount: quoteLots * k, qtyLots: input.qtyLots, quoteLots };
   };
 
-  const writeOne = async (trx: Transaction<Database>, p: Pending, timeMs: number): Promise<Written | null> => {
-    const { input, market } = p;
+  const insufficient = (p: Pending): void =>
+    p.resolve({
+      ok: false,
+      reason: { _tag: 'InsufficientFunds', message: 'Account has insufficient balance for requested action.' },
+    });
+
+  /**
+   * Writes a whole batch in a handful of statements: one query finds retries, one reads the
+   * balances involved, reservations are decided in arrival order in memory, then one guarded
+   * update per (account, asset), one multi-row insert each for orders, postings and outbox, and
+   * one journal entry for the batch's reservations.
+   */
+  const writeAll = async (trx: Transaction<Database>, batch: Pending[], timeMs: number): Promise<Written[]> => {
+    const pairKey = (a: bigint, s: string): string => `${a}:${s}`;
     const existing = await trx
       .selectFrom('orders')
       .selectAll()
-      .where('account_id', '=', input.accountId)
-      .where('client_order_id', '=', input.clientOrderId)
-      .executeTakeFirst();
-    if (existing !== undefined) {
-      p.resolve({ ok: true, order: toOrderRecord(existing), duplicate: true });
-      return null;
+      .where((eb) =>
+        eb.or(
+          batch.map((p) =>
+            eb.and([eb('account_id', '=', p.input.accountId), eb('client_order_id', '=', p.input.clientOrderId)]),
+          ),
+        ),
+      )
+      .execute();
+    const known = new Map(existing.map((r) => [pairKey(r.account_id, r.client_order_id), r]));
+    const pairs = new Map<string, { account: bigint; asset: string }>();
+    for (const p of batch) {
+      for (const asset of [p.market.baseAsset, p.market.quoteAsset]) {
+        pairs.set(pairKey(p.input.accountId, asset), { account: p.input.accountId, asset });
+      }
     }
-    const reservation = await plan(trx, input, market);
-    const insufficient = (): null => {
-      p.resolve({
-        ok: false,
-        reason: { _tag: 'InsufficientFunds', message: 'Account has insufficient balance for requested action.' },
-      });
-      return null;
-    };
-    if (reservation === null || reservation.amount <= 0n) return insufficient();
-    const { asset, amount } = reservation;
-    const updated = await trx
-      .updateTable('balances')
-      .set((eb) => ({ available: eb('available', '-', amount), reserved: eb('reserved', '+', amount) }))
-      .where('account_id', '=', input.accountId)
-      .where('asset', '=', asset)
-      .where('available', '>=', amount)
-      .executeTakeFirst();
-    if (updated.numUpdatedRows === 0n) return insufficient();
-    const row = await trx
-      .insertInto('orders')
-      .values({
-        account_id: input.accountId,
-        symbol: input.symbol,
-        client_order_id: input.clientOrderId,
-        side: input.side,
-        type: input.apiType,
-        tif: input.tif,
-        price_ticks: input.priceTicks ?? 0n,
-        qty_lots: input.qtyLots ?? 0n,
-        quote_qty_minor: input.quoteQtyMinor ?? 0n,
-        stop_price_ticks: input.stopPriceTicks ?? 0n,
-        stp: input.stp,
-        status: 'NEW',
-        executed_lots: 0n,
-        cum_quote_minor: 0n,
-        reserve_asset: asset,
-        reserved_minor: amount,
-        created_ms: timeMs,
-        updated_ms: timeMs,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    const journal = await trx
-      .insertInto('journal')
-      .values({ event_key: `rsv:${row.id}`, kind: 'reserve', time_ms: timeMs })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    await trx
-      .insertInto('postings')
-      .values([
-        { journal_id: journal.id, account_id: input.accountId, asset, bucket: 'available', amount: -amount },
-        { journal_id: journal.id, account_id: input.accountId, asset, bucket: 'reserved', amount },
-      ])
+    const balances = await trx
+      .selectFrom('balances')
+      .select(['account_id', 'asset', 'available'])
+      .where((eb) =>
+        eb.or([...pairs.values()].map((x) => eb.and([eb('account_id', '=', x.account), eb('asset', '=', x.asset)]))),
+      )
       .execute();
-    const command = {
-      type: 'place',
-      orderId: Number(row.id),
-      account: Number(input.accountId),
-      side: input.side,
-      orderType: input.type,
-      ...(input.priceTicks !== undefined ? { priceTicks: Number(input.priceTicks) } : {}),
-      ...(reservation.qtyLots !== undefined ? { qtyLots: Number(reservation.qtyLots) } : {}),
-      ...(reservation.quoteLots !== undefined ? { quoteLots: Number(reservation.quoteLots) } : {}),
-      ...(input.stopPriceTicks !== undefined ? { triggerPriceTicks: Number(input.stopPriceTicks) } : {}),
-      ...(input.type === 'limit' || input.type === 'stopLimit' ? { tif: input.tif } : {}),
-      ...(input.postOnly ? { postOnly: true } : {}),
-      stp: input.stp,
-      timeMs,
-    };
-    const key = `o${row.id}`;
-    const payload = JSON.stringify(command);
-    await trx
-      .insertInto('outbox')
-      .values({ order_id: row.id, log: commandLog(input.symbol), key, payload, created_ms: timeMs })
-      .execute();
-    return { pending: p, order: toOrderRecord(row), key, payload };
+    const avail = new Map(balances.map((b) => [pairKey(b.account_id, b.asset), b.available]));
+    const delta = new Map<string, { account: bigint; asset: string; amount: bigint }>();
+    const seenInBatch = new Map<string, Pending>();
+    const accepted: { p: Pending; asset: string; amount: bigint; qtyLots?: bigint; quoteLots?: bigint }[] = [];
+    const duplicates: { p: Pending; of: Pending | undefined; row: (typeof existing)[number] | undefined }[] = [];
+    for (const p of batch) {
+      const { input, market } = p;
+      const ck = pairKey(input.accountId, input.clientOrderId);
+      const row = known.get(ck);
+      if (row !== undefined || seenInBatch.has(ck)) {
+        duplicates.push({ p, of: seenInBatch.get(ck), row });
+        continue;
+      }
+      const r = plan(input, market, (asset) => avail.get(pairKey(input.accountId, asset)) ?? 0n);
+      const pk = r === null ? '' : pairKey(input.accountId, r.asset);
+      if (r === null || r.amount <= 0n || (avail.get(pk) ?? 0n) < r.amount) {
+        insufficient(p);
+        continue;
+      }
+      seenInBatch.set(ck, p);
+      avail.set(pk, (avail.get(pk) as bigint) - r.amount);
+      const d = delta.get(pk);
+      if (d === undefined) delta.set(pk, { account: input.accountId, asset: r.asset, amount: r.amount });
+      else d.amount += r.amount;
+      accepted.push({ p, ...r });
+    }
+    for (const d of delta.values()) {
+      const updated = await trx
+        .updateTable('balances')
+        .set((eb) => ({ available: eb('available', '-', d.amount), reserved: eb('reserved', '+', d.amount) }))
+        .where('account_id', '=', d.account)
+        .where('asset', '=', d.asset)
+        .where('available', '>=', d.amount)
+        .executeTakeFirst();
+      if (updated.numUpdatedRows === 0n) {
+        // Another writer moved the balance since it was read: fail the batch; the clients retry.
+        throw new BallastError(ErrorCode.StateConflict, 'balance changed during order entry; retry', {
+          retryable: true,
+        });
+      }
+    }
+    const written: Written[] = [];
+    if (accepted.length > 0) {
+      const rows = await trx
+        .insertInto('orders')
+        .values(
+          accepted.map(({ p, asset, amount }) => ({
+            account_id: p.input.accountId,
+            symbol: p.input.symbol,
+            client_order_id: p.input.clientOrderId,
+            side: p.input.side,
+            type: p.input.apiType,
+            tif: p.input.tif,
+            price_ticks: p.input.priceTicks ?? 0n,
+            qty_lots: p.input.qtyLots ?? 0n,
+            quote_qty_minor: p.input.quoteQtyMinor ?? 0n,
+            stop_price_ticks: p.input.stopPriceTicks ?? 0n,
+            stp: p.input.stp,
+            status: 'NEW',
+            executed_lots: 0n,
+            cum_quote_minor: 0n,
+            reserve_asset: asset,
+            reserved_minor: amount,
+            created_ms: timeMs,
+            updated_ms: timeMs,
+          })),
+        )
+        .returningAll()
+        .execute();
+      const byClient = new Map(rows.map((r) => [pairKey(r.account_id, r.client_order_id), r]));
+      const firstId = rows.reduce((m, r) => (r.id < m ? r.id : m), rows[0]!.id);
+      const journal = await trx
+        .insertInto('journal')
+        .values({ event_key: `rsv:${firstId}+${rows.length}`, kind: 'reserve', time_ms: timeMs })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const postings = [];
+      const outbox = [];
+      for (const a of accepted) {
+        const { input } = a.p;
+        const row = byClient.get(pairKey(input.accountId, input.clientOrderId))!;
+        postings.push(
+          {
+            journal_id: journal.id,
+            account_id: input.accountId,
+            asset: a.asset,
+            bucket: 'available' as const,
+            amount: -a.amount,
+          },
+          {
+            journal_id: journal.id,
+            account_id: input.accountId,
+            asset: a.asset,
+            bucket: 'reserved' as const,
+            amount: a.amount,
+          },
+        );
+        const command = {
+          type: 'place',
+          orderId: Number(row.id),
+          account: Number(input.accountId),
+          side: input.side,
+          orderType: input.type,
+          ...(input.priceTicks !== undefined ? { priceTicks: Number(input.priceTicks) } : {}),
+          ...(a.qtyLots !== undefined ? { qtyLots: Number(a.qtyLots) } : {}),
+          ...(a.quoteLots !== undefined ? { quoteLots: Number(a.quoteLots) } : {}),
+          ...(input.stopPriceTicks !== undefined ? { triggerPriceTicks: Number(input.stopPriceTicks) } : {}),
+          ...(input.type === 'limit' || input.type === 'stopLimit' ? { tif: input.tif } : {}),
+          ...(input.postOnly ? { postOnly: true } : {}),
+          stp: input.stp,
+          timeMs,
+        };
+        const key = `o${row.id}`;
+        const payload = JSON.stringify(command);
+        outbox.push({ order_id: row.id, log: commandLog(input.symbol), key, payload, created_ms: timeMs });
+        written.push({ pending: a.p, order: toOrderRecord(row), key, payload });
+      }
+      for (let i = 0; i < postings.length; i += 1000)
+        await trx
+          .insertInto('postings')
+          .values(postings.slice(i, i + 1000))
+          .execute();
+      for (let i = 0; i < outbox.length; i += 1000)
+        await trx
+          .insertInto('outbox')
+          .values(outbox.slice(i, i + 1000))
+          .execute();
+    }
+    // Retries: the original order (from the database, or from this very batch once written).
+    for (const d of duplicates) {
+      if (d.row !== undefined) {
+        d.p.resolve({ ok: true, order: toOrderRecord(d.row), duplicate: true });
+        continue;
+      }
+      const original = written.find((w) => w.pending === d.of);
+      if (original === undefined)
+        insufficient(d.p); // its original was refused in this batch
+      else d.p.resolve({ ok: true, order: original.order, duplicate: true });
+    }
+    return written;
   };
 
   /** Outbox rows whose commands are in the log; deleted by the next transaction (or the sweeper). */
@@ -288,12 +370,7 @@ export function createOms(config: OmsConfig): Oms {
       const timeMs = now();
       written = await db.transaction().execute(async (trx) => {
         if (done.length > 0) await trx.deleteFrom('outbox').where('order_id', 'in', done).execute();
-        const out: Written[] = [];
-        for (const p of live) {
-          const w = await writeOne(trx, p, timeMs);
-          if (w !== null) out.push(w);
-        }
-        return out;
+        return writeAll(trx, live, timeMs);
       });
     } catch (err) {
       published.push(...done);
