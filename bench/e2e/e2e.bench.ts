@@ -7,7 +7,8 @@
  * Open model: requests are sent at a constant arrival rate whatever the responses do, latency is
  * measured from each request's *intended* send time (no coordinated omission) into an HDR
  * histogram; keep-alive HTTP (undici Pool). The workload places LIMIT orders (ACK responses)
- * around a mid price, about a quarter crossing, and cancels earlier orders (`--cancel-ratio`).
+ * around a mid price, about a quarter crossing, and cancels earlier orders (`--cancel-ratio`), over
+ * `--connections` keep-alive connections (default 256: many clients).
  *
  * A rate is "sustained" when fewer than 1% of its requests fail (HTTP error, or still
  * outstanding past 2 s) and completions keep up with arrivals (≥ 95%). The bench steps up
@@ -39,7 +40,7 @@ const rates = String(args.rates ?? '500,1000,2000,3000,4000,5000,6000,8000,10000
   .split(',')
   .map(Number);
 const cancelRatio = Number(args['cancel-ratio'] ?? 0.3);
-const connections = Number(args.connections ?? 64);
+const connections = Number(args.connections ?? 256);
 if (![stepSeconds, halfSeconds, cancelRatio, connections].every(Number.isFinite) || rates.some((r) => !(r > 0))) {
   console.error('bench:e2e: invalid flags');
   process.exit(2);
