@@ -72,71 +72,116 @@ export async function createSqliteEventLog(
     for (const w of set) w();
   };
 
-  /** Serialises appends per process, so the cached last sequence is the one the transaction sees. */
-  let appending: Promise<unknown> = Promise.resolve();
+  interface AppendRequest {
+    readonly log: string;
+    readonly entries: readonly AppendInput[];
+    readonly opts: AppendOptions;
+    readonly resolve: (r: AppendResult[]) => void;
+    readonly reject: (e: unknown) => void;
+  }
+  // Group commit: appends that arrive while a transaction is running are written together in the
+  // next one (one commit for all of them), in arrival order. One group at a time, so the cached
+  // last sequences are the ones the transaction sees.
+  let queue: AppendRequest[] = [];
+  let running = false;
 
-  const doAppend = async (
-    log: string,
-    entries: readonly AppendInput[],
-    opts: AppendOptions,
-  ): Promise<AppendResult[]> => {
-    const tail = await tailOf(log);
-    const timeMs = now();
-    const added: LogEntry[] = [];
-    let results: AppendResult[];
+  const appendGroup = async (group: AppendRequest[]): Promise<void> => {
+    const logs = [...new Set(group.map((r) => r.log))];
+    const tails = new Map<string, Tail>();
     try {
-      results = await db.transaction().execute(async (trx) => {
-        let last = tail.last;
-        if (opts.expectedLastSeq !== undefined && opts.expectedLastSeq !== last) {
-          throw new BallastError(
-            ErrorCode.StateFenced,
-            `log ${log}: expected last sequence ${opts.expectedLastSeq}, found ${last}`,
-          );
-        }
-        const out: AppendResult[] = [];
-        for (const e of entries) {
-          const key = e.key ?? null;
-          const inserted = await trx
-            .insertInto('log_entries')
-            .values({ log, seq: last + 1, key, payload: e.payload, time_ms: timeMs })
-            .onConflict((oc) => oc.doNothing())
-            .executeTakeFirst();
-          if (inserted.numInsertedOrUpdatedRows === 0n) {
-            // The key is taken: report the original entry.
-            const dup = await trx
-              .selectFrom('log_entries')
-              .select('seq')
-              .where('log', '=', log)
-              .where('key', '=', key)
-              .executeTakeFirstOrThrow();
-            out.push({ seq: Number(dup.seq), duplicate: true });
+      for (const l of logs) tails.set(l, await tailOf(l));
+    } catch (err) {
+      for (const r of group) r.reject(classifySqliteError(err, `append to ${r.log}`));
+      return;
+    }
+    const timeMs = now();
+    const outcomes: (AppendResult[] | BallastError)[] = [];
+    const added = new Map<string, LogEntry[]>();
+    try {
+      await db.transaction().execute(async (trx) => {
+        const last = new Map(logs.map((l) => [l, (tails.get(l) as Tail).last]));
+        for (const r of group) {
+          let seq = last.get(r.log) as number;
+          if (r.opts.expectedLastSeq !== undefined && r.opts.expectedLastSeq !== seq) {
+            outcomes.push(
+              new BallastError(
+                ErrorCode.StateFenced,
+                `log ${r.log}: expected last sequence ${r.opts.expectedLastSeq}, found ${seq}`,
+              ),
+            );
             continue;
           }
-          last++;
-          added.push({ seq: last, key, payload: e.payload, timeMs });
-          out.push({ seq: last, duplicate: false });
+          const out: AppendResult[] = [];
+          let list = added.get(r.log);
+          if (list === undefined) added.set(r.log, (list = []));
+          for (const e of r.entries) {
+            const key = e.key ?? null;
+            const inserted = await trx
+              .insertInto('log_entries')
+              .values({ log: r.log, seq: seq + 1, key, payload: e.payload, time_ms: timeMs })
+              .onConflict((oc) => oc.doNothing())
+              .executeTakeFirst();
+            if (inserted.numInsertedOrUpdatedRows === 0n) {
+              // The key is taken: report the original entry.
+              const dup = await trx
+                .selectFrom('log_entries')
+                .select('seq')
+                .where('log', '=', r.log)
+                .where('key', '=', key)
+                .executeTakeFirstOrThrow();
+              out.push({ seq: Number(dup.seq), duplicate: true });
+              continue;
+            }
+            seq++;
+            list.push({ seq, key, payload: e.payload, timeMs });
+            out.push({ seq, duplicate: false });
+          }
+          last.set(r.log, seq);
+          outcomes.push(out);
         }
-        return out;
       });
     } catch (err) {
-      throw classifySqliteError(err, `append to ${log}`);
+      for (const r of group) r.reject(classifySqliteError(err, `append to ${r.log}`));
+      return;
     }
-    if (added.length > 0) {
-      tail.last = (added.at(-1) as LogEntry).seq;
-      for (const a of added) tail.entries.push(a);
+    for (const [l, list] of added) {
+      if (list.length === 0) continue;
+      const tail = tails.get(l) as Tail;
+      tail.last = (list.at(-1) as LogEntry).seq;
+      for (const e of list) tail.entries.push(e);
       if (tail.entries.length > cacheMax) tail.entries.splice(0, tail.entries.length - cacheMax);
-      wake(log);
+      wake(l);
     }
-    return results;
+    group.forEach((r, i) => {
+      const o = outcomes[i];
+      if (o instanceof BallastError) r.reject(o);
+      else r.resolve(o as AppendResult[]);
+    });
+  };
+
+  const drainQueue = async (): Promise<void> => {
+    try {
+      while (queue.length > 0) {
+        const group = queue;
+        queue = [];
+        await appendGroup(group);
+      }
+    } finally {
+      running = false;
+    }
   };
 
   return {
     append(log, entries, opts = {}) {
       opts.signal?.throwIfAborted();
       if (entries.length === 0) return Promise.resolve([]);
-      const run = appending.then(() => doAppend(log, entries, opts));
-      appending = run.catch(() => undefined);
-      return run;
+      return new Promise<AppendResult[]>((resolve, reject) => {
+        queue.push({ log, entries, opts, resolve, reject });
+        if (!running) {
+          running = true;
+          void drainQueue();
+        }
+      });
     },
 
     async read(log, fromSeq, limit, opts: WaitOptions = {}) {
