@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The metrics every role may update. */
@@ -36,6 +36,20 @@ export function createMetrics(): BallastMetrics {
       const now = performance.eventLoopUtilization();
       this.set(performance.eventLoopUtilization(now, last).utilization);
       last = now;
+    },
+  });
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  new Gauge({
+    name: 'ballast_event_loop_delay_seconds',
+    help: 'Event-loop delay since the previous scrape, by quantile (max = the longest stall).',
+    labelNames: ['quantile'],
+    registers: [registry],
+    collect() {
+      this.set({ quantile: '0.5' }, delay.percentile(50) / 1e9);
+      this.set({ quantile: '0.99' }, delay.percentile(99) / 1e9);
+      this.set({ quantile: 'max' }, delay.max / 1e9);
+      delay.reset();
     },
   });
   return {
