@@ -48,6 +48,8 @@ export interface LifecycleOptions {
   /** Longest a drain may take. @default 10000 */
   readonly shutdownGraceMs?: number;
   readonly onStep?: (name: string, ms: number, timedOut: boolean) => void;
+  /** Timer for the grace period (tests pass a fake one). @default global setTimeout */
+  readonly setTimeout?: (fn: () => void, ms: number) => unknown;
 }
 
 /** Creates a lifecycle in state `STARTING`. */
@@ -78,7 +80,9 @@ export function createLifecycle(options: LifecycleOptions = {}): Lifecycle {
     drain(reason) {
       draining ??= (async () => {
         set(LifecycleState.Draining);
-        const deadline = AbortSignal.timeout(grace);
+        const graceController = new AbortController();
+        const timer = (options.setTimeout ?? setTimeout)(() => graceController.abort(new Error('grace period over')), grace);
+        const deadline = graceController.signal;
         const timedOut: string[] = [];
         for (const [name, step] of steps) {
           const started = performance.now();
@@ -94,6 +98,7 @@ export function createLifecycle(options: LifecycleOptions = {}): Lifecycle {
           if (over) timedOut.push(name);
           options.onStep?.(name, performance.now() - started, over);
         }
+        if (typeof timer === 'object' && timer !== null && 'unref' in timer) clearTimeout(timer as NodeJS.Timeout);
         root.abort(new Error(`drained: ${reason}`));
         set(LifecycleState.Drained);
         resolveClosed();

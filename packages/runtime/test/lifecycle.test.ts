@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLifecycle } from '@ballast/runtime';
+import { FakeClock } from '@ballast/testkit';
 
 describe('lifecycle', () => {
   it('goes STARTING → RUNNING → DRAINING → DRAINED, running drain steps in order, then aborts the root signal', async () => {
@@ -28,10 +29,13 @@ describe('lifecycle', () => {
   });
 
   it('abandons a step that overruns the grace period and still finishes', async () => {
-    const lc = createLifecycle({ shutdownGraceMs: 20 });
+    const clock = new FakeClock(0);
+    const lc = createLifecycle({ shutdownGraceMs: 20, setTimeout: clock.setTimeout });
     lc.onDrain('stuck', () => new Promise(() => undefined));
     lc.onDrain('after', () => undefined);
-    const result = await lc.drain('test');
+    const drained = lc.drain('test');
+    await clock.advance(20);
+    const result = await drained;
     assert.deepEqual(result.timedOut, ['stuck', 'after']);
     assert.equal(lc.state, 'DRAINED');
   });
