@@ -74,6 +74,11 @@ const child = spawn(
     'json',
     '--log-level',
     'info',
+    // The load generator is one client with twenty accounts: lift the per-client limits.
+    '--orders-per-10s',
+    '0',
+    '--requests-per-minute',
+    '0',
   ],
   { stdio: ['ignore', 'pipe', 'inherit'] },
 );

@@ -81,7 +81,10 @@ export function createLifecycle(options: LifecycleOptions = {}): Lifecycle {
       draining ??= (async () => {
         set(LifecycleState.Draining);
         const graceController = new AbortController();
-        const timer = (options.setTimeout ?? setTimeout)(() => graceController.abort(new Error('grace period over')), grace);
+        const timer = (options.setTimeout ?? setTimeout)(
+          () => graceController.abort(new Error('grace period over')),
+          grace,
+        );
         const deadline = graceController.signal;
         const timedOut: string[] = [];
         for (const [name, step] of steps) {

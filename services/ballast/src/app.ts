@@ -142,6 +142,8 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     lifecycle,
     metrics,
     bodyLimitBytes: settings.bodyLimitBytes,
+    ordersPer10s: settings.ordersPer10s,
+    requestsPerMinute: settings.requestsPerMinute,
     wsMaxBufferedBytes: settings.wsMaxBufferBytes,
     logger,
     checks: {

@@ -133,6 +133,20 @@ export const START_SETTINGS = {
     parse: intIn(256, 1 << 20),
     default: 16 * 1024,
   }),
+  ordersPer10s: s({
+    flag: 'orders-per-10s',
+    env: 'BALLAST_ORDERS_PER_10S',
+    description: 'New orders allowed per account per 10 s (429, code -1015, beyond); 0 = unlimited.',
+    parse: intIn(0, 10_000_000),
+    default: 100,
+  }),
+  requestsPerMinute: s({
+    flag: 'requests-per-minute',
+    env: 'BALLAST_REQUESTS_PER_MINUTE',
+    description: 'API requests allowed per client IP per minute (429, code -1003, beyond); 0 = unlimited.',
+    parse: intIn(0, 100_000_000),
+    default: 6000,
+  }),
   dev: s({
     flag: 'dev',
     env: 'BALLAST_DEV',

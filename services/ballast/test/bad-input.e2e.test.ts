@@ -139,3 +139,48 @@ describe('bad input over HTTP and WebSocket gets a clear error and changes nothi
     ws.close();
   });
 });
+
+describe('rate limits', () => {
+  it('refuses new orders beyond the per-account limit with 429, code -1015 and Retry-After, and changes nothing', async () => {
+    const inst = await startInstance(undefined, ['--orders-per-10s', '3']);
+    try {
+      const { key } = await fundedAccount(inst, { USDT: '1000' });
+      const params = {
+        symbol: 'BTCUSDT',
+        side: 'BUY',
+        type: 'LIMIT',
+        timeInForce: 'GTC',
+        quantity: '0.001',
+        price: '10000',
+        newOrderRespType: 'ACK',
+      };
+      for (let i = 0; i < 3; i++)
+        assert.equal((await call(inst.httpUrl, 'POST', '/api/v3/order', { key, params })).status, 200);
+      const before = await balances(inst, key);
+      const res = await fetch(`${inst.httpUrl}/api/v3/order`, {
+        method: 'POST',
+        headers: { 'x-mbx-apikey': key, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(params).toString(),
+      });
+      assert.equal(res.status, 429);
+      assert.equal(Number(res.headers.get('retry-after')) >= 1, true);
+      assert.equal(((await res.json()) as { code: number }).code, -1015);
+      assert.deepEqual(await balances(inst, key), before);
+    } finally {
+      await stop(inst);
+    }
+  });
+
+  it('refuses requests beyond the per-IP limit with 429 and code -1003', async () => {
+    const inst = await startInstance(undefined, ['--requests-per-minute', '5']);
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 7; i++) codes.push((await call(inst.httpUrl, 'GET', '/api/v3/ping')).status);
+      assert.deepEqual(codes, [200, 200, 200, 200, 200, 429, 429]);
+      assert.equal((await call(inst.httpUrl, 'GET', '/api/v3/ping')).body.code, -1003);
+      assert.equal((await call(inst.httpUrl, 'GET', '/livez')).status, 200); // health is never limited
+    } finally {
+      await stop(inst);
+    }
+  });
+});

@@ -10,6 +10,7 @@ export const ApiCode = {
   Unknown: -1000,
   Disconnected: -1001,
   TooManyRequests: -1003,
+  TooManyOrders: -1015,
   FilterFailure: -1013,
   UnsupportedOperation: -1014,
   IllegalChars: -1100,

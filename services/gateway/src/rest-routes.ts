@@ -12,6 +12,7 @@ import type { BookEvent } from '@ballast/engine';
 import { formatMinor, parseMinor, statusOfDone, type Market, type Markets } from '@ballast/contracts';
 import type { FeeSchedule, Ledger } from '@ballast/ledger';
 import { isInterval, type MarketData } from '@ballast/marketdata';
+import { createMemoryRateLimitStore, gcraLimiter, type RateLimitStore } from '@ballast/resilience';
 import {
   findOrder,
   toOrderRecord,
@@ -41,6 +42,12 @@ export interface RestDeps {
   readonly dev: boolean;
   /** How long RESULT/FULL responses wait for matching. @default 2000 */
   readonly resultWaitMs?: number;
+  /** New orders allowed per account per 10 s (Binance's ORDERS limit); 0 = unlimited. @default 100 */
+  readonly ordersPer10s?: number;
+  /** Requests allowed per client IP per minute (Binance's REQUEST_WEIGHT, weight 1 each); 0 = unlimited. @default 6000 */
+  readonly requestsPerMinute?: number;
+  /** Where rate-limit state lives (Redis in distributed mode). @default in-process */
+  readonly rateLimitStore?: RateLimitStore;
 }
 
 const SIGNED = ['timestamp', 'recvWindow', 'signature'];
@@ -67,6 +74,29 @@ const OPEN = ['NEW', 'PARTIALLY_FILLED'];
 export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
   const { db, markets, marketData, oms } = deps;
   const waitMs = deps.resultWaitMs ?? 2000;
+  const store = deps.rateLimitStore ?? createMemoryRateLimitStore();
+  const ordersPer10s = deps.ordersPer10s ?? 100;
+  const requestsPerMinute = deps.requestsPerMinute ?? 6000;
+  const orderLimiter =
+    ordersPer10s > 0 ? gcraLimiter({ ratePerSec: ordersPer10s / 10, burst: ordersPer10s, store }) : undefined;
+  const requestLimiter =
+    requestsPerMinute > 0
+      ? gcraLimiter({ ratePerSec: requestsPerMinute / 60, burst: requestsPerMinute, store })
+      : undefined;
+  if (requestLimiter !== undefined) {
+    app.addHook('onRequest', async (req, reply) => {
+      if (!req.url.startsWith('/api/')) return;
+      const d = await requestLimiter.check(`ip:${req.ip}`);
+      if (!d.allowed) {
+        reply.header('retry-after', String(Math.ceil(d.retryAfterMs / 1000)));
+        throw new ApiError(
+          429,
+          ApiCode.TooManyRequests,
+          `Too many requests; current limit is ${requestsPerMinute} requests per minute.`,
+        );
+      }
+    });
+  }
   const keyCache = new Map<string, bigint>();
 
   const auth = async (req: FastifyRequest): Promise<bigint> => {
@@ -457,6 +487,17 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     const accountId = await auth(req);
     const p = Params.from(req.query, req.body, ORDER_PARAMS);
     const { input, respType, market } = parseOrder(p, accountId);
+    if (orderLimiter !== undefined) {
+      const d = await orderLimiter.check(`orders:${accountId}`);
+      if (!d.allowed) {
+        throw new ApiError(
+          429,
+          ApiCode.TooManyOrders,
+          `Too many new orders; current limit is ${ordersPer10s} orders per 10 SECOND.`,
+          Math.ceil(d.retryAfterMs / 1000),
+        );
+      }
+    }
     const r = await oms.place(input);
     if (!r.ok) {
       const code =
