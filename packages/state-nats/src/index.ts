@@ -6,8 +6,8 @@
 export {
   classifyNatsError,
   createNatsEventLog,
-  streamOf,
-  subjectOf,
+  streamName,
+  subjectName,
   type NatsEventLogOptions,
 } from './nats-event-log.ts';
 export { createNatsKeyValue } from './nats-key-value.ts';

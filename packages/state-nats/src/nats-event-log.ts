@@ -32,14 +32,20 @@ export interface NatsEventLogOptions {
   readonly storage?: 'file' | 'memory';
   /** Replicas per stream (a NATS cluster). @default 1 */
   readonly replicas?: number;
+  /**
+   * Namespace of the streams and subjects, so several deployments (or test runs) can share a
+   * NATS server: stream `<PREFIX>_<log>`, subject `<prefix>.<log>`. @default 'ballast'
+   */
+  readonly prefix?: string;
 }
 
 const WRONG_LAST_SEQUENCE = 10071;
 
 /** The stream name of a log. */
-export const streamOf = (log: string): string => `BALLAST_${log.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+export const streamName = (log: string, prefix = 'ballast'): string =>
+  `${prefix.toUpperCase()}_${log.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 /** The subject of a log. */
-export const subjectOf = (log: string): string => `ballast.${log}`;
+export const subjectName = (log: string, prefix = 'ballast'): string => `${prefix.toLowerCase()}.${log}`;
 
 /** Maps a NATS error to a Ballast reason. */
 export function classifyNatsError(err: unknown, what: string): BallastError {
@@ -59,6 +65,10 @@ export function classifyNatsError(err: unknown, what: string): BallastError {
 
 /** Creates the JetStream event log over `nc`. Streams are created on first use. */
 export async function createNatsEventLog(nc: NatsConnection, options: NatsEventLogOptions = {}): Promise<EventLog> {
+  const prefix = options.prefix ?? 'ballast';
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,31}$/.test(prefix)) throw new RangeError(`invalid NATS prefix ${prefix}`);
+  const streamOf = (log: string): string => streamName(log, prefix);
+  const subjectOf = (log: string): string => subjectName(log, prefix);
   const js = jetstream(nc);
   const jsm: JetStreamManager = await jetstreamManager(nc);
   const ready = new Map<string, Promise<void>>();

@@ -11,9 +11,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { DEFAULT_MARKETS, compileMarkets, type Markets, type MarketsConfig } from '@ballast/contracts';
-import { migrateToLatest, type Database } from '@ballast/db';
 import { BallastError, ErrorCode } from '@ballast/errors';
 import { buildAdmin, buildGateway, createOrderResults } from '@ballast/gateway';
 import { createLedger } from '@ballast/ledger';
@@ -21,9 +20,8 @@ import { createMarketData } from '@ballast/marketdata';
 import { createMatching } from '@ballast/matching';
 import { createOms } from '@ballast/oms';
 import { createLifecycle, createMetrics, type Lifecycle, type Logger } from '@ballast/runtime';
-import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
-import { sql, type Kysely } from 'kysely';
 import type { StartSettings } from './settings.ts';
+import { openStores } from './stores.ts';
 
 /** A running Ballast. */
 export interface RunningBallast {
@@ -55,15 +53,6 @@ export function loadMarkets(file: string): Markets {
   }
 }
 
-/** Opens (and migrates) the embedded database. */
-export async function openStore(settings: StartSettings): Promise<{ db: Kysely<Database>; path: string }> {
-  const path = settings.dbPath !== '' ? settings.dbPath : join(settings.dataDir, 'ballast.db');
-  mkdirSync(dirname(path), { recursive: true });
-  const db = openSqlite<Database>({ path, synchronous: settings.sqliteSync });
-  await migrateToLatest(db, 'sqlite');
-  return { db, path };
-}
-
 const adminTokenOf = (settings: StartSettings): { token: string; file: string | undefined } => {
   if (settings.adminToken !== '') return { token: settings.adminToken, file: undefined };
   const file = join(settings.dataDir, 'admin-token');
@@ -87,8 +76,8 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     onStep: (name, ms, timedOut) => logger.info({ step: name, ms: Math.round(ms), timedOut }, 'drain step'),
   });
   const metrics = createMetrics();
-  const { db, path } = await openStore(settings);
-  const log = await createSqliteEventLog(db);
+  const stores = await openStores(settings);
+  const { db, log } = stores;
   const nowMs = Date.now;
   const onError = (message: string, err: unknown): void => logger.error({ err }, message);
   const fees = { makerBps: settings.makerFeeBps, takerBps: settings.takerFeeBps };
@@ -146,11 +135,8 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     requestsPerMinute: settings.requestsPerMinute,
     wsMaxBufferedBytes: settings.wsMaxBufferBytes,
     logger,
-    checks: {
-      database: async () => {
-        await sql`SELECT 1`.execute(db);
-      },
-    },
+    checks: stores.checks,
+    ...(stores.rateLimitStore !== undefined ? { rateLimitStore: stores.rateLimitStore } : {}),
   });
   const { token, file } = adminTokenOf(settings);
   const admin = buildAdmin({ db, ledger, markets, log, token, nowMs, lifecycle, metrics });
@@ -163,8 +149,8 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     roles.abort(new Error('draining'));
     await Promise.all(loops);
   });
-  lifecycle.onDrain('close store', async () => {
-    await db.destroy();
+  lifecycle.onDrain('close stores', async () => {
+    await stores.close();
   });
 
   await app.listen({ host: settings.httpHost, port: settings.httpPort });
@@ -181,7 +167,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     adminUrl: url(admin.server.address()),
     adminToken: token,
     adminTokenFile: file,
-    dbPath: path,
+    dbPath: stores.describe,
     startedInMs: Math.round(performance.now() - started),
   };
 }

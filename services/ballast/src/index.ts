@@ -3,5 +3,6 @@
  *
  * @module
  */
-export { loadMarkets, openStore, startBallast, type RunningBallast } from './app.ts';
+export { loadMarkets, startBallast, type RunningBallast } from './app.ts';
+export { openDatabase, openStores, type Stores } from './stores.ts';
 export { START_SETTINGS, type StartSettings } from './settings.ts';

@@ -11,7 +11,8 @@
  */
 import { isBallastError } from '@ballast/errors';
 import { createLogger, loadSettings, settingsHelp } from '@ballast/runtime';
-import { openStore, startBallast } from './app.ts';
+import { startBallast } from './app.ts';
+import { openDatabase } from './stores.ts';
 import { START_SETTINGS, type StartSettings } from './settings.ts';
 
 const USAGE = `Usage: ballast <command> [flags]
@@ -48,9 +49,9 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: settings.logLevel, pretty, base: { service: 'ballast' } });
 
   if (command === 'migrate') {
-    const { db, path } = await openStore(settings);
+    const { db, where } = await openDatabase(settings);
     await db.destroy();
-    logger.info({ db: path }, 'database schema is up to date');
+    logger.info({ db: where }, 'database schema is up to date');
     return;
   }
 

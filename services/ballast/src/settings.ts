@@ -6,6 +6,18 @@
 import { intIn, nonEmpty, oneOf, type SettingSpec } from '@ballast/runtime';
 
 const s = <T>(spec: SettingSpec<T>): SettingSpec<T> => spec;
+const url =
+  (...protocols: string[]) =>
+  (raw: string): string => {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      throw new Error(`expected a URL (${protocols.join(' or ')}//...)`);
+    }
+    if (!protocols.includes(u.protocol)) throw new Error(`expected a ${protocols.join(' or ')}// URL`);
+    return raw;
+  };
 const host = (raw: string): string => {
   if (!/^[0-9a-zA-Z.:-]{1,253}$/.test(raw)) throw new Error('expected a host name or IP address');
   return raw;
@@ -75,6 +87,42 @@ export const START_SETTINGS = {
     parse: nonEmpty,
     default: '',
     defaultLabel: '<data-dir>/ballast.db',
+  }),
+  postgresUrl: s({
+    flag: 'postgres',
+    env: 'BALLAST_POSTGRES_URL',
+    description:
+      'PostgreSQL URL (postgres://user@host:port/db): keep balances, orders and the ledger there instead of SQLite. Needs --nats.',
+    parse: url('postgres:', 'postgresql:'),
+    default: '',
+    defaultLabel: 'embedded SQLite',
+  }),
+  natsUrl: s({
+    flag: 'nats',
+    env: 'BALLAST_NATS_URL',
+    description: 'NATS URL (nats://host:port): keep the command and event logs in JetStream.',
+    parse: url('nats:'),
+    default: '',
+    defaultLabel: 'embedded SQLite',
+  }),
+  natsPrefix: s({
+    flag: 'nats-prefix',
+    env: 'BALLAST_NATS_PREFIX',
+    description: 'Namespace of JetStream streams and subjects, so deployments can share a NATS server.',
+    parse: (raw) => {
+      if (!/^[A-Za-z][A-Za-z0-9_-]{0,31}$/.test(raw))
+        throw new Error('expected a letter, then up to 31 letters, digits, _ or -');
+      return raw;
+    },
+    default: 'ballast',
+  }),
+  redisUrl: s({
+    flag: 'redis',
+    env: 'BALLAST_REDIS_URL',
+    description: 'Redis URL (redis://host:port): share rate-limit state across gateway replicas.',
+    parse: url('redis:', 'rediss:'),
+    default: '',
+    defaultLabel: 'in-process',
   }),
   sqliteSync: s({
     flag: 'sqlite-synchronous',

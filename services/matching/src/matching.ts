@@ -133,7 +133,13 @@ export function createMatching(config: MatchingConfig): Matching {
           try {
             await db
               .insertInto('snapshots')
-              .values({ shard: symbol, cmd_seq: cmdSeq, evt_seq: evtSeq, bytes: book.snapshot(), created_ms: now() })
+              .values({
+                shard: symbol,
+                cmd_seq: cmdSeq,
+                evt_seq: evtSeq,
+                bytes: Buffer.from(book.snapshot()),
+                created_ms: now(),
+              })
               .onConflict((oc) => oc.columns(['shard', 'cmd_seq']).doNothing())
               .execute();
             // Keep the two newest.

@@ -1,0 +1,103 @@
+/**
+ * Where state lives, chosen by settings: the embedded SQLite file (default), or PostgreSQL,
+ * NATS JetStream and Redis when their URLs are given — the same role code runs on either.
+ *
+ * @module
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { migrateToLatest, type Database } from '@ballast/db';
+import type { RateLimitStore } from '@ballast/resilience';
+import type { EventLog } from '@ballast/state';
+import { connect, createNatsEventLog, type NatsConnection } from '@ballast/state-nats';
+import { openPostgres } from '@ballast/state-postgres';
+import { Redis, createRedisRateLimitStore } from '@ballast/state-redis';
+import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
+import { sql, type Kysely } from 'kysely';
+import type { StartSettings } from './settings.ts';
+
+/** The opened stores. */
+export interface Stores {
+  readonly db: Kysely<Database>;
+  readonly log: EventLog;
+  /** Shared rate-limit state (Redis), or `undefined` for in-process limits. */
+  readonly rateLimitStore: RateLimitStore | undefined;
+  /** Human-readable description, e.g. `sqlite ./data/ballast.db` or `postgres + nats + redis`. */
+  readonly describe: string;
+  /** Readiness checks per dependency. */
+  readonly checks: Record<string, () => Promise<void>>;
+  /** Closes every connection. */
+  close(): Promise<void>;
+}
+
+/** Opens the database alone and brings its schema up to date (for `ballast migrate`). */
+export async function openDatabase(settings: StartSettings): Promise<{ db: Kysely<Database>; where: string }> {
+  if (settings.postgresUrl !== '') {
+    const db = await openPostgres<Database>({ url: settings.postgresUrl });
+    await migrateToLatest(db, 'postgres');
+    return { db, where: 'postgres' };
+  }
+  const path = settings.dbPath !== '' ? settings.dbPath : join(settings.dataDir, 'ballast.db');
+  mkdirSync(dirname(path), { recursive: true });
+  const db = openSqlite<Database>({ path, synchronous: settings.sqliteSync });
+  await migrateToLatest(db, 'sqlite');
+  return { db, where: path };
+}
+
+/** Opens every store the settings name. */
+export async function openStores(settings: StartSettings): Promise<Stores> {
+  const { db, where } = await openDatabase(settings);
+  const closers: (() => Promise<void>)[] = [() => db.destroy()];
+  const checks: Record<string, () => Promise<void>> = {
+    database: async () => {
+      await sql`SELECT 1`.execute(db);
+    },
+  };
+  let log: EventLog;
+  let nc: NatsConnection | undefined;
+  if (settings.natsUrl !== '') {
+    nc = await connect({ servers: settings.natsUrl, name: 'ballast', maxReconnectAttempts: -1 });
+    log = await createNatsEventLog(nc, { prefix: settings.natsPrefix });
+    const conn = nc;
+    closers.unshift(() => conn.drain());
+    checks['nats'] = async () => {
+      if (conn.isClosed()) throw new Error('NATS connection closed');
+      await conn.flush();
+    };
+  } else {
+    if (settings.postgresUrl !== '') {
+      throw new Error('--postgres needs --nats: the command and event logs live in JetStream in distributed mode');
+    }
+    log = await createSqliteEventLog(db);
+  }
+  let rateLimitStore: RateLimitStore | undefined;
+  if (settings.redisUrl !== '') {
+    const redis = new Redis(settings.redisUrl, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+    });
+    redis.on('error', () => undefined); // readiness reports it; ioredis reconnects by itself
+    await redis.connect();
+    rateLimitStore = createRedisRateLimitStore(redis);
+    closers.unshift(async () => {
+      redis.disconnect();
+    });
+    checks['redis'] = async () => {
+      await redis.ping();
+    };
+  }
+  const parts = [settings.postgresUrl !== '' ? 'postgres' : `sqlite ${where}`];
+  if (nc !== undefined) parts.push('nats');
+  if (rateLimitStore !== undefined) parts.push('redis');
+  return {
+    db,
+    log,
+    rateLimitStore,
+    describe: parts.join(' + '),
+    checks,
+    async close() {
+      for (const c of closers) await c().catch(() => undefined);
+    },
+  };
+}
