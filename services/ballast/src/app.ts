@@ -19,13 +19,16 @@ import { createLedger } from '@ballast/ledger';
 import { createMarketData } from '@ballast/marketdata';
 import { createMatching } from '@ballast/matching';
 import { createOms } from '@ballast/oms';
-import { createLifecycle, createMetrics, type Lifecycle, type Logger } from '@ballast/runtime';
-import type { StartSettings } from './settings.ts';
+import { createLifecycle, createMetrics, registerObservability, type Lifecycle, type Logger } from '@ballast/runtime';
+import Fastify from 'fastify';
+import type { AddressInfo } from 'node:net';
+import { ROLES, type Role, type StartSettings } from './settings.ts';
 import { openStores } from './stores.ts';
 
 /** A running Ballast. */
 export interface RunningBallast {
   readonly lifecycle: Lifecycle;
+  readonly roles: readonly Role[];
   readonly httpUrl: string;
   readonly adminUrl: string;
   readonly adminToken: string;
@@ -33,6 +36,12 @@ export interface RunningBallast {
   readonly dbPath: string;
   readonly startedInMs: number;
 }
+
+const urlOf = (a: string | AddressInfo | null): string => {
+  if (a === null || typeof a === 'string') return String(a);
+  const h = a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.address;
+  return `http://${h.includes(':') ? `[${h}]` : h}:${a.port}`;
+};
 
 /** Loads the markets file, or the defaults. @throws BallastError CONFIG_INVALID naming the problem. */
 export function loadMarkets(file: string): Markets {
@@ -76,6 +85,14 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     onStep: (name, ms, timedOut) => logger.info({ step: name, ms: Math.round(ms), timedOut }, 'drain step'),
   });
   const metrics = createMetrics();
+  const has = (r: Role): boolean => settings.roles.includes(r);
+  const everything = settings.roles.length === ROLES.length;
+  if (!everything && (settings.postgresUrl === '' || settings.natsUrl === '')) {
+    throw new BallastError(
+      ErrorCode.ConfigInvalid,
+      `--role ${settings.roles.join(',')} needs --postgres and --nats: roles in separate processes share external stores`,
+    );
+  }
   const stores = await openStores(settings);
   const { db, log } = stores;
   const nowMs = Date.now;
@@ -100,7 +117,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
       if (trades > 0) metrics.trades.inc({ symbol }, trades);
     },
   });
-  const ledger = createLedger({ db, log, markets, fees, onError });
+  const ledger = createLedger({ db, log, markets, fees, onError, lockOffsets: settings.postgresUrl !== '' });
   const marketData = createMarketData({ log, markets, onError });
   const results = createOrderResults(
     log,
@@ -109,14 +126,41 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
   );
 
   const roles = new AbortController();
-  const loops = [
-    matching.run(roles.signal),
-    ledger.run(roles.signal),
-    marketData.run(roles.signal),
-    results.run(roles.signal),
-    oms.runSweeper(roles.signal),
-  ];
-  await Promise.all([matching.ready(), marketData.ready()]);
+  const serveApi = has('gateway');
+  const loops: Promise<void>[] = [];
+  if (has('matching')) loops.push(matching.run(roles.signal));
+  if (has('ledger')) loops.push(ledger.run(roles.signal));
+  if (serveApi || has('marketdata')) loops.push(marketData.run(roles.signal));
+  if (serveApi) loops.push(results.run(roles.signal));
+  if (has('oms')) loops.push(oms.runSweeper(roles.signal));
+  await Promise.all([
+    has('matching') ? matching.ready() : undefined,
+    serveApi || has('marketdata') ? marketData.ready() : undefined,
+  ]);
+
+  if (!serveApi) {
+    // A process without the gateway serves health and metrics only.
+    const health = Fastify({ logger: false });
+    registerObservability(health, { lifecycle, metrics, checks: stores.checks });
+    lifecycle.onDrain('stop serving health', () => health.close());
+    lifecycle.onDrain('stop consumers', async () => {
+      roles.abort(new Error('draining'));
+      await Promise.all(loops);
+    });
+    lifecycle.onDrain('close stores', () => stores.close());
+    await health.listen({ host: settings.httpHost, port: settings.httpPort });
+    lifecycle.running();
+    return {
+      lifecycle,
+      roles: settings.roles,
+      httpUrl: urlOf(health.server.address()),
+      adminUrl: '',
+      adminToken: '',
+      adminTokenFile: undefined,
+      dbPath: stores.describe,
+      startedInMs: Math.round(performance.now() - started),
+    };
+  }
 
   const { app, hub } = buildGateway({
     db,
@@ -155,16 +199,12 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
 
   await app.listen({ host: settings.httpHost, port: settings.httpPort });
   await admin.listen({ host: settings.adminHost, port: settings.adminPort });
-  const url = (a: ReturnType<typeof app.server.address>): string => {
-    if (a === null || typeof a === 'string') return String(a);
-    const h = a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.address;
-    return `http://${h.includes(':') ? `[${h}]` : h}:${a.port}`;
-  };
   lifecycle.running();
   return {
     lifecycle,
-    httpUrl: url(app.server.address()),
-    adminUrl: url(admin.server.address()),
+    roles: settings.roles,
+    httpUrl: urlOf(app.server.address()),
+    adminUrl: urlOf(admin.server.address()),
     adminToken: token,
     adminTokenFile: file,
     dbPath: stores.describe,

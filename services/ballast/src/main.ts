@@ -93,9 +93,22 @@ async function main(): Promise<void> {
     ? `curl -s -X POST ${r.httpUrl}/dev/accounts`
     : `curl -s -X POST -H "Authorization: Bearer $(cat ${r.adminTokenFile ?? '<your admin token>'})" ${r.adminUrl}/admin/accounts`;
   logger.info(
-    { httpUrl: r.httpUrl, adminUrl: r.adminUrl, db: r.dbPath, startedInMs: r.startedInMs, dev: settings.dev },
+    {
+      roles: r.roles,
+      httpUrl: r.httpUrl,
+      adminUrl: r.adminUrl,
+      db: r.dbPath,
+      startedInMs: r.startedInMs,
+      dev: settings.dev,
+    },
     'Ballast is ready',
   );
+  if (r.adminUrl === '') {
+    process.stderr.write(
+      `\nBallast (${r.roles.join(', ')}) is ready (${r.startedInMs} ms). Health and metrics: ${r.httpUrl}/readyz, ${r.httpUrl}/metrics\n`,
+    );
+    return;
+  }
   process.stderr.write(
     [
       '',

@@ -6,6 +6,12 @@
 import { intIn, nonEmpty, oneOf, type SettingSpec } from '@ballast/runtime';
 
 const s = <T>(spec: SettingSpec<T>): SettingSpec<T> => spec;
+
+/** The roles of the program. */
+export const ROLES = ['gateway', 'oms', 'matching', 'ledger', 'marketdata'] as const;
+/** One of {@link ROLES}. */
+export type Role = (typeof ROLES)[number];
+const ROLES_ALL: readonly Role[] = ROLES;
 const url =
   (...protocols: string[]) =>
   (raw: string): string => {
@@ -25,13 +31,26 @@ const host = (raw: string): string => {
 
 /** The settings of `ballast start` (and `ballast migrate`, which uses the store settings). */
 export const START_SETTINGS = {
-  role: s({
+  roles: s({
     flag: 'role',
     env: 'BALLAST_ROLE',
     description:
-      'Roles to run: "all" (gateway, oms, matching, ledger, marketdata in one process). Single roles come with distributed mode.',
-    parse: oneOf('all'),
-    default: 'all' as const,
+      'Roles to run, comma-separated: gateway, oms, matching, ledger, marketdata, or all. A subset needs --postgres and --nats; the gateway runs with the oms (and its own market-data projection) for now.',
+    parse: (raw): readonly Role[] => {
+      const names = raw.split(',').map((r) => r.trim());
+      const out = new Set<Role>();
+      for (const n of names) {
+        if (n === 'all') for (const r of ROLES) out.add(r);
+        else if ((ROLES as readonly string[]).includes(n)) out.add(n as Role);
+        else throw new Error(`unknown role ${JSON.stringify(n)} (expected ${ROLES.join(', ')} or all)`);
+      }
+      if (out.has('gateway') && !out.has('oms')) {
+        throw new Error('the gateway calls the oms in-process for now: run --role gateway,oms');
+      }
+      return [...out];
+    },
+    default: [...ROLES_ALL] as readonly Role[],
+    defaultLabel: 'all',
   }),
   httpHost: s({
     flag: 'http-host',

@@ -35,6 +35,11 @@ export interface LedgerConfig {
   /** @default Date.now */
   readonly nowMs?: () => number;
   readonly onError?: (message: string, err: unknown) => void;
+  /**
+   * Lock the consumer offset row for the batch's transaction (`SELECT … FOR UPDATE`), so ledger
+   * replicas sharing a PostgreSQL database take turns instead of racing. @default false (SQLite)
+   */
+  readonly lockOffsets?: boolean;
   /** Called after each applied batch with the symbol and the event log sequence reached. */
   readonly onApplied?: (symbol: string, seq: number) => void;
 }
@@ -339,6 +344,20 @@ export function createLedger(config: LedgerConfig): Ledger {
       async (entries) => {
         const lastSeq = (entries.at(-1) as LogEntry).seq;
         await db.transaction().execute(async (trx) => {
+          if (config.lockOffsets === true) {
+            await trx
+              .insertInto('consumer_offsets')
+              .values({ consumer: CONSUMER, log: name, seq: 0 })
+              .onConflict((oc) => oc.columns(['consumer', 'log']).doNothing())
+              .execute();
+            await trx
+              .selectFrom('consumer_offsets')
+              .select('seq')
+              .where('consumer', '=', CONSUMER)
+              .where('log', '=', name)
+              .forUpdate()
+              .execute();
+          }
           const applied = await offsetOf(trx, name);
           await applyBatch(
             trx,

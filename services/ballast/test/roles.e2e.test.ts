@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@ballast/state-nats';
+import { SERVICES, skipUnlessService } from '@ballast/testkit';
+import pg from 'pg';
+import {
+  balances,
+  call,
+  freshDataDir,
+  fundedAccount,
+  runBallast,
+  startInstance,
+  stop,
+  waitUntil,
+  type Instance,
+} from './harness.ts';
+
+const skip = (await skipUnlessService('postgres')) ?? (await skipUnlessService('nats'));
+const database = `ballast_roles_${process.pid}`;
+const prefix = `r${process.pid}`;
+const admin = (): pg.Client => new pg.Client({ connectionString: SERVICES.postgres.url });
+const stores = [
+  '--postgres',
+  SERVICES.postgres.url.replace(/\/[^/]*$/, `/${database}`),
+  '--nats',
+  SERVICES.nats.url,
+  '--nats-prefix',
+  prefix,
+];
+
+describe('roles in separate processes', () => {
+  it('refuses a role subset on the embedded store, and a gateway without the oms', async () => {
+    const a = await runBallast(['start', '--role', 'matching']);
+    assert.equal(a.code, 2);
+    assert.match(a.output, /needs --postgres and --nats/);
+    const b = await runBallast(['start', '--role', 'gateway', ...stores]);
+    assert.equal(b.code, 2);
+    assert.match(b.output, /gateway calls the oms in-process/);
+  });
+});
+
+describe(
+  'gateway+oms, matching and ledger as three processes on PostgreSQL + JetStream',
+  { skip: skip ?? false },
+  () => {
+    let gateway: Instance;
+    let matching: Instance;
+    let ledger: Instance;
+    const dirs = { gateway: freshDataDir(), matching: freshDataDir(), ledger: freshDataDir() };
+    before(async () => {
+      const c = admin();
+      await c.connect();
+      await c.query(`CREATE DATABASE ${database}`);
+      await c.end();
+      matching = await startInstance(dirs.matching, [...stores, '--role', 'matching', '--snapshot-every', '10']);
+      ledger = await startInstance(dirs.ledger, [...stores, '--role', 'ledger']);
+      gateway = await startInstance(dirs.gateway, [...stores, '--role', 'gateway,oms']);
+    });
+    after(async () => {
+      for (const i of [gateway, matching, ledger]) if (i !== undefined) await stop(i);
+      const c = admin();
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await c.end();
+      const nc = await connect({ servers: SERVICES.nats.url });
+      const jsm = await jetstreamManager(nc);
+      for await (const si of jsm.streams.list()) {
+        if (si.config.name.startsWith(`${prefix.toUpperCase()}_`)) await jsm.streams.delete(si.config.name);
+      }
+      await nc.close();
+    });
+
+    const lagZero = () =>
+      waitUntil(
+        async () => {
+          const lag = (await call(gateway.adminUrl, 'GET', '/admin/lag', { token: gateway.adminToken })).body as {
+            matchingLag: number;
+            ledgerLag: number;
+          }[];
+          return lag.every((l) => l.matchingLag === 0 && l.ledgerLag === 0);
+        },
+        15_000,
+        'matching and ledger to catch up',
+      );
+
+    it('serves health on the processes without the API', async () => {
+      assert.deepEqual((await call(matching.httpUrl, 'GET', '/readyz')).body, { status: 'ready' });
+      assert.deepEqual((await call(ledger.httpUrl, 'GET', '/readyz')).body, { status: 'ready' });
+      assert.match(await fetch(`${ledger.httpUrl}/metrics`).then((r) => r.text()), /ballast_event_loop_utilization/);
+    });
+
+    it('matches in another process and settles in a third; killing matching or the ledger loses nothing', async () => {
+      const seller = await fundedAccount(gateway, { BTC: '1' });
+      const buyer = await fundedAccount(gateway, { USDT: '100000' });
+      const order = (key: string, params: Record<string, string>) =>
+        call(gateway.httpUrl, 'POST', '/api/v3/order', {
+          key,
+          params: { symbol: 'BTCUSDT', selfTradePreventionMode: 'NONE', ...params },
+        });
+      await order(seller.key, { side: 'SELL', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.5', price: '20000' });
+      const bid = await order(buyer.key, {
+        side: 'BUY',
+        type: 'LIMIT',
+        timeInForce: 'GTC',
+        quantity: '0.1',
+        price: '20000',
+      });
+      assert.equal(bid.body.status, 'FILLED');
+
+      await stop(ledger, 'SIGKILL');
+      for (let i = 0; i < 5; i++)
+        assert.equal(
+          (
+            await order(buyer.key, {
+              side: 'BUY',
+              type: 'LIMIT',
+              timeInForce: 'GTC',
+              quantity: '0.01',
+              price: '20000',
+              newOrderRespType: 'ACK',
+            })
+          ).status,
+          200,
+        );
+      await stop(matching, 'SIGKILL');
+      const acked: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await order(buyer.key, {
+          side: 'BUY',
+          type: 'LIMIT',
+          timeInForce: 'GTC',
+          quantity: '0.01',
+          price: '20000',
+          newOrderRespType: 'ACK',
+        });
+        assert.equal(r.status, 200); // acknowledged while matching is down: committed and in the log
+        acked.push(r.body.orderId);
+      }
+      matching = await startInstance(dirs.matching, [...stores, '--role', 'matching', '--snapshot-every', '10']);
+      ledger = await startInstance(dirs.ledger, [...stores, '--role', 'ledger']);
+      await lagZero();
+      // 0.1 + 5 × 0.01 + 5 × 0.01 = 0.2 BTC bought at 20000 = 4000 USDT, less the 0.1% fee in BTC.
+      assert.deepEqual((await balances(gateway, buyer.key)).BTC, ['0.19980000', '0.00000000']);
+      assert.deepEqual((await balances(gateway, buyer.key)).USDT, ['96000.00000000', '0.00000000']);
+      const all = (
+        await call(gateway.httpUrl, 'GET', '/api/v3/allOrders', { key: buyer.key, params: { symbol: 'BTCUSDT' } })
+      ).body as { orderId: number; status: string }[];
+      for (const id of acked) assert.equal(all.find((o) => o.orderId === id)?.status, 'FILLED');
+      assert.deepEqual(
+        (await call(gateway.adminUrl, 'GET', '/admin/ledger/verify', { token: gateway.adminToken })).body,
+        { ok: true, problems: [] },
+      );
+    });
+  },
+);
