@@ -73,6 +73,20 @@ export async function createNatsKeyValue(
         throw classifyNatsError(err, `put ${key}`);
       }
     },
+    async keys(prefix): Promise<string[]> {
+      try {
+        const out: string[] = [];
+        const iter = await kv.keys(prefix.endsWith('.') ? `${prefix}>` : '>');
+        for await (const k of iter) {
+          if (!k.startsWith(prefix)) continue;
+          const { env } = await read(k);
+          if (live(env)) out.push(k);
+        }
+        return out;
+      } catch (err) {
+        throw classifyNatsError(err, `keys ${prefix}`);
+      }
+    },
     async delete(key, opts = {}): Promise<void> {
       opts.signal?.throwIfAborted();
       try {

@@ -154,6 +154,17 @@ export function keyValueConformance(
       await kv.put(k, 'again', { expectedRevision: 0 });
     });
 
+    it('lists the live keys under a prefix', async () => {
+      const { subject: kv } = await factory();
+      const ns = unique('reg').replace(/\./g, '-');
+      await kv.put(`${ns}.a`, '1');
+      await kv.put(`${ns}.b`, '2', { ttlMs: 1000 });
+      await kv.put(`${ns}x.c`, '3');
+      assert.deepEqual((await kv.keys(`${ns}.`)).sort(), [`${ns}.a`, `${ns}.b`]);
+      await advanceMs(1500);
+      assert.deepEqual(await kv.keys(`${ns}.`), [`${ns}.a`]);
+    });
+
     it('deletes, with an optional expected revision', async () => {
       const { subject: kv } = await factory();
       const k = unique('k');

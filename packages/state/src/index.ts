@@ -9,3 +9,4 @@ export type { AppendInput, AppendOptions, AppendResult, EventLog, LogEntry, Wait
 export type { KeyValue, KvEntry, PutOptions } from './key-value.ts';
 export { createMemoryKeyValue } from './memory-key-value.ts';
 export { tailLog, type TailOptions } from './tail.ts';
+export { listInstances, registerInstance, type Instance, type RegisterOptions } from './registry.ts';

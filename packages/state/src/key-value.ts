@@ -30,6 +30,8 @@ export interface KeyValue {
    * @throws BallastError `STATE_CONFLICT` when `expectedRevision` does not match.
    */
   put(key: string, value: string, options?: PutOptions): Promise<number>;
+  /** Live keys starting with `prefix` (a dot-separated namespace such as `oms.`), in no set order. */
+  keys(prefix: string, options?: { signal?: AbortSignal }): Promise<string[]>;
   /** Deletes the key; with `expectedRevision`, only if it matches (else `STATE_CONFLICT`). */
   delete(key: string, options?: { expectedRevision?: number; signal?: AbortSignal }): Promise<void>;
 }

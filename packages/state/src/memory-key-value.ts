@@ -43,6 +43,9 @@ export function createMemoryKeyValue(options: { nowMs?: () => number } = {}): Ke
       slots.set(key, { value, revision, expiresAtMs: opts.ttlMs === undefined ? Infinity : now() + opts.ttlMs });
       return revision;
     },
+    async keys(prefix): Promise<string[]> {
+      return [...slots.keys()].filter((k) => k.startsWith(prefix) && live(k) !== undefined);
+    },
     async delete(key, opts = {}): Promise<void> {
       opts.signal?.throwIfAborted();
       const current = live(key)?.revision ?? 0;

@@ -14,11 +14,13 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync, chmodSync } from 'n
 import { join } from 'node:path';
 import { DEFAULT_MARKETS, compileMarkets, type Markets, type MarketsConfig } from '@ballast/contracts';
 import { BallastError, ErrorCode } from '@ballast/errors';
-import { buildAdmin, buildGateway, createOrderResults } from '@ballast/gateway';
+import { buildAdmin, buildGateway, createOrderResults, createRemoteOms } from '@ballast/gateway';
 import { createLedger } from '@ballast/ledger';
 import { createMarketData } from '@ballast/marketdata';
 import { createMatching } from '@ballast/matching';
-import { createOms } from '@ballast/oms';
+import { createOms, registerOmsRoutes } from '@ballast/oms';
+import { listInstances, registerInstance } from '@ballast/state';
+import { hostname } from 'node:os';
 import { createLifecycle, createMetrics, registerObservability, type Lifecycle, type Logger } from '@ballast/runtime';
 import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
@@ -93,6 +95,14 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
       `--role ${settings.roles.join(',')} needs --postgres and --nats: roles in separate processes share external stores`,
     );
   }
+  const remoteOms = has('gateway') && !has('oms');
+  const omsServesNetwork = has('oms') && !has('gateway');
+  if ((remoteOms || omsServesNetwork) && settings.internalToken === '') {
+    throw new BallastError(
+      ErrorCode.ConfigInvalid,
+      '--internal-token is needed when the gateway and the oms run in separate processes',
+    );
+  }
   const stores = await openStores(settings);
   const { db, log } = stores;
   const nowMs = Date.now;
@@ -133,6 +143,12 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
   if (serveApi || has('marketdata')) loops.push(marketData.run(roles.signal));
   if (serveApi) loops.push(results.run(roles.signal));
   if (has('oms')) loops.push(oms.runSweeper(roles.signal));
+  const registry = stores.registry;
+  const remote =
+    remoteOms && registry !== undefined
+      ? createRemoteOms({ instances: () => listInstances(registry, 'oms'), token: settings.internalToken, onError })
+      : undefined;
+  if (remote !== undefined) loops.push(remote.run(roles.signal));
   await Promise.all([
     has('matching') ? matching.ready() : undefined,
     serveApi || has('marketdata') ? marketData.ready() : undefined,
@@ -140,8 +156,9 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
 
   if (!serveApi) {
     // A process without the gateway serves health and metrics only.
-    const health = Fastify({ logger: false });
+    const health = Fastify({ logger: false, bodyLimit: 64 * 1024 });
     registerObservability(health, { lifecycle, metrics, checks: stores.checks });
+    if (omsServesNetwork) registerOmsRoutes(health, oms, settings.internalToken);
     lifecycle.onDrain('stop serving health', () => health.close());
     lifecycle.onDrain('stop consumers', async () => {
       roles.abort(new Error('draining'));
@@ -149,6 +166,16 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     });
     lifecycle.onDrain('close stores', () => stores.close());
     await health.listen({ host: settings.httpHost, port: settings.httpPort });
+    if (omsServesNetwork && registry !== undefined) {
+      const advertise = settings.advertiseUrl !== '' ? settings.advertiseUrl : urlOf(health.server.address());
+      const id = `${hostname()}-${process.pid}`;
+      const registered = registerInstance(
+        registry,
+        { service: 'oms', id, url: advertise, onError: (err) => onError('oms registration failed', err) },
+        roles.signal,
+      );
+      loops.push(registered);
+    }
     lifecycle.running();
     return {
       lifecycle,
@@ -164,7 +191,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
 
   const { app, hub } = buildGateway({
     db,
-    oms,
+    oms: remote ?? oms,
     ledger,
     marketData,
     markets,

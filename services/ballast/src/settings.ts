@@ -35,7 +35,7 @@ export const START_SETTINGS = {
     flag: 'role',
     env: 'BALLAST_ROLE',
     description:
-      'Roles to run, comma-separated: gateway, oms, matching, ledger, marketdata, or all. A subset needs --postgres and --nats; the gateway runs with the oms (and its own market-data projection) for now.',
+      'Roles to run, comma-separated: gateway, oms, matching, ledger, marketdata, or all. A subset needs --postgres and --nats; a gateway without the oms finds oms replicas in the registry (needs --internal-token).',
     parse: (raw): readonly Role[] => {
       const names = raw.split(',').map((r) => r.trim());
       const out = new Set<Role>();
@@ -43,9 +43,6 @@ export const START_SETTINGS = {
         if (n === 'all') for (const r of ROLES) out.add(r);
         else if ((ROLES as readonly string[]).includes(n)) out.add(n as Role);
         else throw new Error(`unknown role ${JSON.stringify(n)} (expected ${ROLES.join(', ')} or all)`);
-      }
-      if (out.has('gateway') && !out.has('oms')) {
-        throw new Error('the gateway calls the oms in-process for now: run --role gateway,oms');
       }
       return [...out];
     },
@@ -134,6 +131,26 @@ export const START_SETTINGS = {
       return raw;
     },
     default: 'ballast',
+  }),
+  internalToken: s({
+    flag: 'internal-token',
+    env: 'BALLAST_INTERNAL_TOKEN',
+    description:
+      'Shared secret of the internal API (gateway → oms), at least 16 characters; needed when they run in separate processes.',
+    parse: (raw) => {
+      if (raw.length < 16) throw new Error('expected at least 16 characters');
+      return raw;
+    },
+    default: '',
+    defaultLabel: 'none',
+  }),
+  advertiseUrl: s({
+    flag: 'advertise-url',
+    env: 'BALLAST_ADVERTISE_URL',
+    description: 'URL other processes use to reach this one (registered for the oms role).',
+    parse: url('http:', 'https:'),
+    default: '',
+    defaultLabel: 'http://<bound address>:<port>',
   }),
   redisUrl: s({
     flag: 'redis',

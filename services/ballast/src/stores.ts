@@ -8,8 +8,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { migrateToLatest, type Database } from '@ballast/db';
 import type { RateLimitStore } from '@ballast/resilience';
-import type { EventLog } from '@ballast/state';
-import { connect, createNatsEventLog, type NatsConnection } from '@ballast/state-nats';
+import type { EventLog, KeyValue } from '@ballast/state';
+import { connect, createNatsEventLog, createNatsKeyValue, type NatsConnection } from '@ballast/state-nats';
 import { openPostgres } from '@ballast/state-postgres';
 import { Redis, createRedisRateLimitStore } from '@ballast/state-redis';
 import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
@@ -22,6 +22,8 @@ export interface Stores {
   readonly log: EventLog;
   /** Shared rate-limit state (Redis), or `undefined` for in-process limits. */
   readonly rateLimitStore: RateLimitStore | undefined;
+  /** Service registry (NATS KV), or `undefined` in embedded mode. */
+  readonly registry: KeyValue | undefined;
   /** Human-readable description, e.g. `sqlite ./data/ballast.db` or `postgres + nats + redis`. */
   readonly describe: string;
   /** Readiness checks per dependency. */
@@ -55,9 +57,11 @@ export async function openStores(settings: StartSettings): Promise<Stores> {
   };
   let log: EventLog;
   let nc: NatsConnection | undefined;
+  let registry: KeyValue | undefined;
   if (settings.natsUrl !== '') {
     nc = await connect({ servers: settings.natsUrl, name: 'ballast', maxReconnectAttempts: -1 });
     log = await createNatsEventLog(nc, { prefix: settings.natsPrefix });
+    registry = await createNatsKeyValue(nc, `${settings.natsPrefix}_registry`);
     const conn = nc;
     closers.unshift(() => conn.drain());
     checks['nats'] = async () => {
@@ -94,6 +98,7 @@ export async function openStores(settings: StartSettings): Promise<Stores> {
     db,
     log,
     rateLimitStore,
+    registry,
     describe: parts.join(' + '),
     checks,
     async close() {

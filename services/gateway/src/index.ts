@@ -7,3 +7,4 @@ export { buildAdmin, buildGateway, type Gateway, type GatewayDeps } from './app.
 export { createOrderResults, type OrderResults } from './order-results.ts';
 export { ApiCode } from './api-error.ts';
 export { parseStream, sendBounded, type BoundedSocket } from './ws-hub.ts';
+export { createRemoteOms, type OrderEntry, type RemoteOms, type RemoteOmsOptions } from './remote-oms.ts';

@@ -31,7 +31,8 @@ import { Params, marketOf, stepsParam } from './params.ts';
 /** What the REST routes need. */
 export interface RestDeps {
   readonly db: Kysely<Database>;
-  readonly oms: Oms;
+  /** Order entry: the oms in this process, or a client of remote replicas. */
+  readonly oms: Pick<Oms, 'place' | 'cancel'>;
   readonly ledger: Ledger;
   readonly marketData: MarketData;
   readonly markets: Markets;

@@ -13,3 +13,16 @@ export type {
   PlaceResult,
   StpModeName,
 } from './order-request.ts';
+export { registerOmsRoutes } from './oms-http.ts';
+export {
+  decodeCancelRequest,
+  decodeCancelResult,
+  decodeOrder,
+  decodePlaceInput,
+  decodePlaceResult,
+  encodeCancelRequest,
+  encodeCancelResult,
+  encodeOrder,
+  encodePlaceInput,
+  encodePlaceResult,
+} from './wire.ts';

@@ -1,0 +1,171 @@
+/**
+ * The oms as the gateway sees it when the oms runs in other processes: replicas found in the
+ * service registry, picked by power-of-two-choices on in-flight calls (a simple balancer; the
+ * adaptive one comes in its own issue), each behind a circuit breaker and a timeout, and a
+ * retry on another replica for failures that are safe to retry — a place is idempotent by
+ * `(account, clientOrderId)`, a cancel by the engine's own rejection of a second cancel.
+ *
+ * @module
+ */
+import { BallastError, ErrorCode } from '@ballast/errors';
+import {
+  decodeCancelResult,
+  decodePlaceResult,
+  encodeCancelRequest,
+  encodePlaceInput,
+  type CancelResult,
+  type Oms,
+  type PlaceResult,
+} from '@ballast/oms';
+import { circuitBreaker, createPipeline, timeout, type CircuitBreaker, type Pipeline } from '@ballast/resilience';
+import type { Instance } from '@ballast/state';
+import { Pool } from 'undici';
+
+/** What the gateway needs from an oms. */
+export type OrderEntry = Pick<Oms, 'place' | 'cancel'>;
+
+interface Replica {
+  readonly id: string;
+  readonly url: string;
+  readonly pool: Pool;
+  readonly breaker: CircuitBreaker;
+  readonly pipeline: Pipeline;
+  inFlight: number;
+}
+
+/** Options of {@link createRemoteOms}. */
+export interface RemoteOmsOptions {
+  /** The current oms replicas (from the registry). */
+  readonly instances: () => Promise<Instance[]>;
+  readonly token: string;
+  /** Per-call timeout. @default 3000 */
+  readonly timeoutMs?: number;
+  /** Replicas tried per call at most. @default 3 */
+  readonly maxAttempts?: number;
+  /** How often the replica list is refreshed. @default 1000 */
+  readonly refreshMs?: number;
+  readonly onError?: (message: string, err: unknown) => void;
+}
+
+/** A remote oms client plus its lifecycle. */
+export interface RemoteOms extends OrderEntry {
+  /** Keeps the replica list fresh until `signal` aborts; closes the connections then. */
+  run(signal: AbortSignal): Promise<void>;
+  /** Replica ids currently known. */
+  readonly replicas: string[];
+}
+
+const unavailable = (msg: string, cause?: unknown): BallastError =>
+  new BallastError(ErrorCode.StateConnection, msg, { retryable: true, ...(cause !== undefined ? { cause } : {}) });
+
+/** Creates the client. */
+export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
+  const replicas = new Map<string, Replica>();
+  const timeoutMs = o.timeoutMs ?? 3000;
+  const maxAttempts = o.maxAttempts ?? 3;
+  let refreshed: Promise<void> | undefined;
+
+  const refresh = async (): Promise<void> => {
+    const list = await o.instances();
+    const seen = new Set<string>();
+    for (const inst of list) {
+      seen.add(inst.id);
+      const old = replicas.get(inst.id);
+      if (old !== undefined && old.url === inst.url) continue;
+      if (old !== undefined) void old.pool.close();
+      const breaker = circuitBreaker({
+        mode: { kind: 'consecutive', failures: 3 },
+        openMs: 1000,
+        name: `oms:${inst.id}`,
+      });
+      replicas.set(inst.id, {
+        id: inst.id,
+        url: inst.url,
+        pool: new Pool(inst.url, { connections: 64, keepAliveTimeout: 30_000 }),
+        breaker,
+        pipeline: createPipeline({}, breaker, timeout(timeoutMs)),
+        inFlight: 0,
+      });
+    }
+    for (const [id, r] of replicas) {
+      if (!seen.has(id)) {
+        replicas.delete(id);
+        void r.pool.close();
+      }
+    }
+  };
+  const ensureFresh = (): Promise<void> =>
+    (refreshed ??= refresh().catch((err) => o.onError?.('oms discovery failed', err)));
+
+  /** Power of two choices on in-flight calls, among replicas whose breaker lets calls through. */
+  const pick = (exclude: Set<string>): Replica | undefined => {
+    const usable = [...replicas.values()].filter((r) => !exclude.has(r.id) && r.breaker.state !== 'OPEN');
+    if (usable.length === 0) return undefined;
+    const a = usable[Math.floor(Math.random() * usable.length)] as Replica;
+    const b = usable[Math.floor(Math.random() * usable.length)] as Replica;
+    return a.inFlight <= b.inFlight ? a : b;
+  };
+
+  const call = async (path: string, body: unknown): Promise<unknown> => {
+    await ensureFresh();
+    const tried = new Set<string>();
+    let last: unknown = unavailable('no oms replica is available');
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const r = pick(tried);
+      if (r === undefined) break;
+      tried.add(r.id);
+      r.inFlight++;
+      try {
+        return await r.pipeline.execute(async (ctx) => {
+          let res;
+          try {
+            res = await r.pool.request({
+              method: 'POST',
+              path,
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${o.token}` },
+              body: JSON.stringify(body),
+              signal: ctx.signal,
+            });
+          } catch (err) {
+            throw unavailable(`oms ${r.id}: ${(err as Error).message}`, err);
+          }
+          const text = await res.body.text();
+          if (res.statusCode >= 500) throw unavailable(`oms ${r.id}: HTTP ${res.statusCode}`);
+          if (res.statusCode !== 200)
+            throw new BallastError(ErrorCode.Internal, `oms ${r.id}: HTTP ${res.statusCode} ${text}`);
+          return JSON.parse(text) as unknown;
+        });
+      } catch (err) {
+        last = err;
+        if ((err as { retryable?: boolean }).retryable !== true) throw err;
+      } finally {
+        r.inFlight--;
+      }
+    }
+    throw last;
+  };
+
+  return {
+    async place(input): Promise<PlaceResult> {
+      return decodePlaceResult(await call('/internal/v1/orders', encodePlaceInput(input)));
+    },
+    async cancel(req): Promise<CancelResult> {
+      return decodeCancelResult(await call('/internal/v1/cancels', encodeCancelRequest(req)));
+    },
+    get replicas() {
+      return [...replicas.keys()];
+    },
+    async run(signal) {
+      const every = o.refreshMs ?? 1000;
+      while (!signal.aborted) {
+        refreshed = refresh().catch((err) => o.onError?.('oms discovery failed', err));
+        await refreshed;
+        await new Promise<void>((res) => {
+          const t = setTimeout(res, every);
+          signal.addEventListener('abort', () => (clearTimeout(t), res()), { once: true });
+        });
+      }
+      await Promise.all([...replicas.values()].map((r) => r.pool.close()));
+    },
+  };
+}
