@@ -19,6 +19,10 @@ export interface OpenPostgresOptions {
   readonly schema?: string;
   /** Per-statement timeout on the server. @default 5000 */
   readonly statementTimeoutMs?: number;
+  /** Longest wait for a connection (a down server fails fast instead of hanging). @default 1000 */
+  readonly connectTimeoutMs?: number;
+  /** Called when an idle pooled connection breaks (the pool replaces it). Never throws. */
+  readonly onIdleError?: (err: unknown) => void;
 }
 
 /** Opens a pooled Kysely instance on PostgreSQL; BIGINT and NUMERIC are read as `bigint`. */
@@ -45,9 +49,13 @@ export async function openPostgres<DB>(options: OpenPostgresOptions): Promise<Ky
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.maxConnections ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 1000,
+    keepAlive: true,
     options: `-c search_path=${schema} -c statement_timeout=${options.statementTimeoutMs ?? 5000}`,
     types: types as never,
   });
+  // An idle connection that breaks (server restart, network cut) must not take the process down.
+  pool.on('error', (err) => options.onIdleError?.(err));
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 

@@ -5,3 +5,4 @@
  */
 export { FakeClock, flushMicrotasks } from './fake-clock.ts';
 export { SERVICES, skipUnlessService } from './services.ts';
+export { createTcpProxy, type TcpProxy } from './tcp-proxy.ts';

@@ -21,7 +21,15 @@ import { createMatching } from '@ballast/matching';
 import { createOms, registerOmsRoutes } from '@ballast/oms';
 import { listInstances, registerInstance } from '@ballast/state';
 import { hostname } from 'node:os';
-import { createLifecycle, createMetrics, registerObservability, type Lifecycle, type Logger } from '@ballast/runtime';
+import {
+  bindResilienceMetrics,
+  createLifecycle,
+  createMetrics,
+  registerObservability,
+  type Lifecycle,
+  type Logger,
+} from '@ballast/runtime';
+import { circuitBreaker, createPipeline, timeout } from '@ballast/resilience';
 import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { ROLES, type Role, type StartSettings } from './settings.ts';
@@ -87,6 +95,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     onStep: (name, ms, timedOut) => logger.info({ step: name, ms: Math.round(ms), timedOut }, 'drain step'),
   });
   const metrics = createMetrics();
+  const unbindResilience = bindResilienceMetrics(metrics.registry);
   const has = (r: Role): boolean => settings.roles.includes(r);
   const everything = settings.roles.length === ROLES.length;
   if (!everything && (settings.postgresUrl === '' || settings.natsUrl === '')) {
@@ -189,9 +198,29 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     };
   }
 
+  // Order entry behind a breaker: when the database is down, the first calls fail within the
+  // timeout and, once the breaker opens, the rest answer 503 (retryable) at once; it closes by
+  // itself after a successful probe.
+  const entryBreaker = circuitBreaker({
+    mode: { kind: 'consecutive', failures: 3 },
+    openMs: 1000,
+    maxOpenMs: 5000,
+    name: 'order-entry',
+  });
+  const entry = createPipeline({}, entryBreaker, timeout(2000, { aggressive: true }));
+  const local = remote ?? oms;
+  const classified =
+    <A, R>(f: (a: A) => Promise<R>) =>
+    (a: A): Promise<R> =>
+      entry.execute(() =>
+        f(a).catch((err: unknown) => {
+          throw stores.classify(err, 'order entry');
+        }),
+      );
+  const guardedOms = { place: classified(local.place), cancel: classified(local.cancel) };
   const { app, hub } = buildGateway({
     db,
-    oms: remote ?? oms,
+    oms: guardedOms,
     ledger,
     marketData,
     markets,
@@ -206,6 +235,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     requestsPerMinute: settings.requestsPerMinute,
     wsMaxBufferedBytes: settings.wsMaxBufferBytes,
     logger,
+    classifyError: (err) => stores.classify(err, 'request'),
     checks: stores.checks,
     ...(stores.rateLimitStore !== undefined ? { rateLimitStore: stores.rateLimitStore } : {}),
   });
@@ -222,6 +252,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
   });
   lifecycle.onDrain('close stores', async () => {
     await stores.close();
+    unbindResilience();
   });
 
   await app.listen({ host: settings.httpHost, port: settings.httpPort });

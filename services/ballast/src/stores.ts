@@ -10,9 +10,10 @@ import { migrateToLatest, type Database } from '@ballast/db';
 import type { RateLimitStore } from '@ballast/resilience';
 import type { EventLog, KeyValue } from '@ballast/state';
 import { connect, createNatsEventLog, createNatsKeyValue, type NatsConnection } from '@ballast/state-nats';
-import { openPostgres } from '@ballast/state-postgres';
+import { classifyPostgresError, openPostgres } from '@ballast/state-postgres';
+import type { BallastError } from '@ballast/errors';
 import { Redis, createRedisRateLimitStore } from '@ballast/state-redis';
-import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
+import { classifySqliteError, createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
 import { sql, type Kysely } from 'kysely';
 import type { StartSettings } from './settings.ts';
 
@@ -28,6 +29,8 @@ export interface Stores {
   readonly describe: string;
   /** Readiness checks per dependency. */
   readonly checks: Record<string, () => Promise<void>>;
+  /** Classifies a database driver error (retryable or not). */
+  readonly classify: (err: unknown, what: string) => BallastError;
   /** Closes every connection. */
   close(): Promise<void>;
 }
@@ -99,6 +102,7 @@ export async function openStores(settings: StartSettings): Promise<Stores> {
     log,
     rateLimitStore,
     registry,
+    classify: settings.postgresUrl !== '' ? classifyPostgresError : classifySqliteError,
     describe: parts.join(' + '),
     checks,
     async close() {

@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { registerObservability, type BallastMetrics, type Lifecycle, type ReadinessCheck } from '@ballast/runtime';
-import { isBallastError } from '@ballast/errors';
+import { isBallastError, type BallastError } from '@ballast/errors';
 import { ApiCode, ApiError } from './api-error.ts';
 import { registerAdminRoutes, type AdminDeps } from './admin-routes.ts';
 import { registerRestRoutes, type RestDeps } from './rest-routes.ts';
@@ -21,6 +21,8 @@ export interface GatewayDeps extends RestDeps {
   readonly bodyLimitBytes?: number;
   readonly wsMaxBufferedBytes?: number;
   readonly logger?: { error(obj: unknown, msg: string): void };
+  /** Turns a store driver error into a Ballast reason, so a down database answers 503, not 500. */
+  readonly classifyError?: (err: unknown) => BallastError;
 }
 
 /** The built servers (not listening yet). */
@@ -34,7 +36,11 @@ const parseForm = (_req: unknown, body: string, done: (err: Error | null, value?
 };
 
 /** Maps any error to Binance's `{ code, msg }` with a status. */
-function installErrorHandling(app: FastifyInstance, logger?: GatewayDeps['logger']): void {
+function installErrorHandling(
+  app: FastifyInstance,
+  logger?: GatewayDeps['logger'],
+  classify?: GatewayDeps['classifyError'],
+): void {
   app.setErrorHandler((err: FastifyError | ApiError | Error, _req, reply) => {
     if (err instanceof ApiError) {
       if (err.retryAfterS !== undefined) reply.header('retry-after', String(err.retryAfterS));
@@ -52,7 +58,8 @@ function installErrorHandling(app: FastifyInstance, logger?: GatewayDeps['logger
     if (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.code(400).send({ code: ApiCode.MalformedBody, msg: `Malformed request: ${fe.message}` });
     }
-    if (isBallastError(err) && err.retryable) {
+    const reason = isBallastError(err) ? err : classify?.(err);
+    if (reason !== undefined && reason.retryable) {
       reply.header('retry-after', '1');
       return reply.code(503).send({ code: ApiCode.ServiceUnavailable, msg: 'Service temporarily unavailable; retry.' });
     }
@@ -68,7 +75,7 @@ function installErrorHandling(app: FastifyInstance, logger?: GatewayDeps['logger
 export function buildGateway(deps: GatewayDeps): Gateway {
   const app = Fastify({ bodyLimit: deps.bodyLimitBytes ?? 16 * 1024, return503OnClosing: true, logger: false });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parseForm);
-  installErrorHandling(app, deps.logger);
+  installErrorHandling(app, deps.logger, deps.classifyError);
   registerObservability(app, {
     lifecycle: deps.lifecycle,
     metrics: deps.metrics,

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@ballast/state-nats';
+import { SERVICES, createTcpProxy, skipUnlessService, type TcpProxy } from '@ballast/testkit';
+import pg from 'pg';
+import { call, freshDataDir, fundedAccount, startInstance, stop, waitUntil, type Instance } from './harness.ts';
+
+const skip = (await skipUnlessService('postgres')) ?? (await skipUnlessService('nats'));
+const database = `ballast_degrade_${process.pid}`;
+const prefix = `d${process.pid}`;
+const admin = (): pg.Client => new pg.Client({ connectionString: SERVICES.postgres.url });
+
+describe('degrade, do not die: PostgreSQL goes away and comes back', { skip: skip ?? false }, () => {
+  let proxy: TcpProxy;
+  let inst: Instance;
+  before(async () => {
+    const c = admin();
+    await c.connect();
+    await c.query(`CREATE DATABASE ${database}`);
+    await c.end();
+    proxy = await createTcpProxy({ host: SERVICES.postgres.host, port: SERVICES.postgres.port });
+    inst = await startInstance(freshDataDir(), [
+      '--postgres',
+      `postgres://postgres@127.0.0.1:${proxy.port}/${database}`,
+      '--nats',
+      SERVICES.nats.url,
+      '--nats-prefix',
+      prefix,
+    ]);
+  });
+  after(async () => {
+    if (inst !== undefined) await stop(inst);
+    await proxy?.close();
+    const c = admin();
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await c.end();
+    const nc = await connect({ servers: SERVICES.nats.url });
+    const jsm = await jetstreamManager(nc);
+    for await (const si of jsm.streams.list()) {
+      if (si.config.name.startsWith(`${prefix.toUpperCase()}_`) || si.config.name === `KV_${prefix}_registry`)
+        await jsm.streams.delete(si.config.name);
+    }
+    await nc.close();
+  });
+
+  it('answers order entry with 503 + Retry-After (fast once the breaker opens), keeps serving market data and readiness says why, then recovers by itself', async () => {
+    const { key } = await fundedAccount(inst, { USDT: '10000' });
+    const place = (i: number) =>
+      call(inst.httpUrl, 'POST', '/api/v3/order', {
+        key,
+        params: {
+          symbol: 'BTCUSDT',
+          side: 'BUY',
+          type: 'LIMIT',
+          timeInForce: 'GTC',
+          quantity: '0.01',
+          price: String(10000 + i),
+          newOrderRespType: 'ACK',
+        },
+      });
+    assert.equal((await place(0)).status, 200);
+
+    proxy.cut();
+    const timings: number[] = [];
+    const statuses: number[] = [];
+    for (let i = 1; i <= 8; i++) {
+      const res = await fetch(`${inst.httpUrl}/api/v3/order`, {
+        method: 'POST',
+        headers: { 'x-mbx-apikey': key, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          symbol: 'BTCUSDT',
+          side: 'BUY',
+          type: 'LIMIT',
+          timeInForce: 'GTC',
+          quantity: '0.01',
+          price: String(10000 + i),
+          newOrderRespType: 'ACK',
+        }).toString(),
+      }).catch(() => undefined);
+      statuses.push(res?.status ?? 0);
+      if (res !== undefined) {
+        assert.ok(
+          Number(res.headers.get('retry-after')) >= 1,
+          `Retry-After on ${res.status}: ${await res.clone().text()}`,
+        );
+        await res.text();
+      }
+    }
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      const r = await place(100 + i);
+      timings.push(performance.now() - t);
+      statuses.push(r.status);
+    }
+    assert.ok(
+      statuses.every((s) => s === 503 || s === 401),
+      `statuses ${statuses.join(',')}`,
+    );
+    assert.ok(
+      timings.every((ms) => ms < 100),
+      `once the breaker is open, 503 within 100 ms (got ${timings.map((t) => t.toFixed(1)).join(', ')})`,
+    );
+    // Market data is in memory, fed by the event log: it keeps answering.
+    assert.equal((await call(inst.httpUrl, 'GET', '/api/v3/depth', { params: { symbol: 'BTCUSDT' } })).status, 200);
+    const ready = await call(inst.httpUrl, 'GET', '/readyz');
+    assert.equal(ready.status, 503);
+    assert.ok('database' in ready.body.failed);
+
+    proxy.restore();
+    await waitUntil(async () => (await place(200)).status === 200, 15_000, 'order entry to recover');
+    assert.deepEqual((await call(inst.httpUrl, 'GET', '/readyz')).body, { status: 'ready' });
+  });
+});
