@@ -21,6 +21,7 @@ export interface BallastMetrics {
   readonly wsDisconnectsSlow: Counter;
   readonly consumerLag: Gauge<'consumer' | 'log'>;
   readonly commandsApplied: Counter<'symbol'>;
+  readonly rateLimitStoreErrors: Counter;
 }
 
 /** Creates a registry with default process metrics and Ballast's own. */
@@ -104,6 +105,11 @@ export function createMetrics(): BallastMetrics {
       name: 'ballast_consumer_lag_entries',
       help: 'Entries a consumer is behind the end of its log.',
       labelNames: ['consumer', 'log'],
+      registers: [registry],
+    }),
+    rateLimitStoreErrors: new Counter({
+      name: 'ballast_rate_limit_store_errors_total',
+      help: 'Rate-limit checks that failed because the store (Redis) did not answer.',
       registers: [registry],
     }),
     commandsApplied: new Counter({

@@ -232,6 +232,17 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     metrics,
     bodyLimitBytes: settings.bodyLimitBytes,
     ordersPer10s: settings.ordersPer10s,
+    rateLimitOnStoreFailure: settings.rateLimitOnFailure,
+    onRateLimitStoreError: (() => {
+      let lastLog = 0;
+      return (err: unknown) => {
+        metrics.rateLimitStoreErrors.inc();
+        if (Date.now() - lastLog > 5000) {
+          lastLog = Date.now();
+          logger.warn({ err, failOpen: settings.rateLimitOnFailure === 'open' }, 'rate-limit store unavailable');
+        }
+      };
+    })(),
     requestsPerMinute: settings.requestsPerMinute,
     wsMaxBufferedBytes: settings.wsMaxBufferBytes,
     logger,

@@ -231,6 +231,14 @@ export const START_SETTINGS = {
     parse: intIn(0, 100_000_000),
     default: 6000,
   }),
+  rateLimitOnFailure: s({
+    flag: 'rate-limit-on-redis-failure',
+    env: 'BALLAST_RATE_LIMIT_ON_REDIS_FAILURE',
+    description:
+      'When Redis does not answer: open lets requests through, closed answers 503. Counted and logged either way.',
+    parse: oneOf('open', 'closed'),
+    default: 'open' as 'open' | 'closed',
+  }),
   dev: s({
     flag: 'dev',
     env: 'BALLAST_DEV',

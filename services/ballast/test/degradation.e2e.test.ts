@@ -113,3 +113,47 @@ describe('degrade, do not die: PostgreSQL goes away and comes back', { skip: ski
     assert.deepEqual((await call(inst.httpUrl, 'GET', '/readyz')).body, { status: 'ready' });
   });
 });
+
+const skipRedis = await skipUnlessService('redis');
+
+describe('degrade, do not die: Redis goes away', { skip: skipRedis ?? false }, () => {
+  const placeWith = (inst: Instance, key: string, i: number) =>
+    call(inst.httpUrl, 'POST', '/api/v3/order', {
+      key,
+      params: {
+        symbol: 'BTCUSDT',
+        side: 'BUY',
+        type: 'LIMIT',
+        timeInForce: 'GTC',
+        quantity: '0.01',
+        price: String(10000 + i),
+        newOrderRespType: 'ACK',
+      },
+    });
+
+  for (const mode of ['open', 'closed'] as const) {
+    it(`fails ${mode}: rate limiting ${mode === 'open' ? 'lets requests through' : 'answers 503'}, counts it, and recovers`, async () => {
+      const proxy = await createTcpProxy({ host: SERVICES.redis.host, port: SERVICES.redis.port });
+      const inst = await startInstance(freshDataDir(), [
+        '--redis',
+        `redis://127.0.0.1:${proxy.port}`,
+        '--rate-limit-on-redis-failure',
+        mode,
+      ]);
+      try {
+        const { key } = await fundedAccount(inst, { USDT: '1000' });
+        assert.equal((await placeWith(inst, key, 0)).status, 200);
+        proxy.cut();
+        const r = await placeWith(inst, key, 1);
+        assert.equal(r.status, mode === 'open' ? 200 : 503, JSON.stringify(r.body));
+        const m = await fetch(`${inst.httpUrl}/metrics`).then((x) => x.text());
+        assert.match(m, /ballast_rate_limit_store_errors_total [1-9]/);
+        proxy.restore();
+        await waitUntil(async () => (await placeWith(inst, key, 2)).status === 200, 15_000, 'rate limiting to recover');
+      } finally {
+        await stop(inst);
+        await proxy.close();
+      }
+    });
+  }
+});

@@ -12,7 +12,7 @@ import type { BookEvent } from '@ballast/engine';
 import { formatMinor, parseMinor, statusOfDone, type Market, type Markets } from '@ballast/contracts';
 import type { FeeSchedule, Ledger } from '@ballast/ledger';
 import { isInterval, type MarketData } from '@ballast/marketdata';
-import { createMemoryRateLimitStore, gcraLimiter, type RateLimitStore } from '@ballast/resilience';
+import { createMemoryRateLimitStore, gcraLimiter, type RateLimiter, type RateLimitStore } from '@ballast/resilience';
 import {
   findOrder,
   toOrderRecord,
@@ -49,6 +49,13 @@ export interface RestDeps {
   readonly requestsPerMinute?: number;
   /** Where rate-limit state lives (Redis in distributed mode). @default in-process */
   readonly rateLimitStore?: RateLimitStore;
+  /**
+   * When the rate-limit store fails: `open` lets the request through (availability first),
+   * `closed` answers 503 (protection first). Either way it is counted and logged. @default 'open'
+   */
+  readonly rateLimitOnStoreFailure?: 'open' | 'closed';
+  /** Called when the rate-limit store fails (for a metric and a log line). */
+  readonly onRateLimitStoreError?: (err: unknown) => void;
 }
 
 const SIGNED = ['timestamp', 'recvWindow', 'signature'];
@@ -80,6 +87,17 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
   const requestsPerMinute = deps.requestsPerMinute ?? 6000;
   const orderLimiter =
     ordersPer10s > 0 ? gcraLimiter({ ratePerSec: ordersPer10s / 10, burst: ordersPer10s, store }) : undefined;
+  const failOpen = (deps.rateLimitOnStoreFailure ?? 'open') === 'open';
+  /** Asks a limiter; a store failure allows (fail open) or refuses with 503 (fail closed). */
+  const checkLimit = async (limiter: RateLimiter, key: string): Promise<{ allowed: boolean; retryAfterMs: number }> => {
+    try {
+      return await limiter.check(key);
+    } catch (err) {
+      deps.onRateLimitStoreError?.(err);
+      if (failOpen) return { allowed: true, retryAfterMs: 0 };
+      throw new ApiError(503, ApiCode.ServiceUnavailable, 'Rate limiting is unavailable; retry shortly.', 1);
+    }
+  };
   const requestLimiter =
     requestsPerMinute > 0
       ? gcraLimiter({ ratePerSec: requestsPerMinute / 60, burst: requestsPerMinute, store })
@@ -87,7 +105,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
   if (requestLimiter !== undefined) {
     app.addHook('onRequest', async (req, reply) => {
       if (!req.url.startsWith('/api/')) return;
-      const d = await requestLimiter.check(`ip:${req.ip}`);
+      const d = await checkLimit(requestLimiter, `ip:${req.ip}`);
       if (!d.allowed) {
         reply.header('retry-after', String(Math.ceil(d.retryAfterMs / 1000)));
         throw new ApiError(
@@ -489,7 +507,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     const p = Params.from(req.query, req.body, ORDER_PARAMS);
     const { input, respType, market } = parseOrder(p, accountId);
     if (orderLimiter !== undefined) {
-      const d = await orderLimiter.check(`orders:${accountId}`);
+      const d = await checkLimit(orderLimiter, `orders:${accountId}`);
       if (!d.allowed) {
         throw new ApiError(
           429,
