@@ -1,48 +1,32 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@ballast/state-nats';
 import { SERVICES, createTcpProxy, skipUnlessService, type TcpProxy } from '@ballast/testkit';
-import pg from 'pg';
-import { call, freshDataDir, fundedAccount, startInstance, stop, waitUntil, type Instance } from './harness.ts';
+import {
+  call,
+  freshDataDir,
+  fundedAccount,
+  startInstance,
+  stop,
+  waitUntil,
+  type Instance,
+  privateStores,
+} from './harness.ts';
 
 const skip = (await skipUnlessService('postgres')) ?? (await skipUnlessService('nats'));
-const database = `ballast_degrade_${process.pid}`;
-const prefix = `d${process.pid}`;
-const admin = (): pg.Client => new pg.Client({ connectionString: SERVICES.postgres.url });
+const stores = privateStores('degrade');
 
 describe('degrade, do not die: PostgreSQL goes away and comes back', { skip: skip ?? false }, () => {
   let proxy: TcpProxy;
   let inst: Instance;
   before(async () => {
-    const c = admin();
-    await c.connect();
-    await c.query(`CREATE DATABASE ${database}`);
-    await c.end();
+    await stores.create();
     proxy = await createTcpProxy({ host: SERVICES.postgres.host, port: SERVICES.postgres.port });
-    inst = await startInstance(freshDataDir(), [
-      '--postgres',
-      `postgres://postgres@127.0.0.1:${proxy.port}/${database}`,
-      '--nats',
-      SERVICES.nats.url,
-      '--nats-prefix',
-      prefix,
-    ]);
+    inst = await startInstance(freshDataDir(), stores.args(proxy.port));
   });
   after(async () => {
     if (inst !== undefined) await stop(inst);
     await proxy?.close();
-    const c = admin();
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await c.end();
-    const nc = await connect({ servers: SERVICES.nats.url });
-    const jsm = await jetstreamManager(nc);
-    for await (const si of jsm.streams.list()) {
-      if (si.config.name.startsWith(`${prefix.toUpperCase()}_`) || si.config.name === `KV_${prefix}_registry`)
-        await jsm.streams.delete(si.config.name);
-    }
-    await nc.close();
+    await stores.drop();
   });
 
   it('answers order entry with 503 + Retry-After (fast once the breaker opens), keeps serving market data and readiness says why, then recovers by itself', async () => {

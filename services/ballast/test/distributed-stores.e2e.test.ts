@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@ballast/state-nats';
 import { SERVICES, skipUnlessService } from '@ballast/testkit';
-import pg from 'pg';
 import {
   balances,
   call,
@@ -13,48 +10,24 @@ import {
   stop,
   waitUntil,
   type Instance,
+  privateStores,
 } from './harness.ts';
 
 const skip =
   (await skipUnlessService('postgres')) ?? (await skipUnlessService('nats')) ?? (await skipUnlessService('redis'));
-const database = `ballast_e2e_${process.pid}`;
-const prefix = `t${process.pid}`;
-const admin = (): pg.Client => new pg.Client({ connectionString: SERVICES.postgres.url });
+const stores = privateStores('e2e');
 
 describe('the same roles on PostgreSQL + NATS JetStream + Redis', { skip: skip ?? false }, () => {
   const dataDir = freshDataDir();
-  const args = [
-    '--postgres',
-    SERVICES.postgres.url.replace(/\/[^/]*$/, `/${database}`),
-    '--nats',
-    SERVICES.nats.url,
-    '--nats-prefix',
-    prefix,
-    '--redis',
-    SERVICES.redis.url,
-    '--snapshot-every',
-    '10',
-  ];
+  const args = [...stores.args(), '--redis', SERVICES.redis.url, '--snapshot-every', '10'];
   let inst: Instance;
   before(async () => {
-    const c = admin();
-    await c.connect();
-    await c.query(`CREATE DATABASE ${database}`);
-    await c.end();
+    await stores.create();
     inst = await startInstance(dataDir, args);
   });
   after(async () => {
     if (inst !== undefined) await stop(inst);
-    const c = admin();
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await c.end();
-    const nc = await connect({ servers: SERVICES.nats.url });
-    const jsm = await jetstreamManager(nc);
-    for await (const si of jsm.streams.list()) {
-      if (si.config.name.startsWith(`${prefix.toUpperCase()}_`)) await jsm.streams.delete(si.config.name);
-    }
-    await nc.close();
+    await stores.drop();
   });
 
   it('reports its external dependencies as ready', async () => {

@@ -7,6 +7,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { WebSocket } from 'ws';
+import { SERVICES } from '@ballast/testkit';
+import { connect } from '@ballast/state-nats';
+import { jetstreamManager } from '@nats-io/jetstream';
+import pg from 'pg';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const MAIN = join(ROOT, 'services/ballast/src/main.ts');
@@ -204,4 +208,53 @@ export async function openWs(
     ws.once('error', rej);
   });
   return { ws, messages, closed };
+}
+
+/**
+ * A private PostgreSQL database and NATS namespace for one test suite on the shared services:
+ * `create()` makes the database, `drop()` removes it and every stream (and registry bucket) of the
+ * namespace. `url(port?)` points at the database, optionally through a proxy port.
+ */
+export function privateStores(name: string) {
+  const database = `ballast_${name}_${process.pid}`;
+  const prefix = `${name.slice(0, 8)}${process.pid}`;
+  const pgAdmin = async <T>(f: (c: pg.Client) => Promise<T>): Promise<T> => {
+    const c = new pg.Client({ connectionString: SERVICES.postgres.url });
+    await c.connect();
+    try {
+      return await f(c);
+    } finally {
+      await c.end();
+    }
+  };
+  const postgresUrl = (port: number = SERVICES.postgres.port): string =>
+    `postgres://postgres@127.0.0.1:${port}/${database}`;
+  return {
+    database,
+    prefix,
+    postgresUrl,
+    /** `--postgres … --nats … --nats-prefix …` for `startInstance`. */
+    args: (pgPort?: number): string[] => [
+      '--postgres',
+      postgresUrl(pgPort),
+      '--nats',
+      SERVICES.nats.url,
+      '--nats-prefix',
+      prefix,
+    ],
+    create: () => pgAdmin((c) => c.query(`CREATE DATABASE ${database}`)),
+    async drop(): Promise<void> {
+      await pgAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+      const nc = await connect({ servers: SERVICES.nats.url });
+      try {
+        const jsm = await jetstreamManager(nc);
+        for await (const si of jsm.streams.list()) {
+          const n = si.config.name;
+          if (n.startsWith(`${prefix.toUpperCase()}_`) || n === `KV_${prefix}_registry`) await jsm.streams.delete(n);
+        }
+      } finally {
+        await nc.close();
+      }
+    },
+  };
 }

@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@ballast/state-nats';
-import { SERVICES, skipUnlessService } from '@ballast/testkit';
-import pg from 'pg';
+import { skipUnlessService } from '@ballast/testkit';
 import {
   balances,
   call,
@@ -14,20 +11,13 @@ import {
   stop,
   waitUntil,
   type Instance,
+  privateStores,
 } from './harness.ts';
 
 const skip = (await skipUnlessService('postgres')) ?? (await skipUnlessService('nats'));
-const database = `ballast_roles_${process.pid}`;
-const prefix = `r${process.pid}`;
-const admin = (): pg.Client => new pg.Client({ connectionString: SERVICES.postgres.url });
-const stores = [
-  '--postgres',
-  SERVICES.postgres.url.replace(/\/[^/]*$/, `/${database}`),
-  '--nats',
-  SERVICES.nats.url,
-  '--nats-prefix',
-  prefix,
-];
+const three = privateStores('roles');
+const four = privateStores('balance');
+const stores = three.args();
 
 describe('roles in separate processes', () => {
   it('refuses a role subset on the embedded store, and a gateway without the oms', async () => {
@@ -49,26 +39,14 @@ describe(
     let ledger: Instance;
     const dirs = { gateway: freshDataDir(), matching: freshDataDir(), ledger: freshDataDir() };
     before(async () => {
-      const c = admin();
-      await c.connect();
-      await c.query(`CREATE DATABASE ${database}`);
-      await c.end();
+      await three.create();
       matching = await startInstance(dirs.matching, [...stores, '--role', 'matching', '--snapshot-every', '10']);
       ledger = await startInstance(dirs.ledger, [...stores, '--role', 'ledger']);
       gateway = await startInstance(dirs.gateway, [...stores, '--role', 'gateway,oms']);
     });
     after(async () => {
       for (const i of [gateway, matching, ledger]) if (i !== undefined) await stop(i);
-      const c = admin();
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await c.end();
-      const nc = await connect({ servers: SERVICES.nats.url });
-      const jsm = await jetstreamManager(nc);
-      for await (const si of jsm.streams.list()) {
-        if (si.config.name.startsWith(`${prefix.toUpperCase()}_`)) await jsm.streams.delete(si.config.name);
-      }
-      await nc.close();
+      await three.drop();
     });
 
     const lagZero = () =>
@@ -156,26 +134,14 @@ describe(
 );
 
 describe('a gateway in front of two oms replicas found in the registry', { skip: skip ?? false }, () => {
-  const database2 = `${database}_b`;
-  const prefix2 = `${prefix}b`;
-  const stores2 = [
-    '--postgres',
-    SERVICES.postgres.url.replace(/\/[^/]*$/, `/${database2}`),
-    '--nats',
-    SERVICES.nats.url,
-    '--nats-prefix',
-    prefix2,
-  ];
+  const stores2 = four.args();
   const token = ['--internal-token', 'internal-secret-0123456789'];
   let core: Instance;
   let omsA: Instance;
   let omsB: Instance;
   let gw: Instance;
   before(async () => {
-    const c = admin();
-    await c.connect();
-    await c.query(`CREATE DATABASE ${database2}`);
-    await c.end();
+    await four.create();
     core = await startInstance(freshDataDir(), [...stores2, '--role', 'matching,ledger']);
     omsA = await startInstance(freshDataDir(), [...stores2, ...token, '--role', 'oms']);
     omsB = await startInstance(freshDataDir(), [...stores2, ...token, '--role', 'oms']);
@@ -183,17 +149,7 @@ describe('a gateway in front of two oms replicas found in the registry', { skip:
   });
   after(async () => {
     for (const i of [gw, omsA, omsB, core]) if (i !== undefined) await stop(i);
-    const c = admin();
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${database2} WITH (FORCE)`);
-    await c.end();
-    const nc = await connect({ servers: SERVICES.nats.url });
-    const jsm = await jetstreamManager(nc);
-    for await (const si of jsm.streams.list()) {
-      if (si.config.name.startsWith(`${prefix2.toUpperCase()}_`) || si.config.name === `KV_${prefix2}_registry`)
-        await jsm.streams.delete(si.config.name);
-    }
-    await nc.close();
+    await four.drop();
   });
 
   it('keeps taking orders when one oms replica is killed', async () => {
