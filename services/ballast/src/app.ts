@@ -122,6 +122,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     db,
     log,
     markets,
+    lockOutbox: settings.postgresUrl !== '',
     onWarning: (m, err) => logger.warn({ err }, m),
     onAccepted: (symbol) => metrics.ordersAccepted.inc({ symbol }),
   });

@@ -38,6 +38,11 @@ export interface OmsConfig {
   readonly onAccepted?: (symbol: string) => void;
   /** Most orders per group commit. @default 256 */
   readonly maxBatch?: number;
+  /**
+   * Sweep with `SELECT … FOR UPDATE SKIP LOCKED` so oms replicas sharing a PostgreSQL database
+   * never republish the same rows at once. @default false (SQLite: one process)
+   */
+  readonly lockOutbox?: boolean;
 }
 
 /** Identifies an order to cancel: by id or by client order id. */
@@ -421,21 +426,49 @@ export function createOms(config: OmsConfig): Oms {
   }, maxBatch);
 
   const sweepOutbox = async (minAgeMs = 1000): Promise<number> => {
-    const rows = await db
-      .selectFrom('outbox')
-      .selectAll()
-      .where('created_ms', '<=', BigInt(now() - minAgeMs))
-      .orderBy('order_id')
-      .limit(500)
-      .execute();
-    const byLog = new Map<string, { key: string; payload: string; orderId: bigint }[]>();
-    for (const r of rows) {
-      let list = byLog.get(r.log);
-      if (list === undefined) byLog.set(r.log, (list = []));
-      list.push({ key: r.key, payload: r.payload, orderId: r.order_id });
+    const group = (rows: { log: string; key: string; payload: string; order_id: bigint }[]) => {
+      const byLog = new Map<string, { key: string; payload: string; orderId: bigint }[]>();
+      for (const r of rows) {
+        let list = byLog.get(r.log);
+        if (list === undefined) byLog.set(r.log, (list = []));
+        list.push({ key: r.key, payload: r.payload, orderId: r.order_id });
+      }
+      return byLog;
+    };
+    const old = (q: Kysely<Database> | Transaction<Database>) =>
+      q
+        .selectFrom('outbox')
+        .selectAll()
+        .where('created_ms', '<=', BigInt(now() - minAgeMs))
+        .orderBy('order_id')
+        .limit(500);
+    if (config.lockOutbox !== true) {
+      const rows = await old(db).execute();
+      await publish(group(rows), true);
+      return rows.length;
     }
-    await publish(byLog, true);
-    return rows.length;
+    // Many replicas sweep at once: each takes rows no other sweeper holds (SKIP LOCKED), publishes
+    // them and deletes them in the same transaction.
+    return db.transaction().execute(async (trx) => {
+      const rows = await old(trx).forUpdate().skipLocked().execute();
+      for (const [name, entries] of group(rows)) {
+        await log.append(
+          name,
+          entries.map((e) => ({ key: e.key, payload: e.payload })),
+        );
+      }
+      if (rows.length > 0) {
+        await trx
+          .deleteFrom('outbox')
+          .where(
+            'order_id',
+            'in',
+            rows.map((r) => r.order_id),
+          )
+          .execute();
+      }
+      return rows.length;
+    });
   };
 
   return {
