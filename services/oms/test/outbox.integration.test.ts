@@ -32,6 +32,8 @@ describe('outbox sweepers on PostgreSQL', { skip: skip ?? false }, () => {
       ...inner,
       append: async (name, entries, opts) => {
         appended += entries.length;
+        // A slow publish keeps each sweeper's rows held while the other one looks.
+        await new Promise((r) => setTimeout(r, 50));
         return inner.append(name, entries, opts);
       },
     };
