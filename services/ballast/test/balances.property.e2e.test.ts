@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { call, fundedAccount, startInstance, stop, waitUntil, type Instance } from './harness.ts';
+import { call, fundedAccount, startInstance, stop, waitForCatchUp, type Instance } from './harness.ts';
 
 /** Sum of `available + reserved` per asset over the given accounts (admin view), in minor units. */
 async function holdings(inst: Instance, accountIds: number[]): Promise<Record<string, bigint>> {
@@ -87,18 +87,7 @@ describe('balances are conserved (property, over HTTP)', () => {
           if (r.status === 200) placed[s.who]!.push(r.body.orderId);
           else assert.equal(r.body.code, -2010, JSON.stringify(r.body)); // only "insufficient balance" may refuse these
         }
-        await waitUntil(
-          async () => {
-            const lag = (await call(inst.adminUrl, 'GET', '/admin/lag', { token: inst.adminToken })).body as {
-              matchingLag: number;
-              ledgerLag: number;
-              outbox: number;
-            }[];
-            return lag.every((l) => l.matchingLag === 0 && l.ledgerLag === 0 && l.outbox === 0);
-          },
-          10_000,
-          `run ${run}: ledger to catch up`,
-        );
+        await waitForCatchUp(inst, 10_000, `run ${run}: ledger to catch up`);
         const after = await holdings(inst, everyone);
         assert.deepEqual(after, before);
         const v = await call(inst.adminUrl, 'GET', '/admin/ledger/verify', { token: inst.adminToken });

@@ -10,6 +10,7 @@ import {
   waitUntil,
   type Instance,
   privateStores,
+  placeSmallBuy,
 } from './harness.ts';
 
 const skip = (await skipUnlessService('postgres')) ?? (await skipUnlessService('nats'));
@@ -31,19 +32,7 @@ describe('degrade, do not die: PostgreSQL goes away and comes back', { skip: ski
 
   it('answers order entry with 503 + Retry-After (fast once the breaker opens), keeps serving market data and readiness says why, then recovers by itself', async () => {
     const { key } = await fundedAccount(inst, { USDT: '10000' });
-    const place = (i: number) =>
-      call(inst.httpUrl, 'POST', '/api/v3/order', {
-        key,
-        params: {
-          symbol: 'BTCUSDT',
-          side: 'BUY',
-          type: 'LIMIT',
-          timeInForce: 'GTC',
-          quantity: '0.01',
-          price: String(10000 + i),
-          newOrderRespType: 'ACK',
-        },
-      });
+    const place = (i: number) => placeSmallBuy(inst, key, i);
     assert.equal((await place(0)).status, 200);
 
     proxy.cut();
@@ -101,19 +90,7 @@ describe('degrade, do not die: PostgreSQL goes away and comes back', { skip: ski
 const skipRedis = await skipUnlessService('redis');
 
 describe('degrade, do not die: Redis goes away', { skip: skipRedis ?? false }, () => {
-  const placeWith = (inst: Instance, key: string, i: number) =>
-    call(inst.httpUrl, 'POST', '/api/v3/order', {
-      key,
-      params: {
-        symbol: 'BTCUSDT',
-        side: 'BUY',
-        type: 'LIMIT',
-        timeInForce: 'GTC',
-        quantity: '0.01',
-        price: String(10000 + i),
-        newOrderRespType: 'ACK',
-      },
-    });
+  const placeWith = placeSmallBuy;
 
   for (const mode of ['open', 'closed'] as const) {
     it(`fails ${mode}: rate limiting ${mode === 'open' ? 'lets requests through' : 'answers 503'}, counts it, and recovers`, async () => {

@@ -11,6 +11,7 @@ import {
   waitUntil,
   type Instance,
   privateStores,
+  waitForCatchUp,
 } from './harness.ts';
 
 const skip =
@@ -73,17 +74,7 @@ describe('the same roles on PostgreSQL + NATS JetStream + Redis', { skip: skip ?
       params: { symbol: 'BTCUSDT', orderId: ask.body.orderId },
     });
     assert.equal(cancel.body.status, 'CANCELED');
-    await waitUntil(
-      async () => {
-        const lag = (await call(inst.adminUrl, 'GET', '/admin/lag', { token: inst.adminToken })).body as {
-          matchingLag: number;
-          ledgerLag: number;
-        }[];
-        return lag.every((l) => l.matchingLag === 0 && l.ledgerLag === 0);
-      },
-      10_000,
-      'all consumers to catch up',
-    );
+    await waitForCatchUp(inst);
     const before = [
       await balances(inst, seller.key),
       await balances(inst, buyer.key),

@@ -258,3 +258,38 @@ export function privateStores(name: string) {
     },
   };
 }
+
+/** Waits until matching has applied every command, the ledger every event and the outbox is empty. */
+export function waitForCatchUp(
+  inst: Instance,
+  timeoutMs = 10_000,
+  what = 'matching and the ledger to catch up',
+): Promise<true> {
+  return waitUntil(
+    async () => {
+      const lag = (await call(inst.adminUrl, 'GET', '/admin/lag', { token: inst.adminToken })).body as {
+        matchingLag: number;
+        ledgerLag: number;
+        outbox: number;
+      }[];
+      return lag.every((l) => l.matchingLag === 0 && l.ledgerLag === 0 && l.outbox === 0) || undefined;
+    },
+    timeoutMs,
+    what,
+  );
+}
+
+/** Places a 0.01 BTC limit buy at 10000 + `i` (ACK response). */
+export const placeSmallBuy = (inst: Instance, key: string, i: number) =>
+  call(inst.httpUrl, 'POST', '/api/v3/order', {
+    key,
+    params: {
+      symbol: 'BTCUSDT',
+      side: 'BUY',
+      type: 'LIMIT',
+      timeInForce: 'GTC',
+      quantity: '0.01',
+      price: String(10000 + i),
+      newOrderRespType: 'ACK',
+    },
+  });

@@ -12,6 +12,7 @@ import {
   waitUntil,
   type Instance,
   privateStores,
+  waitForCatchUp,
 } from './harness.ts';
 
 const skip = (await skipUnlessService('postgres')) ?? (await skipUnlessService('nats'));
@@ -49,18 +50,7 @@ describe(
       await three.drop();
     });
 
-    const lagZero = () =>
-      waitUntil(
-        async () => {
-          const lag = (await call(gateway.adminUrl, 'GET', '/admin/lag', { token: gateway.adminToken })).body as {
-            matchingLag: number;
-            ledgerLag: number;
-          }[];
-          return lag.every((l) => l.matchingLag === 0 && l.ledgerLag === 0);
-        },
-        15_000,
-        'matching and ledger to catch up',
-      );
+    const lagZero = () => waitForCatchUp(gateway, 15_000);
 
     it('serves health on the processes without the API', async () => {
       assert.deepEqual((await call(matching.httpUrl, 'GET', '/readyz')).body, { status: 'ready' });

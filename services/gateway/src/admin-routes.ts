@@ -120,6 +120,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       const outbox = await deps.db
         .selectFrom('outbox')
         .select((eb) => eb.fn.countAll().as('n'))
+        .where('log', '=', `cmd.${m.symbol}`)
         .executeTakeFirstOrThrow();
       out.push({
         symbol: m.symbol,
