@@ -1,6 +1,6 @@
 /**
  * `@ballast/runtime`: what every role's process uses — settings, logging, lifecycle and drain,
- * health and metrics.
+ * health and metrics, distributed tracing.
  *
  * @module
  */
@@ -20,3 +20,18 @@ export { LifecycleState, createLifecycle, type DrainStep, type Lifecycle, type L
 export { createMetrics, type BallastMetrics } from './metrics.ts';
 export { registerObservability, type ReadinessCheck } from './http-observability.ts';
 export { bindResilienceMetrics } from './resilience-metrics.ts';
+export { otlpTracesUrl, setupTracing, type Tracing, type TracingOptions } from './tracing.ts';
+export {
+  SpanKind,
+  contextFromCarrier,
+  endSpan,
+  inSpan,
+  sampledContext,
+  startSpan,
+  traceCarrier,
+  tracingEnabled,
+  type Span,
+  type SpanOptions,
+  type TraceCarrier,
+  type TraceContext,
+} from './trace-context.ts';
