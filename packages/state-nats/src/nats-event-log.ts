@@ -7,6 +7,8 @@
  *   appended again. The outbox and matching retry within seconds, well inside it.
  * - Fencing: `expectedLastSeq` is sent as the expected last stream sequence; a stale writer's
  *   append is refused (`STATE_FENCED`).
+ * - Headers: an entry's headers (W3C `traceparent`, …) are NATS message headers beside
+ *   JetStream's own `Nats-*` ones, which `read` leaves out.
  * - Atomicity: entries of one call are published one after another, each expecting the previous
  *   one; a failure midway leaves a prefix stored. Callers retry the same keyed entries, which the
  *   de-duplication makes idempotent.
@@ -21,8 +23,16 @@ import {
   jetstreamManager,
   type JetStreamManager,
 } from '@nats-io/jetstream';
-import type { AppendInput, AppendOptions, AppendResult, EventLog, LogEntry, WaitOptions } from '@ballast/state';
-import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import type {
+  AppendInput,
+  AppendOptions,
+  AppendResult,
+  EntryHeaders,
+  EventLog,
+  LogEntry,
+  WaitOptions,
+} from '@ballast/state';
+import { headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 
 /** Options of {@link createNatsEventLog}. */
 export interface NatsEventLogOptions {
@@ -40,6 +50,22 @@ export interface NatsEventLogOptions {
 }
 
 const WRONG_LAST_SEQUENCE = 10071;
+
+const toNats = (h: EntryHeaders): MsgHdrs => {
+  const out = natsHeaders();
+  for (const k in h) out.set(k, h[k] as string);
+  return out;
+};
+/** The entry's own headers: every message header except JetStream's `Nats-*`. */
+const fromNats = (h: MsgHdrs | undefined): EntryHeaders | undefined => {
+  if (h === undefined) return undefined;
+  let out: Record<string, string> | undefined;
+  for (const k of h.keys()) {
+    if (k.length >= 5 && k.slice(0, 5).toLowerCase() === 'nats-') continue;
+    (out ??= {})[k] = h.get(k);
+  }
+  return out;
+};
 
 /** The stream name of a log. */
 export const streamName = (log: string, prefix = 'ballast'): string =>
@@ -112,6 +138,7 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
         for (const e of entries) {
           const ack = await js.publish(subjectOf(log), encoder.encode(e.payload), {
             ...(e.key !== undefined ? { msgID: e.key } : {}),
+            ...(e.headers !== undefined ? { headers: toNats(e.headers) } : {}),
             ...(expected !== undefined ? { expect: { lastSequence: expected } } : {}),
           });
           out.push({ seq: ack.seq, duplicate: ack.duplicate });
@@ -136,11 +163,13 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
         const out: LogEntry[] = [];
         const msgs = await consumer.fetch({ max_messages: want, expires: 5000 });
         for await (const m of msgs) {
+          const headers = fromNats(m.headers);
           out.push({
             seq: m.seq,
             key: m.headers?.get('Nats-Msg-Id') || null,
             payload: decoder.decode(m.data),
             timeMs: Math.floor(m.info.timestampNanos / 1e6),
+            ...(headers !== undefined ? { headers } : {}),
           });
           if (out.length >= want) break;
         }

@@ -7,16 +7,42 @@
  * through the shared Kysely connection and update the cache only after commit; waiters are woken
  * in-process.
  *
+ * Entry headers (W3C trace context) are kept as JSON in a nullable `headers` column, added to a
+ * table made before it existed; entries without headers store `NULL` and cost nothing more.
+ *
  * @module
  */
 import { BallastError, ErrorCode } from '@ballast/errors';
-import type { AppendInput, AppendOptions, AppendResult, EventLog, LogEntry, WaitOptions } from '@ballast/state';
+import type {
+  AppendInput,
+  AppendOptions,
+  AppendResult,
+  EntryHeaders,
+  EventLog,
+  LogEntry,
+  WaitOptions,
+} from '@ballast/state';
 import { sql, type Kysely } from 'kysely';
 import { classifySqliteError } from './classify.ts';
 
 interface LogTables {
-  log_entries: { log: string; seq: bigint | number; key: string | null; payload: string; time_ms: bigint | number };
+  log_entries: {
+    log: string;
+    seq: bigint | number;
+    key: string | null;
+    payload: string;
+    time_ms: bigint | number;
+    headers: string | null;
+  };
 }
+
+const entryOf = (
+  seq: number,
+  key: string | null,
+  payload: string,
+  timeMs: number,
+  headers: EntryHeaders | undefined,
+): LogEntry => (headers === undefined ? { seq, key, payload, timeMs } : { seq, key, payload, timeMs, headers });
 
 /** Per-log memory: the last sequence and a window of the newest entries. */
 interface Tail {
@@ -44,7 +70,11 @@ export async function createSqliteEventLog(
   const cacheMax = options.cacheEntries ?? 20_000;
   await sql`CREATE TABLE IF NOT EXISTS log_entries (
     log TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT, payload TEXT NOT NULL, time_ms INTEGER NOT NULL,
-    PRIMARY KEY (log, seq)) WITHOUT ROWID`.execute(db);
+    headers TEXT, PRIMARY KEY (log, seq)) WITHOUT ROWID`.execute(db);
+  const columns = await sql<{ name: string }>`PRAGMA table_info(log_entries)`.execute(db);
+  if (!columns.rows.some((c) => c.name === 'headers')) {
+    await sql`ALTER TABLE log_entries ADD COLUMN headers TEXT`.execute(db);
+  }
   await sql`CREATE UNIQUE INDEX IF NOT EXISTS log_entries_key ON log_entries (log, key) WHERE key IS NOT NULL`.execute(
     db,
   );
@@ -118,7 +148,14 @@ export async function createSqliteEventLog(
             const key = e.key ?? null;
             const inserted = await trx
               .insertInto('log_entries')
-              .values({ log: r.log, seq: seq + 1, key, payload: e.payload, time_ms: timeMs })
+              .values({
+                log: r.log,
+                seq: seq + 1,
+                key,
+                payload: e.payload,
+                time_ms: timeMs,
+                headers: e.headers === undefined ? null : JSON.stringify(e.headers),
+              })
               .onConflict((oc) => oc.doNothing())
               .executeTakeFirst();
             if (inserted.numInsertedOrUpdatedRows === 0n) {
@@ -133,7 +170,7 @@ export async function createSqliteEventLog(
               continue;
             }
             seq++;
-            list.push({ seq, key, payload: e.payload, timeMs });
+            list.push(entryOf(seq, key, e.payload, timeMs, e.headers));
             out.push({ seq, duplicate: false });
           }
           last.set(r.log, seq);
@@ -196,13 +233,21 @@ export async function createSqliteEventLog(
       try {
         const rows = await db
           .selectFrom('log_entries')
-          .select(['seq', 'key', 'payload', 'time_ms'])
+          .select(['seq', 'key', 'payload', 'time_ms', 'headers'])
           .where('log', '=', log)
           .where('seq', '>=', fromSeq)
           .orderBy('seq')
           .limit(limit)
           .execute();
-        return rows.map((r) => ({ seq: Number(r.seq), key: r.key, payload: r.payload, timeMs: Number(r.time_ms) }));
+        return rows.map((r) =>
+          entryOf(
+            Number(r.seq),
+            r.key,
+            r.payload,
+            Number(r.time_ms),
+            r.headers === null ? undefined : (JSON.parse(r.headers) as EntryHeaders),
+          ),
+        );
       } catch (err) {
         throw classifySqliteError(err, `read ${log}`);
       }

@@ -88,6 +88,20 @@ export function eventLogConformance(name: string, factory: Factory<EventLog>, op
       assert.equal(await log.lastSeq(l), 2);
     });
 
+    it('returns the headers given at append with the entry, and none for an entry appended without', async () => {
+      const log = await open();
+      const l = unique('conf');
+      const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+      await log.append(l, [
+        { key: 'h1', payload: 'traced', headers: { traceparent, tracestate: 'v=1' } },
+        { payload: 'plain' },
+      ]);
+      const [traced, plain] = await log.read(l, 1, 10);
+      assert.deepEqual(traced?.headers, { traceparent, tracestate: 'v=1' });
+      assert.equal(traced?.key, 'h1');
+      assert.equal(plain?.headers, undefined);
+    });
+
     it('keeps logs apart', async () => {
       const log = await open();
       const a = unique('conf');

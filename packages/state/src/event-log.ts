@@ -16,13 +16,24 @@ export interface LogEntry {
   readonly payload: string;
   /** Store time at append, in ms since the epoch. */
   readonly timeMs: number;
+  /** The headers given at append (e.g. W3C `traceparent`); absent when there were none. */
+  readonly headers?: EntryHeaders;
 }
+
+/**
+ * Text metadata of an entry, next to its payload: W3C trace context (`traceparent`,
+ * `tracestate`) so one order is one trace across processes. Names are lower-case ASCII and must
+ * not start with `nats-` (adapters may reserve those).
+ */
+export type EntryHeaders = Readonly<Record<string, string>>;
 
 /** One entry to append. */
 export interface AppendInput {
   /** De-duplication key: an entry whose key the log already holds is not appended again. */
   readonly key?: string;
   readonly payload: string;
+  /** Stored with the entry and returned by `read`; not part of de-duplication. */
+  readonly headers?: EntryHeaders;
 }
 
 /** The outcome of appending one entry. */

@@ -5,7 +5,15 @@
  *
  * @module
  */
-export type { AppendInput, AppendOptions, AppendResult, EventLog, LogEntry, WaitOptions } from './event-log.ts';
+export type {
+  AppendInput,
+  AppendOptions,
+  AppendResult,
+  EntryHeaders,
+  EventLog,
+  LogEntry,
+  WaitOptions,
+} from './event-log.ts';
 export type { KeyValue, KvEntry, PutOptions } from './key-value.ts';
 export { createMemoryKeyValue } from './memory-key-value.ts';
 export { tailLog, type TailOptions } from './tail.ts';
