@@ -39,8 +39,8 @@ export function useTracer(t: Tracer | undefined): void {
 
 /** Options of {@link startSpan} and {@link inSpan}. */
 export interface SpanOptions {
-  /** Parent context. @default the active context */
-  readonly parent?: Context | undefined;
+  /** Parent span, or context holding one. @default the active context */
+  readonly parent?: Context | Span | undefined;
   /** @default SpanKind.INTERNAL */
   readonly kind?: SpanKind;
   readonly attributes?: Attributes;
@@ -61,9 +61,16 @@ export function startSpan(name: string, options: SpanOptions = {}): Span {
       ...(options.attributes !== undefined ? { attributes: options.attributes } : {}),
       ...(options.startTime !== undefined ? { startTime: options.startTime } : {}),
     },
-    options.parent ?? context.active(),
+    contextOf(options.parent),
   );
 }
+
+const contextOf = (parent: Context | Span | undefined): Context =>
+  parent === undefined
+    ? context.active()
+    : 'spanContext' in parent
+      ? trace.setSpan(ROOT_CONTEXT, parent as Span)
+      : (parent as Context);
 
 /** Ends `span`, marking it failed with `err` when given. */
 export function endSpan(span: Span, err?: unknown, endTime?: number): void {
@@ -86,7 +93,7 @@ export async function inSpan<T>(
   if (tracer === undefined) return fn(undefined);
   const span = startSpan(name, options);
   try {
-    const out = await context.with(trace.setSpan(options.parent ?? context.active(), span), fn, undefined, span);
+    const out = await context.with(trace.setSpan(contextOf(options.parent), span), fn, undefined, span);
     span.end();
     return out;
   } catch (err) {
@@ -111,7 +118,7 @@ export function sampledContext(ctx: Context = context.active()): Context | undef
  */
 export function traceCarrier(of?: Span | Context): TraceCarrier | undefined {
   if (tracer === undefined) return undefined;
-  const ctx = of === undefined ? context.active() : 'spanContext' in of ? trace.setSpan(ROOT_CONTEXT, of as Span) : of;
+  const ctx = contextOf(of);
   if (!isSampled(ctx)) return undefined;
   const carrier: Record<string, string> = {};
   propagation.inject(ctx, carrier);

@@ -5,6 +5,9 @@
  * retry on another replica for failures that are safe to retry — a place is idempotent by
  * `(account, clientOrderId)`, a cancel by the engine's own rejection of a second cancel.
  *
+ * Tracing: each call is a client span; its W3C `traceparent` goes in the request headers, so the
+ * oms continues the caller's trace.
+ *
  * @module
  */
 import { BallastError, ErrorCode } from '@ballast/errors';
@@ -18,6 +21,7 @@ import {
   type PlaceResult,
 } from '@ballast/oms';
 import { circuitBreaker, createPipeline, timeout, type CircuitBreaker, type Pipeline } from '@ballast/resilience';
+import { SpanKind, endSpan, startSpan, traceCarrier, tracingEnabled, type Span } from '@ballast/runtime';
 import type { Instance } from '@ballast/state';
 import { Pool } from 'undici';
 
@@ -106,14 +110,33 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     return a.inFlight <= b.inFlight ? a : b;
   };
 
-  const call = async (path: string, body: unknown): Promise<unknown> => {
+  const call = async (path: string, body: unknown, symbol: string): Promise<unknown> => {
+    if (!tracingEnabled()) return attempt(path, body, undefined);
+    const span = startSpan(`POST ${path}`, {
+      kind: SpanKind.CLIENT,
+      attributes: { 'http.request.method': 'POST', 'url.path': path, 'ballast.symbol': symbol },
+    });
+    try {
+      const out = await attempt(path, body, span);
+      endSpan(span);
+      return out;
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
+  };
+
+  const attempt = async (path: string, body: unknown, span: Span | undefined): Promise<unknown> => {
     await ensureFresh();
+    const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${o.token}` };
+    if (span !== undefined) Object.assign(headers, traceCarrier(span));
     const tried = new Set<string>();
     let last: unknown = unavailable('no oms replica is available');
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const r = pick(tried);
       if (r === undefined) break;
       tried.add(r.id);
+      span?.setAttribute('ballast.oms.replica', r.id);
       r.inFlight++;
       try {
         return await r.pipeline.execute(async (ctx) => {
@@ -122,7 +145,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
             res = await r.pool.request({
               method: 'POST',
               path,
-              headers: { 'content-type': 'application/json', authorization: `Bearer ${o.token}` },
+              headers,
               body: JSON.stringify(body),
               signal: ctx.signal,
             });
@@ -147,10 +170,10 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
 
   return {
     async place(input): Promise<PlaceResult> {
-      return decodePlaceResult(await call('/internal/v1/orders', encodePlaceInput(input)));
+      return decodePlaceResult(await call('/internal/v1/orders', encodePlaceInput(input), input.symbol));
     },
     async cancel(req): Promise<CancelResult> {
-      return decodeCancelResult(await call('/internal/v1/cancels', encodeCancelRequest(req)));
+      return decodeCancelResult(await call('/internal/v1/cancels', encodeCancelRequest(req), req.symbol));
     },
     get replicas() {
       return [...replicas.keys()];

@@ -3,6 +3,9 @@
  * `{ code, msg }` errors, so Binance clients work against Ballast. Amounts are decimal strings;
  * nothing is rounded silently.
  *
+ * Tracing: `POST /api/v3/order` is a server span, the root of the order's trace (or a child of
+ * the client's own `traceparent`).
+ *
  * @module
  */
 import { randomBytes } from 'node:crypto';
@@ -13,6 +16,7 @@ import { formatMinor, parseMinor, statusOfDone, type Market, type Markets } from
 import type { FeeSchedule, Ledger } from '@ballast/ledger';
 import { isInterval, type MarketData } from '@ballast/marketdata';
 import { createMemoryRateLimitStore, gcraLimiter, type RateLimiter, type RateLimitStore } from '@ballast/resilience';
+import { SpanKind, contextFromCarrier, inSpan, tracingEnabled, type Span } from '@ballast/runtime';
 import {
   findOrder,
   toOrderRecord,
@@ -502,7 +506,21 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     return { executed, cumQuote: cumTickLots * m.quoteMinorPerTickLot, status, fills };
   };
 
-  app.post('/api/v3/order', async (req) => {
+  app.post('/api/v3/order', (req) =>
+    tracingEnabled()
+      ? inSpan(
+          'POST /api/v3/order',
+          {
+            kind: SpanKind.SERVER,
+            parent: contextFromCarrier(req.headers),
+            attributes: { 'http.request.method': 'POST', 'http.route': '/api/v3/order' },
+          },
+          (span) => placeOrder(req, span),
+        )
+      : placeOrder(req, undefined),
+  );
+
+  const placeOrder = async (req: FastifyRequest, span: Span | undefined) => {
     const accountId = await auth(req);
     const p = Params.from(req.query, req.body, ORDER_PARAMS);
     const { input, respType, market } = parseOrder(p, accountId);
@@ -517,7 +535,9 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
         );
       }
     }
+    span?.setAttribute('ballast.symbol', input.symbol);
     const r = await oms.place(input);
+    if (r.ok) span?.setAttribute('ballast.order_id', Number(r.order.id));
     if (!r.ok) {
       const code =
         r.reason._tag === 'UnknownSymbol'
@@ -557,7 +577,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
       ...(o.stopPriceTicks > 0n ? { stopPrice: view.stopPrice } : {}),
     };
     return respType === 'FULL' ? { ...body, fills: result?.fills ?? [] } : body;
-  });
+  };
 
   const orderRef = (p: Params): { orderId?: bigint; clientOrderId?: string } => {
     const id = p.opt('orderId');

@@ -8,11 +8,15 @@
  * per event, and per asset its postings sum to zero. Deposits and withdrawals are journal
  * entries against the external account, idempotent by their transfer id.
  *
+ * Tracing (when on): every applied entry that carries a sampled W3C trace context (matching's
+ * `apply` span) gets a consumer span `settle evt.<symbol>` covering the batch's transaction.
+ *
  * @module
  */
 import { SystemAccount, type Database } from '@ballast/db';
 import type { BookEvent } from '@ballast/engine';
 import { statusOfDone, type Market, type Markets } from '@ballast/contracts';
+import { SpanKind, contextFromCarrier, endSpan, startSpan, tracingEnabled } from '@ballast/runtime';
 import { tailLog, type EventLog, type LogEntry } from '@ballast/state';
 import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
 
@@ -335,6 +339,35 @@ export function createLedger(config: LedgerConfig): Ledger {
     }
   };
 
+  /** One span per traced entry of a settled (or failed) batch, with the transaction's times. */
+  const traceSettle = (
+    name: string,
+    symbol: string,
+    applied: readonly LogEntry[],
+    batch: number,
+    startTime: number,
+    err?: unknown,
+  ): void => {
+    for (const e of applied) {
+      const parent = e.headers !== undefined ? contextFromCarrier(e.headers) : undefined;
+      if (parent === undefined) continue;
+      const span = startSpan(`settle ${name}`, {
+        parent,
+        kind: SpanKind.CONSUMER,
+        startTime,
+        attributes: {
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': name,
+          'db.operation.name': 'settlement batch transaction',
+          'ballast.symbol': symbol,
+          'ballast.evt_seq': e.seq,
+          'ballast.batch.size': batch,
+        },
+      });
+      endSpan(span, err);
+    }
+  };
+
   const runSymbol = async (market: Market, signal: AbortSignal): Promise<void> => {
     const name = `evt.${market.symbol}`;
     const from = (await offsetOf(db, name)) + 1;
@@ -343,33 +376,39 @@ export function createLedger(config: LedgerConfig): Ledger {
       name,
       async (entries) => {
         const lastSeq = (entries.at(-1) as LogEntry).seq;
-        await db.transaction().execute(async (trx) => {
-          if (config.lockOffsets === true) {
+        const traced = tracingEnabled() && entries.some((e) => e.headers !== undefined);
+        const startedAt = traced ? performance.now() : 0;
+        let applied: LogEntry[] = [];
+        try {
+          await db.transaction().execute(async (trx) => {
+            if (config.lockOffsets === true) {
+              await trx
+                .insertInto('consumer_offsets')
+                .values({ consumer: CONSUMER, log: name, seq: 0 })
+                .onConflict((oc) => oc.columns(['consumer', 'log']).doNothing())
+                .execute();
+              await trx
+                .selectFrom('consumer_offsets')
+                .select('seq')
+                .where('consumer', '=', CONSUMER)
+                .where('log', '=', name)
+                .forUpdate()
+                .execute();
+            }
+            const done = await offsetOf(trx, name);
+            applied = entries.filter((e) => e.seq > done);
+            await applyBatch(trx, market, applied);
             await trx
               .insertInto('consumer_offsets')
-              .values({ consumer: CONSUMER, log: name, seq: 0 })
-              .onConflict((oc) => oc.columns(['consumer', 'log']).doNothing())
+              .values({ consumer: CONSUMER, log: name, seq: lastSeq })
+              .onConflict((oc) => oc.columns(['consumer', 'log']).doUpdateSet({ seq: lastSeq }))
               .execute();
-            await trx
-              .selectFrom('consumer_offsets')
-              .select('seq')
-              .where('consumer', '=', CONSUMER)
-              .where('log', '=', name)
-              .forUpdate()
-              .execute();
-          }
-          const applied = await offsetOf(trx, name);
-          await applyBatch(
-            trx,
-            market,
-            entries.filter((e) => e.seq > applied),
-          );
-          await trx
-            .insertInto('consumer_offsets')
-            .values({ consumer: CONSUMER, log: name, seq: lastSeq })
-            .onConflict((oc) => oc.columns(['consumer', 'log']).doUpdateSet({ seq: lastSeq }))
-            .execute();
-        });
+          });
+        } catch (err) {
+          if (traced) traceSettle(name, market.symbol, applied, entries.length, startedAt, err);
+          throw err;
+        }
+        if (traced) traceSettle(name, market.symbol, applied, entries.length, startedAt);
         config.onApplied?.(market.symbol, lastSeq);
       },
       {

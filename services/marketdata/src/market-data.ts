@@ -8,10 +8,14 @@
  * covers `U` (previous diff's `u` + 1) to `u` (the `lastUpdateId` when it was cut), so a client
  * syncs a local book from REST `/depth` plus diffs exactly as with Binance.
  *
+ * Tracing (when on): once caught up, an entry carrying a sampled W3C trace context is applied
+ * inside a consumer span `apply evt.<symbol>` of the order's trace (never during the rebuild).
+ *
  * @module
  */
 import type { BookEvent } from '@ballast/engine';
 import type { Markets } from '@ballast/contracts';
+import { SpanKind, contextFromCarrier, startSpan, tracingEnabled } from '@ballast/runtime';
 import { tailLog, type EventLog, type LogEntry } from '@ballast/state';
 import { INTERVALS, intervalStart, type Interval } from './intervals.ts';
 
@@ -354,6 +358,28 @@ export function createMarketData(config: MarketDataConfig): MarketData {
     }
   };
 
+  /** {@link applyEntry} of a live entry, in a span when the entry continues a sampled trace. */
+  const applyTraced = (symbol: string, s: SymbolState, entry: LogEntry): void => {
+    const parent = entry.headers !== undefined ? contextFromCarrier(entry.headers) : undefined;
+    if (parent === undefined) return applyEntry(symbol, s, entry, true);
+    const name = `evt.${symbol}`;
+    const span = startSpan(`apply ${name}`, {
+      parent,
+      kind: SpanKind.CONSUMER,
+      attributes: {
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': name,
+        'ballast.symbol': symbol,
+        'ballast.evt_seq': entry.seq,
+      },
+    });
+    try {
+      applyEntry(symbol, s, entry, true);
+    } finally {
+      span.end();
+    }
+  };
+
   return {
     async run(signal) {
       const depthMs = config.depthIntervalMs ?? 100;
@@ -392,7 +418,8 @@ export function createMarketData(config: MarketDataConfig): MarketData {
               config.log,
               name,
               (entries) => {
-                for (const e of entries) applyEntry(symbol, s, e, live);
+                if (live && tracingEnabled()) for (const e of entries) applyTraced(symbol, s, e);
+                else for (const e of entries) applyEntry(symbol, s, e, live);
                 if (!live && (entries.at(-1) as LogEntry).seq >= target) {
                   target = 0;
                   markCaughtUp();

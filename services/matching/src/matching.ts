@@ -8,12 +8,26 @@
  * the event log are re-applied silently (the engine is deterministic), then matching continues
  * from the first command without events. Snapshots are taken every `snapshotEveryCommands`.
  *
+ * Tracing (when on): a command whose entry carries a sampled W3C trace context gets a consumer
+ * span `apply cmd.<symbol>` (its child spans: the log read that fetched it and the event append
+ * of its batch, with the batch's times), and its event entry carries that span's context, so the
+ * ledger and market data continue the order's trace. Untraced commands cost one check each.
+ *
  * @module
  */
 import type { Database } from '@ballast/db';
 import { OrderBook, type BookEvent, type Command } from '@ballast/engine';
 import type { Markets } from '@ballast/contracts';
-import { tailLog, type EventLog, type LogEntry } from '@ballast/state';
+import {
+  SpanKind,
+  contextFromCarrier,
+  endSpan,
+  startSpan,
+  traceCarrier,
+  tracingEnabled,
+  type Span,
+} from '@ballast/runtime';
+import { tailLog, type AppendInput, type EventLog, type LogEntry } from '@ballast/state';
 import type { Kysely } from 'kysely';
 
 /** The event log of a symbol. */
@@ -96,25 +110,76 @@ export function createMatching(config: MatchingConfig): Matching {
     let lastSnapshotAt = snap === undefined ? 0 : Number(snap.cmd_seq);
     started();
 
+    // With tracing on, the tail reads through this wrapper, which remembers when the last read ran.
+    let lastRead = { start: 0, end: 0 };
+    const tailed: EventLog = tracingEnabled()
+      ? {
+          ...log,
+          read: async (name, fromSeq, limit, options) => {
+            const start = performance.now();
+            const entries = await log.read(name, fromSeq, limit, options);
+            lastRead = { start, end: performance.now() };
+            return entries;
+          },
+        }
+      : log;
+
     await tailLog(
-      log,
+      tailed,
       cmdLog,
       async (entries) => {
-        const out: { key: string; payload: string }[] = [];
+        const out: AppendInput[] = [];
         let trades = 0;
+        let spans: Span[] | undefined;
         for (const e of entries) {
-          const events = book.apply(decode(e.payload));
+          const command = decode(e.payload);
+          const parent = e.headers !== undefined ? contextFromCarrier(e.headers) : undefined;
+          let span: Span | undefined;
+          if (parent !== undefined) {
+            span = startSpan(`apply ${cmdLog}`, {
+              parent,
+              kind: SpanKind.CONSUMER,
+              attributes: {
+                'messaging.operation.type': 'process',
+                'messaging.destination.name': cmdLog,
+                'ballast.symbol': symbol,
+                'ballast.cmd_seq': e.seq,
+                'ballast.command': String(command.type),
+                ...(typeof command.orderId === 'number' ? { 'ballast.order_id': command.orderId } : {}),
+              },
+            });
+            endSpan(
+              startSpan(`read ${cmdLog}`, {
+                parent,
+                kind: SpanKind.CLIENT,
+                startTime: lastRead.start,
+                attributes: { 'ballast.batch.size': entries.length },
+              }),
+              undefined,
+              lastRead.end,
+            );
+            (spans ??= []).push(span);
+          }
+          const events = book.apply(command);
           for (const ev of events) if (ev.type === 'trade') trades++;
-          out.push({ key: `c${e.seq}`, payload: JSON.stringify({ cmdSeq: e.seq, events }) });
+          const entry = { key: `c${e.seq}`, payload: JSON.stringify({ cmdSeq: e.seq, events }) };
+          const headers = span !== undefined ? traceCarrier(span) : undefined;
+          out.push(headers !== undefined ? { ...entry, headers } : entry);
+          if (span !== undefined) span.setAttribute('ballast.events', events.length);
         }
         // The book has moved on: append these exact results until it works (or we stop and a
         // restart rebuilds the book from the log).
+        const appendStart = spans !== undefined ? performance.now() : 0;
         for (let attempt = 0; ; attempt++) {
           try {
             const results = await log.append(evtLog, out, { expectedLastSeq: evtSeq });
             evtSeq = (results.at(-1) as { seq: number }).seq;
+            if (spans !== undefined) traceAppend(spans, evtLog, appendStart, entries.length);
             break;
           } catch (err) {
+            if (spans !== undefined && (signal.aborted || (err as { code?: string }).code === 'STATE_FENCED')) {
+              for (const span of spans) endSpan(span, err);
+            }
             if (signal.aborted) throw err;
             if ((err as { code?: string }).code === 'STATE_FENCED') {
               // Another writer appended to this shard: this book is no longer authoritative.
@@ -165,6 +230,21 @@ export function createMatching(config: MatchingConfig): Matching {
         onError: (err) => config.onError?.(`matching ${symbol}: batch failed`, err),
       },
     );
+  };
+
+  /** Ends each command's span after its batch's event append, with a child span for the append. */
+  const traceAppend = (spans: Span[], evtLog: string, start: number, batch: number): void => {
+    const end = performance.now();
+    for (const span of spans) {
+      const append = startSpan(`append ${evtLog}`, {
+        parent: span,
+        kind: SpanKind.CLIENT,
+        startTime: start,
+        attributes: { 'ballast.batch.size': batch },
+      });
+      endSpan(append, undefined, end);
+      span.end(end);
+    }
   };
 
   return {

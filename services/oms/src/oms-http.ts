@@ -6,10 +6,14 @@
  * Place is idempotent by `(accountId, clientOrderId)`, so a gateway may retry it on another
  * replica after a timeout.
  *
+ * Tracing: a request's W3C `traceparent` header is continued as a server span around the call,
+ * so the order's write and its command in the log belong to the gateway's trace.
+ *
  * @module
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import { SpanKind, contextFromCarrier, inSpan, tracingEnabled } from '@ballast/runtime';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Oms } from './oms.ts';
 import { decodeCancelRequest, decodePlaceInput, encodeCancelResult, encodePlaceResult } from './wire.ts';
 
@@ -20,6 +24,18 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
     const got = Buffer.from(header ?? '');
     return got.length === expected.length && timingSafeEqual(got, expected);
   };
+  const traced = <T>(req: FastifyRequest, route: string, symbol: string, fn: () => Promise<T>): Promise<T> =>
+    tracingEnabled()
+      ? inSpan(
+          `POST ${route}`,
+          {
+            kind: SpanKind.SERVER,
+            parent: contextFromCarrier(req.headers),
+            attributes: { 'http.request.method': 'POST', 'http.route': route, 'ballast.symbol': symbol },
+          },
+          fn,
+        )
+      : fn();
   app.post('/internal/v1/orders', async (req, reply) => {
     if (!authorized(req.headers.authorization))
       return reply.code(401).send({ code: 'UNAUTHORIZED', msg: 'internal token required' });
@@ -29,7 +45,8 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
     } catch (err) {
       return reply.code(400).send({ code: 'BAD_REQUEST', msg: (err as Error).message });
     }
-    return encodePlaceResult(await oms.place(input));
+    const r = await traced(req, '/internal/v1/orders', input.symbol, () => oms.place(input));
+    return encodePlaceResult(r);
   });
   app.post('/internal/v1/cancels', async (req, reply) => {
     if (!authorized(req.headers.authorization))
@@ -40,6 +57,7 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
     } catch (err) {
       return reply.code(400).send({ code: 'BAD_REQUEST', msg: (err as Error).message });
     }
-    return encodeCancelResult(await oms.cancel(input));
+    const r = await traced(req, '/internal/v1/cancels', input.symbol, () => oms.cancel(input));
+    return encodeCancelResult(r);
   });
 }

@@ -8,12 +8,28 @@
  * original order. A command whose append failed after commit is published by the outbox sweeper;
  * an acknowledged order is never lost.
  *
+ * Tracing (when on): each order's part of a batch transaction is a span in the order's trace, and
+ * each command append a producer span whose W3C trace context travels in the log entry's headers.
+ * The command itself carries the request's `traceparent` (field `trace`), so the outbox row has it
+ * and a command the sweeper publishes later still continues the order's trace.
+ *
  * @module
  */
 import type { Database } from '@ballast/db';
 import { BallastError, ErrorCode } from '@ballast/errors';
 import type { Market, Markets } from '@ballast/contracts';
-import type { EventLog } from '@ballast/state';
+import {
+  SpanKind,
+  contextFromCarrier,
+  endSpan,
+  sampledContext,
+  startSpan,
+  traceCarrier,
+  tracingEnabled,
+  type Span,
+  type TraceContext,
+} from '@ballast/runtime';
+import type { AppendResult, EventLog } from '@ballast/state';
 import type { Kysely, Transaction } from 'kysely';
 import { createGroupCommit } from './group-commit.ts';
 import { findOrder, toOrderRecord } from './order-record.ts';
@@ -74,6 +90,8 @@ export interface Oms {
 interface Pending {
   readonly input: PlaceOrderInput;
   readonly market: Market;
+  /** The request's sampled trace context (tracing on only). */
+  readonly ctx: TraceContext | undefined;
   readonly resolve: (r: PlaceResult) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -84,6 +102,23 @@ interface Written {
   readonly key: string;
   readonly payload: string;
 }
+
+/** A command to append, with the trace context its producer span continues. */
+interface OutCommand {
+  readonly key?: string;
+  readonly payload: string;
+  readonly ctx: TraceContext | undefined;
+}
+
+/** The trace context a committed command carries (its `trace` field), if any. */
+const traceOf = (payload: string): TraceContext | undefined => {
+  try {
+    const trace = (JSON.parse(payload) as { trace?: unknown }).trace;
+    return typeof trace === 'string' ? contextFromCarrier({ traceparent: trace }) : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 /** Checks `input` against its market's filters (Binance's PRICE_FILTER, LOT_SIZE, NOTIONAL). */
 export function checkFilters(input: PlaceOrderInput, market: Market): PlaceRejection | null {
@@ -311,6 +346,7 @@ export function createOms(config: OmsConfig): Oms {
           ...(input.postOnly ? { postOnly: true } : {}),
           stp: input.stp,
           timeMs,
+          ...(a.p.ctx !== undefined ? { trace: traceCarrier(a.p.ctx)?.['traceparent'] } : {}),
         };
         const key = `o${row.id}`;
         const payload = JSON.stringify(command);
@@ -345,20 +381,51 @@ export function createOms(config: OmsConfig): Oms {
   /** Outbox rows whose commands are in the log; deleted by the next transaction (or the sweeper). */
   let published: bigint[] = [];
 
+  /** Appends commands to `name`; traced ones get a producer span whose context rides in headers. */
+  const appendCommands = async (name: string, commands: readonly OutCommand[]): Promise<AppendResult[]> => {
+    const strip = (c: OutCommand) =>
+      c.key !== undefined ? { key: c.key, payload: c.payload } : { payload: c.payload };
+    if (!tracingEnabled()) return log.append(name, commands.map(strip));
+    const spans: (Span | undefined)[] = [];
+    const entries = commands.map((c) => {
+      if (c.ctx === undefined) {
+        spans.push(undefined);
+        return strip(c);
+      }
+      const span = startSpan(`publish ${name}`, {
+        parent: c.ctx,
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.operation.type': 'send',
+          'messaging.destination.name': name,
+          ...(c.key !== undefined ? { 'messaging.message.id': c.key } : {}),
+        },
+      });
+      spans.push(span);
+      const headers = traceCarrier(span);
+      return headers !== undefined ? { ...strip(c), headers } : strip(c);
+    });
+    try {
+      const results = await log.append(name, entries);
+      results.forEach((r, i) => spans[i]?.setAttribute('ballast.log.seq', r.seq).end());
+      return results;
+    } catch (err) {
+      for (const span of spans) if (span !== undefined) endSpan(span, err);
+      throw err;
+    }
+  };
+
   /**
    * Appends each log's commands; returns the sequence given to each order id. Their outbox rows
    * are deleted now, or (`deleteNow` false) by the next place transaction.
    */
   const publish = async (
-    byLog: Map<string, { key: string; payload: string; orderId: bigint }[]>,
+    byLog: Map<string, (OutCommand & { orderId: bigint })[]>,
     deleteNow: boolean,
   ): Promise<Map<bigint, number>> => {
     const seqs = new Map<bigint, number>();
     for (const [name, entries] of byLog) {
-      const results = await log.append(
-        name,
-        entries.map((e) => ({ key: e.key, payload: e.payload })),
-      );
+      const results = await appendCommands(name, entries);
       entries.forEach((e, i) => seqs.set(e.orderId, (results[i] as { seq: number }).seq));
       const ids = entries.map((e) => e.orderId);
       if (deleteNow) await db.deleteFrom('outbox').where('order_id', 'in', ids).execute();
@@ -367,10 +434,33 @@ export function createOms(config: OmsConfig): Oms {
     return seqs;
   };
 
+  /** One span per traced order for the batch transaction it was part of, recorded afterwards. */
+  const traceWrite = (live: Pending[], startTime: number, written: Written[] | undefined, err?: unknown): void => {
+    const ids = written === undefined ? undefined : new Map(written.map((w) => [w.pending, w.order.id]));
+    for (const p of live) {
+      if (p.ctx === undefined) continue;
+      const id = ids?.get(p);
+      const span = startSpan('oms write order', {
+        parent: p.ctx,
+        kind: SpanKind.CLIENT,
+        startTime,
+        attributes: {
+          'db.operation.name': 'place order transaction',
+          'ballast.symbol': p.input.symbol,
+          'ballast.batch.size': live.length,
+          ...(id !== undefined ? { 'ballast.order_id': Number(id) } : {}),
+        },
+      });
+      endSpan(span, err);
+    }
+  };
+
   const writeBatch = async (live: Pending[]): Promise<void> => {
     let written: Written[];
     const done = published;
     published = [];
+    const traced = tracingEnabled() && live.some((p) => p.ctx !== undefined);
+    const startedAt = traced ? performance.now() : 0;
     try {
       const timeMs = now();
       written = await db.transaction().execute(async (trx) => {
@@ -378,16 +468,18 @@ export function createOms(config: OmsConfig): Oms {
         return writeAll(trx, live, timeMs);
       });
     } catch (err) {
+      if (traced) traceWrite(live, startedAt, undefined, err);
       published.push(...done);
       for (const p of live) p.reject(err);
       return;
     }
-    const byLog = new Map<string, { key: string; payload: string; orderId: bigint }[]>();
+    if (traced) traceWrite(live, startedAt, written);
+    const byLog = new Map<string, (OutCommand & { orderId: bigint })[]>();
     for (const w of written) {
       const name = commandLog(w.order.symbol);
       let list = byLog.get(name);
       if (list === undefined) byLog.set(name, (list = []));
-      list.push({ key: w.key, payload: w.payload, orderId: w.order.id });
+      list.push({ key: w.key, payload: w.payload, orderId: w.order.id, ctx: w.pending.ctx });
     }
     let seqs = new Map<bigint, number>();
     try {
@@ -404,7 +496,13 @@ export function createOms(config: OmsConfig): Oms {
   const places = createGroupCommit(writeBatch, maxBatch);
 
   // Cancels arriving together are appended together (one transaction per log).
-  type PendingCancel = { log: string; payload: string; resolve: (seq: number) => void; reject: (e: unknown) => void };
+  type PendingCancel = {
+    log: string;
+    payload: string;
+    ctx: TraceContext | undefined;
+    resolve: (seq: number) => void;
+    reject: (e: unknown) => void;
+  };
   const cancels = createGroupCommit<PendingCancel>(async (batch) => {
     const byLog = new Map<string, PendingCancel[]>();
     for (const c of batch) {
@@ -414,10 +512,7 @@ export function createOms(config: OmsConfig): Oms {
     }
     for (const [name, list] of byLog) {
       try {
-        const results = await log.append(
-          name,
-          list.map((c) => ({ payload: c.payload })),
-        );
+        const results = await appendCommands(name, list);
         list.forEach((c, i) => c.resolve((results[i] as { seq: number }).seq));
       } catch (err) {
         for (const c of list) c.reject(err);
@@ -427,11 +522,16 @@ export function createOms(config: OmsConfig): Oms {
 
   const sweepOutbox = async (minAgeMs = 1000): Promise<number> => {
     const group = (rows: { log: string; key: string; payload: string; order_id: bigint }[]) => {
-      const byLog = new Map<string, { key: string; payload: string; orderId: bigint }[]>();
+      const byLog = new Map<string, (OutCommand & { orderId: bigint })[]>();
       for (const r of rows) {
         let list = byLog.get(r.log);
         if (list === undefined) byLog.set(r.log, (list = []));
-        list.push({ key: r.key, payload: r.payload, orderId: r.order_id });
+        list.push({
+          key: r.key,
+          payload: r.payload,
+          orderId: r.order_id,
+          ctx: tracingEnabled() ? traceOf(r.payload) : undefined,
+        });
       }
       return byLog;
     };
@@ -451,12 +551,7 @@ export function createOms(config: OmsConfig): Oms {
     // them and deletes them in the same transaction.
     return db.transaction().execute(async (trx) => {
       const rows = await old(trx).forUpdate().skipLocked().execute();
-      for (const [name, entries] of group(rows)) {
-        await log.append(
-          name,
-          entries.map((e) => ({ key: e.key, payload: e.payload })),
-        );
-      }
+      for (const [name, entries] of group(rows)) await appendCommands(name, entries);
       if (rows.length > 0) {
         await trx
           .deleteFrom('outbox')
@@ -480,7 +575,8 @@ export function createOms(config: OmsConfig): Oms {
       }
       const rejection = checkFilters(input, market);
       if (rejection !== null) return Promise.resolve({ ok: false, reason: rejection });
-      return new Promise<PlaceResult>((resolve, reject) => places.push({ input, market, resolve, reject }));
+      const ctx = tracingEnabled() ? sampledContext() : undefined;
+      return new Promise<PlaceResult>((resolve, reject) => places.push({ input, market, ctx, resolve, reject }));
     },
 
     async cancel(req, options = {}) {
@@ -501,7 +597,13 @@ export function createOms(config: OmsConfig): Oms {
         timeMs: now(),
       });
       const cmdSeq = await new Promise<number>((resolve, reject) =>
-        cancels.push({ log: commandLog(order.symbol), payload, resolve, reject }),
+        cancels.push({
+          log: commandLog(order.symbol),
+          payload,
+          ctx: tracingEnabled() ? sampledContext() : undefined,
+          resolve,
+          reject,
+        }),
       );
       return { ok: true, order, cmdSeq };
     },
