@@ -26,6 +26,7 @@ import {
   createLifecycle,
   createMetrics,
   registerObservability,
+  setupTracing,
   type Lifecycle,
   type Logger,
 } from '@ballast/runtime';
@@ -112,6 +113,12 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
       '--internal-token is needed when the gateway and the oms run in separate processes',
     );
   }
+  const tracing = await setupTracing({
+    serviceName: everything ? 'ballast' : `ballast-${settings.roles.join('+')}`,
+    otlpEndpoint: settings.otlpEndpoint,
+    sampleRatio: settings.traceSampleRatio,
+    attributes: { 'service.instance.id': `${hostname()}-${process.pid}` },
+  });
   const stores = await openStores(settings);
   const { db, log } = stores;
   const nowMs = Date.now;
@@ -175,6 +182,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
       await Promise.all(loops);
     });
     lifecycle.onDrain('close stores', () => stores.close());
+    lifecycle.onDrain('flush traces', () => tracing.shutdown());
     await health.listen({ host: settings.httpHost, port: settings.httpPort });
     if (omsServesNetwork && registry !== undefined) {
       const advertise = settings.advertiseUrl !== '' ? settings.advertiseUrl : urlOf(health.server.address());
@@ -266,6 +274,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     await stores.close();
     unbindResilience();
   });
+  lifecycle.onDrain('flush traces', () => tracing.shutdown());
 
   await app.listen({ host: settings.httpHost, port: settings.httpPort });
   await admin.listen({ host: settings.adminHost, port: settings.adminPort });

@@ -261,6 +261,27 @@ export const START_SETTINGS = {
     parse: oneOf('auto', 'json', 'pretty'),
     default: 'auto',
   }),
+  otlpEndpoint: s({
+    flag: 'otlp-endpoint',
+    env: 'BALLAST_OTLP_ENDPOINT',
+    description:
+      'OpenTelemetry collector (OTLP/HTTP, e.g. http://localhost:4318): export traces there, one trace per order across every process. Empty = tracing off, at no cost.',
+    parse: (raw) => (raw === '' ? '' : url('http:', 'https:')(raw)),
+    default: '',
+    defaultLabel: 'off',
+  }),
+  traceSampleRatio: s({
+    flag: 'trace-sample-ratio',
+    env: 'BALLAST_TRACE_SAMPLE_RATIO',
+    description:
+      'Fraction of new traces recorded (0..1) when --otlp-endpoint is set; continued traces follow their caller.',
+    parse: (raw) => {
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new Error('expected a number from 0 to 1');
+      return n;
+    },
+    default: 1,
+  }),
 };
 
 /** Parsed settings of `ballast start`. */
