@@ -30,8 +30,8 @@ export type SettingsSpec = Record<string, SettingSpec<unknown>>;
 /** The parsed values of a {@link SettingsSpec}. */
 export type SettingsOf<S extends SettingsSpec> = { [K in keyof S]: S[K] extends SettingSpec<infer T> ? T : never };
 
-/** Environment variables starting with `BALLAST_` that are not settings but are allowed. */
-const NON_SETTING_ENV = new Set(['BALLAST_REQUIRE_SERVICES']);
+/** `BALLAST_*` variables that are not settings: the test switch, and the replica name `ballast cluster` gives its children. */
+const NON_SETTING_ENV = new Set(['BALLAST_REQUIRE_SERVICES', 'BALLAST_REPLICA']);
 
 /** Parses a boolean env value. */
 export const parseBool = (raw: string): boolean => {

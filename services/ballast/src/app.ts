@@ -41,6 +41,11 @@ export interface RunningBallast {
   readonly lifecycle: Lifecycle;
   readonly roles: readonly Role[];
   readonly httpUrl: string;
+  /**
+   * This process's own health and metrics address: the API address, or the `--ops-port` listener
+   * when there is one (replicas sharing the API port under `ballast cluster`).
+   */
+  readonly opsUrl: string;
   readonly adminUrl: string;
   readonly adminToken: string;
   readonly adminTokenFile: string | undefined;
@@ -183,7 +188,8 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     });
     lifecycle.onDrain('close stores', () => stores.close());
     lifecycle.onDrain('flush traces', () => tracing.shutdown());
-    await health.listen({ host: settings.httpHost, port: settings.httpPort });
+    // exclusive: under `ballast cluster` (node:cluster workers) each replica keeps its own port.
+    await health.listen({ host: settings.httpHost, port: settings.httpPort, exclusive: true });
     if (omsServesNetwork && registry !== undefined) {
       const advertise = settings.advertiseUrl !== '' ? settings.advertiseUrl : urlOf(health.server.address());
       const id = `${hostname()}-${process.pid}`;
@@ -199,6 +205,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
       lifecycle,
       roles: settings.roles,
       httpUrl: urlOf(health.server.address()),
+      opsUrl: urlOf(health.server.address()),
       adminUrl: '',
       adminToken: '',
       adminTokenFile: undefined,
@@ -276,6 +283,15 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
   });
   lifecycle.onDrain('flush traces', () => tracing.shutdown());
 
+  let opsUrl = '';
+  if (settings.opsPort >= 0) {
+    // Health and metrics of this replica alone (the API port may be shared by a node:cluster).
+    const ops = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+    registerObservability(ops, { lifecycle, metrics, checks: stores.checks });
+    lifecycle.onDrain('stop serving ops', () => ops.close());
+    await ops.listen({ host: '127.0.0.1', port: settings.opsPort, exclusive: true });
+    opsUrl = urlOf(ops.server.address());
+  }
   await app.listen({ host: settings.httpHost, port: settings.httpPort });
   await admin.listen({ host: settings.adminHost, port: settings.adminPort });
   lifecycle.running();
@@ -283,6 +299,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     lifecycle,
     roles: settings.roles,
     httpUrl: urlOf(app.server.address()),
+    opsUrl: opsUrl !== '' ? opsUrl : urlOf(app.server.address()),
     adminUrl: urlOf(admin.server.address()),
     adminToken: token,
     adminTokenFile: file,

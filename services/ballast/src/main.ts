@@ -3,6 +3,9 @@
  *
  *   ballast start [--flags]     run (monolithic mode: every role, embedded store)
  *   ballast migrate [--flags]   bring the database schema up to date, then exit
+ *   ballast cluster [--flags]   supervise replicas of every role (distributed mode, one machine)
+ *   ballast cluster status      show the replicas of a running cluster
+ *   ballast cluster scale R N   set the replica count of role R
  *   ballast help                list every setting
  *
  * Exit codes: 0 after a clean drain, 1 on a failure at run time, 2 on invalid usage or settings.
@@ -11,7 +14,10 @@
  */
 import { isBallastError } from '@ballast/errors';
 import { createLogger, loadSettings, settingsHelp } from '@ballast/runtime';
+import { fileURLToPath } from 'node:url';
 import { startBallast } from './app.ts';
+import { CLUSTER_ONLY_SETTINGS, CLUSTER_SETTINGS, type ClusterSettings } from './cluster/cluster-settings.ts';
+import { clusterScale, clusterStatus, runCluster } from './cluster/run-cluster.ts';
 import { openDatabase } from './stores.ts';
 import { START_SETTINGS, type StartSettings } from './settings.ts';
 
@@ -20,10 +26,15 @@ const USAGE = `Usage: ballast <command> [flags]
 Commands:
   start     run Ballast (every role in one process on the embedded SQLite store)
   migrate   bring the database schema up to date and exit
+  cluster   supervise replicas of every role on this machine (needs --postgres and --nats);
+            \`cluster status\` shows them, \`cluster scale ROLE N\` changes a role's replica count
   help      show this help
 
 Flags (each also settable by its environment variable; flags win):
 ${settingsHelp(START_SETTINGS)}
+
+Flags of \`ballast cluster\` (with the flags above but --role, which it passes to every replica):
+${settingsHelp(CLUSTER_ONLY_SETTINGS)}
 `;
 
 const fail = (msg: string): never => {
@@ -37,6 +48,7 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
+  if (command === 'cluster') return cluster(rest);
   if (command !== 'start' && command !== 'migrate')
     fail(`unknown command ${JSON.stringify(command)} (try: ballast help)`);
   let settings: StartSettings;
@@ -46,7 +58,12 @@ async function main(): Promise<void> {
     return fail(isBallastError(err) ? err.message : String(err));
   }
   const pretty = settings.logFormat === 'pretty' || (settings.logFormat === 'auto' && process.stdout.isTTY === true);
-  const logger = createLogger({ level: settings.logLevel, pretty, base: { service: 'ballast' } });
+  const replica = process.env.BALLAST_REPLICA;
+  const logger = createLogger({
+    level: settings.logLevel,
+    pretty,
+    base: { service: 'ballast', ...(replica !== undefined ? { replica } : {}) },
+  });
 
   if (command === 'migrate') {
     const { db, where } = await openDatabase(settings);
@@ -87,7 +104,17 @@ async function main(): Promise<void> {
     });
   };
   process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  if (replica === undefined) process.on('SIGINT', onSignal);
+  // Under `ballast cluster`, Ctrl-C reaches the whole process group: the supervisor alone acts on
+  // it, draining the replicas in order (gateways first) with SIGTERM.
+  else process.on('SIGINT', () => logger.info('SIGINT ignored: the supervisor drains this replica'));
+  if (process.send !== undefined) {
+    // A replica of `ballast cluster`: report ready to the supervisor, and drain if it goes away.
+    process.send({ type: 'ballast.ready', httpUrl: r.httpUrl, opsUrl: r.opsUrl, adminUrl: r.adminUrl });
+    process.once('disconnect', () => {
+      if (signals === 0) onSignal('SIGTERM');
+    });
+  }
 
   const keyCmd = settings.dev
     ? `curl -s -X POST ${r.httpUrl}/dev/accounts`
@@ -125,3 +152,61 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+async function cluster(argv: readonly string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  const isSub = sub === 'status' || sub === 'scale';
+  const flags = isSub ? rest.filter((a, i) => !(sub === 'scale' && i < 2)) : argv;
+  let settings: ClusterSettings;
+  try {
+    settings = loadSettings(
+      CLUSTER_SETTINGS,
+      flags.filter((a) => a !== '--json'),
+      process.env,
+    ) as ClusterSettings;
+  } catch (err) {
+    return fail(isBallastError(err) ? err.message : String(err));
+  }
+  try {
+    if (sub === 'status') {
+      process.exitCode = await clusterStatus(settings.stateDir, flags.includes('--json'), process.stdout);
+      return;
+    }
+    if (sub === 'scale') {
+      const [role, n] = rest;
+      if (role === undefined || n === undefined) return fail('usage: ballast cluster scale ROLE REPLICAS');
+      process.exitCode = await clusterScale(settings.stateDir, role, n, process.stdout);
+      return;
+    }
+  } catch (err) {
+    process.stderr.write(`ballast cluster ${sub}: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const pretty = settings.logFormat === 'pretty' || (settings.logFormat === 'auto' && process.stdout.isTTY === true);
+  const logger = createLogger({ level: settings.logLevel, pretty, base: { service: 'ballast-supervisor' } });
+  const root = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      logger.warn({ signal: sig }, 'second signal: exiting now (replicas drain by themselves)');
+      process.exit(1);
+    }
+    root.abort(new Error(sig));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    process.exitCode = await runCluster({
+      settings,
+      argv: flags,
+      env: process.env,
+      mainScript: fileURLToPath(import.meta.url),
+      logger,
+      signal: root.signal,
+    });
+  } catch (err) {
+    if (err instanceof Error && /needs --postgres/.test(err.message)) return fail(err.message);
+    logger.fatal({ err }, 'cluster failed');
+    process.exit(1);
+  }
+}

@@ -77,6 +77,15 @@ export const START_SETTINGS = {
     parse: intIn(0, 65535),
     default: 8081,
   }),
+  opsPort: s({
+    flag: 'ops-port',
+    env: 'BALLAST_OPS_PORT',
+    description:
+      'Port of a separate health and metrics listener on 127.0.0.1 (0 = any free port, -1 = none). `ballast cluster` gives each replica one, so replicas sharing the API port can be probed one by one.',
+    parse: intIn(-1, 65535),
+    default: -1,
+    defaultLabel: 'none',
+  }),
   adminToken: s({
     flag: 'admin-token',
     env: 'BALLAST_ADMIN_TOKEN',

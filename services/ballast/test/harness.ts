@@ -265,6 +265,7 @@ export function waitForCatchUp(
   timeoutMs = 10_000,
   what = 'matching and the ledger to catch up',
 ): Promise<true> {
+  let last: unknown;
   return waitUntil(
     async () => {
       const lag = (await call(inst.adminUrl, 'GET', '/admin/lag', { token: inst.adminToken })).body as {
@@ -272,11 +273,14 @@ export function waitForCatchUp(
         ledgerLag: number;
         outbox: number;
       }[];
+      last = lag;
       return lag.every((l) => l.matchingLag === 0 && l.ledgerLag === 0 && l.outbox === 0) || undefined;
     },
     timeoutMs,
     what,
-  );
+  ).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}; last /admin/lag: ${JSON.stringify(last)}`);
+  });
 }
 
 /** Places a 0.01 BTC limit buy at 10000 + `i` (ACK response). */
@@ -293,3 +297,81 @@ export const placeSmallBuy = (inst: Instance, key: string, i: number) =>
       newOrderRespType: 'ACK',
     },
   });
+
+/** A running `ballast cluster` (the supervisor process); `httpUrl` is the gateways' front address. */
+export interface ClusterInstance extends Instance {
+  readonly stateDir: string;
+  /** `ballast cluster status --json` of this cluster. */
+  status(): Promise<{
+    replicas: { role: string; replica: number; pid: number | null; state: string; restarts: number; ready: boolean }[];
+  }>;
+}
+
+/** Starts `ballast cluster` (dev mode, free ports) with `extra` flags; resolves when it reports ready. */
+export async function startCluster(extra: string[]): Promise<ClusterInstance> {
+  const adminToken = 'test-admin-token-0123456789';
+  const stateDir = freshDataDir();
+  const child = spawn(
+    process.execPath,
+    [
+      MAIN,
+      'cluster',
+      '--dev',
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--admin-port',
+      '0',
+      '--control-port',
+      '0',
+      '--state-dir',
+      stateDir,
+      '--admin-token',
+      adminToken,
+      '--log-format',
+      'json',
+      '--shutdown-grace-ms',
+      '5000',
+      ...extra,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
+  );
+  let out = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const ready = await new Promise<{ frontUrl: string; adminUrl: string }>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`the cluster did not become ready:\n${out}`)), 60_000);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      for (const line of out.split('\n')) {
+        if (!line.includes('"Ballast cluster is ready"')) continue;
+        try {
+          const j = JSON.parse(line) as { frontUrl: string; adminUrl: string };
+          clearTimeout(timer);
+          res(j);
+          return;
+        } catch {
+          /* partial line */
+        }
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    void exited.then((code) => rej(new Error(`the cluster exited with ${code} before ready:\n${out}`)));
+  });
+  return {
+    child,
+    httpUrl: ready.frontUrl,
+    adminUrl: ready.adminUrl,
+    adminToken,
+    dataDir: stateDir,
+    stateDir,
+    output: () => out,
+    exited,
+    async status() {
+      const r = await runBallast(['cluster', 'status', '--json', '--state-dir', stateDir]);
+      if (r.code !== 0) throw new Error(`cluster status failed: ${r.output}`);
+      return JSON.parse(r.output);
+    },
+  };
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { skipUnlessService } from '@ballast/testkit';
+import {
+  call,
+  fundedAccount,
+  privateStores,
+  runBallast,
+  startCluster,
+  waitForCatchUp,
+  waitUntil,
+  type ClusterInstance,
+} from './harness.ts';
+
+const skip = (await skipUnlessService('postgres')) ?? (await skipUnlessService('nats'));
+const stores = privateStores('cluster');
+
+describe('ballast cluster: a supervised local cluster that heals itself', { skip: skip ?? false }, () => {
+  let cl: ClusterInstance;
+  before(async () => {
+    await stores.create();
+    cl = await startCluster([
+      ...stores.args(),
+      '--replicas',
+      'gateway=2,oms=2,matching=1,ledger=2,marketdata=1',
+      '--orders-per-10s',
+      '0',
+    ]);
+  });
+  after(async () => {
+    if (cl !== undefined && cl.child.exitCode === null) {
+      cl.child.kill('SIGKILL');
+      await cl.exited;
+    }
+    await stores.drop();
+  });
+
+  it('refuses to start without external stores, naming them', async () => {
+    const r = await runBallast(['cluster', '--state-dir', cl.stateDir]);
+    assert.equal(r.code, 2);
+    assert.match(r.output, /needs --postgres and --nats/);
+  });
+
+  it('shows every replica in `ballast cluster status`', async () => {
+    const r = await runBallast(['cluster', 'status', '--state-dir', cl.stateDir]);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /ROLE\s+REPLICA\s+PID\s+PORT\s+READY\s+STATE\s+RESTARTS\s+UPTIME/);
+    const { replicas } = await cl.status();
+    assert.deepEqual(
+      replicas.map((x) => `${x.role}-${x.replica}`),
+      ['gateway-0', 'gateway-1', 'oms-0', 'oms-1', 'matching-0', 'ledger-0', 'ledger-1', 'marketdata-0'],
+    );
+    assert.ok(replicas.every((x) => x.ready && x.pid !== null));
+  });
+
+  it('loses no acknowledged order while a gateway, an oms, a ledger and a marketdata replica are killed -9 under load; the supervisor brings each back', async () => {
+    const { key } = await fundedAccount(cl, { USDT: '1000000', BTC: '100' });
+    const acked = new Map<string, number>();
+    let stopLoad = false;
+    let attempts = 0;
+    // A well-behaved client: retries a failed request with the same newClientOrderId.
+    const placeUntilAcked = async (clientId: string, i: number): Promise<void> => {
+      for (let attempt = 0; attempt < 60; attempt++) {
+        attempts++;
+        const r = await call(cl.httpUrl, 'POST', '/api/v3/order', {
+          key,
+          params: {
+            symbol: 'BTCUSDT',
+            side: i % 2 === 0 ? 'BUY' : 'SELL',
+            type: 'LIMIT',
+            timeInForce: 'GTC',
+            quantity: '0.01',
+            price: String(i % 2 === 0 ? 10000 + (i % 7) : 10003 + (i % 5)),
+            newClientOrderId: clientId,
+            newOrderRespType: 'ACK',
+          },
+        }).catch(() => undefined);
+        if (r?.status === 200) {
+          acked.set(clientId, r.body.orderId as number);
+          return;
+        }
+        if (r !== undefined && r.status < 500) throw new Error(`rejected: ${JSON.stringify(r.body)}`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      throw new Error(`order ${clientId} never acknowledged`);
+    };
+    let n = 0;
+    const worker = async (): Promise<void> => {
+      while (!stopLoad) {
+        const i = n++;
+        await placeUntilAcked(`c-${i}`, i);
+      }
+    };
+    const load = Promise.all([worker(), worker(), worker(), worker()]);
+
+    for (const role of ['gateway', 'oms', 'ledger', 'marketdata']) {
+      await waitUntil(async () => acked.size > n / 2 && acked.size >= 20, 10_000, 'orders flowing');
+      const before = (await cl.status()).replicas.filter((x) => x.role === role);
+      const victim = before[0]!;
+      process.kill(victim.pid!, 'SIGKILL');
+      await waitUntil(
+        async () => {
+          const now = (await cl.status()).replicas.filter((x) => x.role === role);
+          const back = now.find((x) => x.replica === victim.replica);
+          return back !== undefined && back.pid !== victim.pid && back.ready && back.restarts === victim.restarts + 1;
+        },
+        30_000,
+        `${role} replica ${victim.replica} restarted and ready`,
+      );
+      const countBefore = acked.size;
+      await waitUntil(async () => acked.size > countBefore + 10, 15_000, `orders flowing after the ${role} restart`);
+    }
+    stopLoad = true;
+    await load;
+    assert.ok(acked.size >= 80, `placed ${acked.size} orders`);
+
+    await waitForCatchUp(cl, 30_000);
+    const all: { orderId: number; clientOrderId: string }[] = [];
+    for (let from = 1; ;) {
+      const page = (
+        await call(cl.httpUrl, 'GET', '/api/v3/allOrders', {
+          key,
+          params: { symbol: 'BTCUSDT', orderId: from, limit: 1000 },
+        })
+      ).body as { orderId: number; clientOrderId: string }[];
+      all.push(...page);
+      if (page.length < 1000) break;
+      from = page.at(-1)!.orderId + 1;
+    }
+    const byClient = new Map(all.map((o) => [o.clientOrderId, o.orderId]));
+    for (const [clientId, orderId] of acked) assert.equal(byClient.get(clientId), orderId, `${clientId} in history`);
+    assert.equal(all.length, acked.size, 'no order twice, whatever the retries');
+    assert.deepEqual((await call(cl.adminUrl, 'GET', '/admin/ledger/verify', { token: cl.adminToken })).body, {
+      ok: true,
+      problems: [],
+    });
+    assert.ok(attempts >= acked.size);
+  });
+
+  it('scales a role live with `ballast cluster scale` and keeps serving', async () => {
+    const r = await runBallast(['cluster', 'scale', 'gateway', '3', '--state-dir', cl.stateDir]);
+    assert.equal(r.code, 0, r.output);
+    let gateways = (await cl.status()).replicas.filter((x) => x.role === 'gateway');
+    assert.equal(gateways.length, 3);
+    assert.ok(gateways.every((g) => g.ready));
+    const down = await runBallast(['cluster', 'scale', 'gateway', '1', '--state-dir', cl.stateDir]);
+    assert.equal(down.code, 0, down.output);
+    gateways = (await cl.status()).replicas.filter((x) => x.role === 'gateway');
+    assert.equal(gateways.length, 1);
+    assert.equal((await call(cl.httpUrl, 'GET', '/api/v3/ping')).status, 200);
+    const bad = await runBallast(['cluster', 'scale', 'router', '2', '--state-dir', cl.stateDir]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.output, /role must be one of/);
+  });
+
+  it('drains on SIGINT: every replica exits and the supervisor exits 0', async () => {
+    const pids = (await cl.status()).replicas.map((x) => x.pid!);
+    cl.child.kill('SIGINT');
+    assert.equal(await cl.exited, 0);
+    for (const pid of pids) {
+      assert.throws(() => process.kill(pid, 0), /ESRCH/, `replica ${pid} is gone`);
+    }
+  });
+});
