@@ -38,9 +38,9 @@ export interface SyntheticOptions {
   readonly name?: string;
 }
 
-/** Reads the flash-crash events bundled with this package (MIT, see data/NOTICE.md). */
+/** Reads the flash-crash events bundled with this package (MIT, see traces/NOTICE.md). */
 export function bundledFlashCrashEvents(): FlashCrashEvent[] {
-  const url = new URL('../data/crypto-flash-crash-events.csv', import.meta.url);
+  const url = new URL('../traces/crypto-flash-crash-events.csv', import.meta.url);
   return parseFlashCrashEvents(readFileSync(url, 'utf8'));
 }
 
