@@ -180,3 +180,43 @@ describe(
     });
   },
 );
+
+describe('tracing in embedded mode (every role in one process on SQLite)', () => {
+  it('records the whole order path as one trace of one process', async () => {
+    const receiver = await startReceiver();
+    const inst = await startInstance(freshDataDir(), ['--otlp-endpoint', `${receiver.url}/v1/traces`]);
+    try {
+      const seller = await fundedAccount(inst, { BTC: '1' });
+      const buyer = await fundedAccount(inst, { USDT: '100000' });
+      const params = { symbol: 'BTCUSDT', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.1', price: '20000' };
+      await call(inst.httpUrl, 'POST', '/api/v3/order', { key: seller.key, params: { ...params, side: 'SELL' } });
+      const bid = await call(inst.httpUrl, 'POST', '/api/v3/order', {
+        key: buyer.key,
+        params: { ...params, side: 'BUY', newOrderRespType: 'FULL' },
+      });
+      assert.equal(bid.body.status, 'FILLED', JSON.stringify(bid.body));
+      const root = await waitUntil(
+        async () =>
+          receiver.spans.find(
+            (s) => s.name === 'POST /api/v3/order' && s.attributes['ballast.order_id'] === bid.body.orderId,
+          ),
+        15_000,
+        'the order span',
+      );
+      const names = await waitUntil(
+        async () => {
+          const n = new Set(receiver.spans.filter((s) => s.traceId === root.traceId).map((s) => s.name));
+          return n.has('settle evt.BTCUSDT') && n.has('apply evt.BTCUSDT') ? n : undefined;
+        },
+        15_000,
+        'the settlement span',
+      );
+      for (const name of ['oms write order', 'publish cmd.BTCUSDT', 'apply cmd.BTCUSDT', 'append evt.BTCUSDT'])
+        assert.ok(names.has(name), name);
+      assert.ok(receiver.spans.every((s) => s.service === 'ballast'));
+    } finally {
+      await stop(inst);
+      receiver.server.close();
+    }
+  });
+});
