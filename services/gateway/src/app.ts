@@ -9,6 +9,7 @@ import { registerObservability, type BallastMetrics, type Lifecycle, type Readin
 import { isBallastError, type BallastError } from '@ballast/errors';
 import { ApiCode, ApiError } from './api-error.ts';
 import { registerAdminRoutes, type AdminDeps } from './admin-routes.ts';
+import { installGracefulClose } from './graceful-close.ts';
 import { registerRestRoutes, type RestDeps } from './rest-routes.ts';
 import { createWsHub, type WsHub } from './ws-hub.ts';
 
@@ -23,6 +24,11 @@ export interface GatewayDeps extends RestDeps {
   readonly logger?: { error(obj: unknown, msg: string): void };
   /** Turns a store driver error into a Ballast reason, so a down database answers 503, not 500. */
   readonly classifyError?: (err: unknown) => BallastError;
+  /**
+   * On close, how long requests on open keep-alive connections are still served (with
+   * `Connection: close`) after the listener stops, before idle connections are closed. @default 1500
+   */
+  readonly drainGraceMs?: number;
 }
 
 /** The built servers (not listening yet). */
@@ -73,7 +79,9 @@ function installErrorHandling(
 
 /** Builds the public gateway server. */
 export function buildGateway(deps: GatewayDeps): Gateway {
-  const app = Fastify({ bodyLimit: deps.bodyLimitBytes ?? 16 * 1024, return503OnClosing: true, logger: false });
+  // Closing is graceful (see graceful-close.ts): requests on open connections are served, not 503.
+  const app = Fastify({ bodyLimit: deps.bodyLimitBytes ?? 16 * 1024, return503OnClosing: false, logger: false });
+  installGracefulClose(app, { graceMs: deps.drainGraceMs ?? 1500 });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parseForm);
   installErrorHandling(app, deps.logger, deps.classifyError);
   registerObservability(app, {
@@ -99,8 +107,11 @@ export function buildGateway(deps: GatewayDeps): Gateway {
 }
 
 /** Builds the admin server. */
-export function buildAdmin(deps: AdminDeps & { lifecycle: Lifecycle; metrics: BallastMetrics }): FastifyInstance {
-  const app = Fastify({ bodyLimit: 16 * 1024, logger: false });
+export function buildAdmin(
+  deps: AdminDeps & { lifecycle: Lifecycle; metrics: BallastMetrics; drainGraceMs?: number },
+): FastifyInstance {
+  const app = Fastify({ bodyLimit: 16 * 1024, return503OnClosing: false, logger: false });
+  installGracefulClose(app, { graceMs: deps.drainGraceMs ?? 1500 });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parseForm);
   installErrorHandling(app);
   registerAdminRoutes(app, deps);
