@@ -9,9 +9,12 @@
  *   append is refused (`STATE_FENCED`).
  * - Headers: an entry's headers (W3C `traceparent`, …) are NATS message headers beside
  *   JetStream's own `Nats-*` ones, which `read` leaves out.
- * - Atomicity: entries of one call are published one after another, each expecting the previous
- *   one; a failure midway leaves a prefix stored. Callers retry the same keyed entries, which the
- *   de-duplication makes idempotent.
+ * - Atomicity: entries of one call are published pipelined, in order, each (when fenced)
+ *   expecting the previous one; a failure midway leaves a prefix stored. Callers retry the same
+ *   keyed entries, which the de-duplication makes idempotent.
+ * - Reads: a tailing reader (one giving a `readerId`) streams through its own ordered consumer
+ *   kept open between calls (`log-cursor.ts`), so batches and waits cost no round trip; other
+ *   reads are direct gets (a few entries) or a short-lived ordered consumer.
  *
  * @module
  */
@@ -32,6 +35,7 @@ import type {
   LogEntry,
   WaitOptions,
 } from '@ballast/state';
+import { LogCursor, type ToEntry } from './log-cursor.ts';
 import { headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 
 /** Options of {@link createNatsEventLog}. */
@@ -128,21 +132,106 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
 
+  // Tailing readers (with a reader id): one streaming cursor each (see log-cursor.ts).
+  const cursors = new Map<string, LogCursor>();
+  const CURSOR_IDLE_MS = 60_000;
+  const toEntry: ToEntry = (m) => {
+    const headers = fromNats(m.headers);
+    return {
+      seq: m.seq,
+      key: m.headers?.get('Nats-Msg-Id') || null,
+      payload: decoder.decode(m.data),
+      timeMs: Math.floor(m.info.timestampNanos / 1e6),
+      ...(headers !== undefined ? { headers } : {}),
+    };
+  };
+  /** The reader's cursor, (re)opened at `position` unless it is there (or closed). */
+  const cursorFor = async (log: string, readerId: string, position: number): Promise<LogCursor> => {
+    const now = Date.now();
+    for (const [k, c] of cursors) {
+      if (c.closed || now - c.lastUsedMs > CURSOR_IDLE_MS) {
+        c.close();
+        cursors.delete(k);
+      }
+    }
+    const key = `${log}\u0000${readerId}`;
+    const found = cursors.get(key);
+    if (found !== undefined && found.position === position) return found;
+    found?.close();
+    await ensure(log);
+    const c = await LogCursor.open(js, streamOf(log), position, toEntry);
+    cursors.set(key, c);
+    return c;
+  };
+  /** A plain read: direct gets for a few entries, else a short-lived ordered consumer. */
+  const plainRead = async (log: string, from: number, limit: number): Promise<LogEntry[]> => {
+    const last = await lastSeqOf(log);
+    const want = Math.min(limit, last - from + 1);
+    if (want <= 0) return [];
+    const out: LogEntry[] = [];
+    if (want <= 8) {
+      for (let seq = from; seq < from + want; seq++) {
+        const m = await jsm.streams.getMessage(streamOf(log), { seq });
+        if (m === null) break;
+        out.push(
+          toEntry({ seq: m.seq, data: m.data, headers: m.header, info: { timestampNanos: m.time.getTime() * 1e6 } }),
+        );
+      }
+      return out;
+    }
+    const consumer = await js.consumers.get(streamOf(log), {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from,
+    });
+    try {
+      const msgs = await consumer.fetch({ max_messages: want, expires: 5000 });
+      for await (const m of msgs) {
+        out.push(toEntry(m));
+        if (out.length >= want) break;
+      }
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
+    return out;
+  };
+  const publish = (log: string, e: AppendInput, expect: number | undefined) =>
+    js.publish(subjectOf(log), encoder.encode(e.payload), {
+      ...(e.key !== undefined ? { msgID: e.key } : {}),
+      ...(e.headers !== undefined ? { headers: toNats(e.headers) } : {}),
+      ...(expect !== undefined ? { expect: { lastSequence: expect } } : {}),
+    });
+
   return {
     async append(log: string, entries: readonly AppendInput[], opts: AppendOptions = {}): Promise<AppendResult[]> {
       opts.signal?.throwIfAborted();
       try {
         await ensure(log);
+        const base = opts.expectedLastSeq;
+        // Pipelined: every publish of the call is in flight at once (one connection keeps their
+        // order), so a batch costs about one round trip. Fenced appends expect base, base + 1, …
+        // optimistically; a duplicate in the middle shifts the rest, which are then re-sent one by
+        // one expecting the right sequence.
+        const settled = await Promise.allSettled(
+          entries.map((e, i) => publish(log, e, base === undefined ? undefined : base + i)),
+        );
         const out: AppendResult[] = [];
-        let expected = opts.expectedLastSeq;
-        for (const e of entries) {
-          const ack = await js.publish(subjectOf(log), encoder.encode(e.payload), {
-            ...(e.key !== undefined ? { msgID: e.key } : {}),
-            ...(e.headers !== undefined ? { headers: toNats(e.headers) } : {}),
-            ...(expected !== undefined ? { expect: { lastSequence: expected } } : {}),
-          });
-          out.push({ seq: ack.seq, duplicate: ack.duplicate });
-          if (expected !== undefined && !ack.duplicate) expected = ack.seq;
+        let expected = base;
+        let sawDuplicate = false;
+        for (let i = 0; i < entries.length; i++) {
+          const r = settled[i] as PromiseSettledResult<{ seq: number; duplicate: boolean }>;
+          if (r.status === 'rejected') {
+            if (!sawDuplicate || base === undefined) throw r.reason;
+            // Shifted by an earlier duplicate: finish one by one.
+            for (let j = i; j < entries.length; j++) {
+              const ack = await publish(log, entries[j] as AppendInput, expected);
+              out.push({ seq: ack.seq, duplicate: ack.duplicate });
+              if (!ack.duplicate) expected = ack.seq;
+            }
+            return out;
+          }
+          out.push({ seq: r.value.seq, duplicate: r.value.duplicate });
+          if (r.value.duplicate) sawDuplicate = true;
+          else if (expected !== undefined) expected = r.value.seq;
         }
         return out;
       } catch (err) {
@@ -152,30 +241,21 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
 
     async read(log: string, fromSeq: number, limit: number, opts: WaitOptions = {}): Promise<LogEntry[]> {
       opts.signal?.throwIfAborted();
+      const from = Math.max(1, fromSeq);
       try {
+        if (opts.readerId === undefined) return await plainRead(log, from, limit);
+        const key = `${log}\u0000${opts.readerId}`;
+        const retry = cursors.get(key)?.lastBatch;
+        if (retry !== undefined && retry.from === from && retry.entries.length <= limit) return retry.entries;
+        const cursor = await cursorFor(log, opts.readerId, from);
+        if (cursor.buffered > 0) return cursor.take(limit);
+        // Nothing buffered: return [] only if the log holds nothing at `from` yet.
         const last = await lastSeqOf(log);
-        const want = Math.min(limit, last - fromSeq + 1);
-        if (want <= 0) return [];
-        const consumer = await js.consumers.get(streamOf(log), {
-          deliver_policy: DeliverPolicy.StartSequence,
-          opt_start_seq: Math.max(1, fromSeq),
-        });
-        const out: LogEntry[] = [];
-        const msgs = await consumer.fetch({ max_messages: want, expires: 5000 });
-        for await (const m of msgs) {
-          const headers = fromNats(m.headers);
-          out.push({
-            seq: m.seq,
-            key: m.headers?.get('Nats-Msg-Id') || null,
-            payload: decoder.decode(m.data),
-            timeMs: Math.floor(m.info.timestampNanos / 1e6),
-            ...(headers !== undefined ? { headers } : {}),
-          });
-          if (out.length >= want) break;
-        }
-        await consumer.delete().catch(() => undefined);
-        return out;
+        if (last < from) return [];
+        await cursor.waitForData(5000, opts.signal, Math.min(limit, last - from + 1));
+        return cursor.take(limit);
       } catch (err) {
+        if (opts.signal?.aborted === true) throw opts.signal.reason;
         throw classifyNatsError(err, `read ${log}`);
       }
     },
@@ -192,20 +272,18 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
     async waitFor(log: string, afterSeq: number, maxWaitMs: number, opts: WaitOptions = {}): Promise<void> {
       opts.signal?.throwIfAborted();
       try {
+        if (opts.readerId !== undefined) {
+          // The reader's cursor streams: waiting for the next entry costs no round trip.
+          const cursor = await cursorFor(log, opts.readerId, afterSeq + 1);
+          await cursor.waitForData(maxWaitMs, opts.signal);
+          return;
+        }
         if ((await lastSeqOf(log)) > afterSeq) return;
-        opts.signal?.throwIfAborted();
-        const consumer = await js.consumers.get(streamOf(log), {
-          deliver_policy: DeliverPolicy.StartSequence,
-          opt_start_seq: afterSeq + 1,
-        });
-        const aborted = new Promise<never>((_, reject) => {
-          opts.signal?.addEventListener('abort', () => reject(opts.signal?.reason), { once: true });
-        });
-        aborted.catch(() => undefined);
+        const cursor = await LogCursor.open(js, streamOf(log), afterSeq + 1, toEntry, 1);
         try {
-          await Promise.race([consumer.next({ expires: Math.max(1000, maxWaitMs) }), aborted]);
+          await cursor.waitForData(maxWaitMs, opts.signal);
         } finally {
-          await consumer.delete().catch(() => undefined);
+          cursor.close();
         }
       } catch (err) {
         if (opts.signal?.aborted === true) throw opts.signal.reason;

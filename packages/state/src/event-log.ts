@@ -57,6 +57,12 @@ export interface AppendOptions {
 /** Options of calls that only wait. */
 export interface WaitOptions {
   readonly signal?: AbortSignal;
+  /**
+   * A stable id of the reading loop (one per tail), so an adapter may keep a streaming cursor for
+   * it between calls (JetStream: one ordered consumer per reader instead of one per read).
+   * Readers without one get plain reads.
+   */
+  readonly readerId?: string;
 }
 
 /** Named append-only logs. */

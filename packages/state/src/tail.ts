@@ -22,6 +22,8 @@ export interface TailOptions {
   readonly retryDelayMs?: number;
 }
 
+let tails = 0;
+
 /**
  * Calls `handle` with each batch of entries, in order, from `fromSeq`. A batch is retried until
  * `handle` resolves (so `handle` must be idempotent); the next batch starts after it. Resolves
@@ -38,11 +40,12 @@ export async function tailLog(
   const idle = options.idleWaitMs ?? 1000;
   const retryMs = options.retryDelayMs ?? 200;
   let next = options.fromSeq;
+  const opts = { signal, readerId: `tail-${++tails}-${name}` };
   while (!signal.aborted) {
     try {
-      const entries = await log.read(name, next, batch, { signal });
+      const entries = await log.read(name, next, batch, opts);
       if (entries.length === 0) {
-        await log.waitFor(name, next - 1, idle, { signal });
+        await log.waitFor(name, next - 1, idle, opts);
         continue;
       }
       await handle(entries);
