@@ -54,8 +54,12 @@ export async function openPostgres<DB>(options: OpenPostgresOptions): Promise<Ky
     options: `-c search_path=${schema} -c statement_timeout=${options.statementTimeoutMs ?? 5000}`,
     types: types as never,
   });
-  // An idle connection that breaks (server restart, network cut) must not take the process down.
+  // A connection that breaks (server restart, network cut) must not take the process down: the
+  // pool handles idle ones; a checked-out one between two queries of a transaction emits 'error'
+  // on the client itself, so every client gets a listener (its next query then fails, and the
+  // caller's error handling takes over).
   pool.on('error', (err) => options.onIdleError?.(err));
+  pool.on('connect', (client) => client.on('error', (err) => options.onIdleError?.(err)));
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 
