@@ -6,12 +6,14 @@
  *   ballast cluster [--flags]   supervise replicas of every role (distributed mode, one machine)
  *   ballast cluster status      show the replicas of a running cluster
  *   ballast cluster scale R N   set the replica count of role R
+ *   ballast autoscale simulate  run the autoscaling simulator on a trace (see docs/autoscaling.md)
  *   ballast help                list every setting
  *
  * Exit codes: 0 after a clean drain, 1 on a failure at run time, 2 on invalid usage or settings.
  *
  * @module
  */
+import { runAutoscaleCommand } from '@ballast/autoscaler';
 import { isBallastError } from '@ballast/errors';
 import { createLogger, loadSettings, settingsHelp } from '@ballast/runtime';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +30,8 @@ Commands:
   migrate   bring the database schema up to date and exit
   cluster   supervise replicas of every role on this machine (needs --postgres and --nats);
             \`cluster status\` shows them, \`cluster scale ROLE N\` changes a role's replica count
+  autoscale simulate --trace FILE|synthetic --policy hpa|kpa|ballast|all [--seed S] [--sweep] [--out plot.html]
+            compare autoscaling policies on a load trace (docs/autoscaling.md)
   help      show this help
 
 Flags (each also settable by its environment variable; flags win):
@@ -49,6 +53,7 @@ async function main(): Promise<void> {
     return;
   }
   if (command === 'cluster') return cluster(rest);
+  if (command === 'autoscale') return autoscale(rest);
   if (command !== 'start' && command !== 'migrate')
     fail(`unknown command ${JSON.stringify(command)} (try: ballast help)`);
   let settings: StartSettings;
@@ -205,8 +210,19 @@ async function cluster(argv: readonly string[]): Promise<void> {
       signal: root.signal,
     });
   } catch (err) {
-    if (err instanceof Error && /needs --postgres/.test(err.message)) return fail(err.message);
+    if (err instanceof Error && /needs --postgres|another ballast cluster/.test(err.message)) return fail(err.message);
     logger.fatal({ err }, 'cluster failed');
     process.exit(1);
   }
+}
+
+async function autoscale(argv: readonly string[]): Promise<void> {
+  const root = new AbortController();
+  process.once('SIGINT', () => root.abort(new Error('SIGINT')));
+  process.once('SIGTERM', () => root.abort(new Error('SIGTERM')));
+  process.exitCode = await runAutoscaleCommand([...argv], {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: root.signal,
+  });
 }

@@ -74,6 +74,9 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
     );
   const stateDir = resolve(settings.stateDir);
   mkdirSync(stateDir, { recursive: true });
+  const other = otherSupervisor(stateDir);
+  if (other !== undefined)
+    throw new Error(`another ballast cluster (pid ${other}) runs with --state-dir ${settings.stateDir}; stop it first`);
   const adminTokenFile = join(stateDir, 'admin-token');
   const adminToken = settings.adminToken !== '' ? settings.adminToken : tokenIn(adminTokenFile);
   const internalToken = settings.internalToken !== '' ? settings.internalToken : randomBytes(24).toString('base64url');
@@ -168,9 +171,26 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
   );
   await drained;
   await control.close();
-  rmSync(join(stateDir, 'control.json'), { force: true });
+  if (otherSupervisor(stateDir) === undefined) rmSync(join(stateDir, 'control.json'), { force: true });
   logger.info('cluster drained; exiting');
   return 0;
+}
+
+/** The pid of another live supervisor that wrote `<stateDir>/control.json`, if any. */
+function otherSupervisor(stateDir: string): number | undefined {
+  let pid: number;
+  try {
+    pid = readControlFile(stateDir).pid;
+  } catch {
+    return undefined;
+  }
+  if (pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `ballast cluster status`: prints the table (or JSON) of the supervisor under `stateDir`. */
