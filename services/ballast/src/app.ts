@@ -135,6 +135,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     log,
     markets,
     lockOutbox: settings.postgresUrl !== '',
+    isLogAvailable: stores.logAvailable,
     onWarning: (m, err) => logger.warn({ err }, m),
     onAccepted: (symbol) => metrics.ordersAccepted.inc({ symbol }),
   });

@@ -29,6 +29,8 @@ export interface Stores {
   readonly describe: string;
   /** Readiness checks per dependency. */
   readonly checks: Record<string, () => Promise<void>>;
+  /** False while the event log's connection is down (NATS disconnected); always true embedded. */
+  readonly logAvailable: () => boolean;
   /** Classifies a database driver error (retryable or not). */
   readonly classify: (err: unknown, what: string) => BallastError;
   /** Closes every connection. */
@@ -59,6 +61,7 @@ export async function openStores(settings: StartSettings): Promise<Stores> {
     },
   };
   let log: EventLog;
+  let natsUp = true;
   let nc: NatsConnection | undefined;
   let registry: KeyValue | undefined;
   if (settings.natsUrl !== '') {
@@ -67,6 +70,12 @@ export async function openStores(settings: StartSettings): Promise<Stores> {
     registry = await createNatsKeyValue(nc, `${settings.natsPrefix}_registry`);
     const conn = nc;
     closers.unshift(() => conn.drain());
+    void (async () => {
+      for await (const s of conn.status()) {
+        if (s.type === 'disconnect') natsUp = false;
+        else if (s.type === 'reconnect') natsUp = true;
+      }
+    })();
     checks['nats'] = async () => {
       if (conn.isClosed()) throw new Error('NATS connection closed');
       await conn.flush();
@@ -105,6 +114,7 @@ export async function openStores(settings: StartSettings): Promise<Stores> {
     classify: settings.postgresUrl !== '' ? classifyPostgresError : classifySqliteError,
     describe: parts.join(' + '),
     checks,
+    logAvailable: () => natsUp,
     async close() {
       for (const c of closers) await c().catch(() => undefined);
     },

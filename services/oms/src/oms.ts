@@ -59,6 +59,12 @@ export interface OmsConfig {
    * never republish the same rows at once. @default false (SQLite: one process)
    */
   readonly lockOutbox?: boolean;
+  /**
+   * Whether the command log is reachable now (the NATS connection is up). When it returns false,
+   * new orders and cancels are refused at once with a retryable `STATE_CONNECTION` (answered 503):
+   * an order matching cannot see would only wait. @default always true
+   */
+  readonly isLogAvailable?: () => boolean;
 }
 
 /** Identifies an order to cancel: by id or by client order id. */
@@ -150,6 +156,9 @@ export function checkFilters(input: PlaceOrderInput, market: Market): PlaceRejec
   }
   return null;
 }
+
+const logDown = (): BallastError =>
+  new BallastError(ErrorCode.StateConnection, 'the command log is unreachable; retry later', { retryable: true });
 
 /** Creates the oms. */
 export function createOms(config: OmsConfig): Oms {
@@ -569,6 +578,7 @@ export function createOms(config: OmsConfig): Oms {
   return {
     place(input, options = {}) {
       options.signal?.throwIfAborted();
+      if (config.isLogAvailable?.() === false) return Promise.reject(logDown());
       const market = markets.bySymbol.get(input.symbol);
       if (market === undefined) {
         return Promise.resolve({ ok: false, reason: { _tag: 'UnknownSymbol', message: 'Invalid symbol.' } });
@@ -581,6 +591,7 @@ export function createOms(config: OmsConfig): Oms {
 
     async cancel(req, options = {}) {
       options.signal?.throwIfAborted();
+      if (config.isLogAvailable?.() === false) throw logDown();
       const order = await findOrder(db, req.accountId, {
         ...(req.orderId !== undefined ? { orderId: req.orderId } : {}),
         ...(req.clientOrderId !== undefined ? { clientOrderId: req.clientOrderId } : {}),
