@@ -18,3 +18,4 @@ export type { KeyValue, KvEntry, PutOptions } from './key-value.ts';
 export { createMemoryKeyValue } from './memory-key-value.ts';
 export { tailLog, type TailOptions } from './tail.ts';
 export { listInstances, registerInstance, type Instance, type RegisterOptions } from './registry.ts';
+export { createLease, parseLeaseValue, type Lease, type LeaseHolder, type LeaseOptions } from './lease.ts';

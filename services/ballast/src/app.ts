@@ -136,6 +136,8 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     markets,
     lockOutbox: settings.postgresUrl !== '',
     isLogAvailable: stores.logAvailable,
+    // PostgreSQL takes several transactions at once; SQLite has one writer.
+    lanes: settings.postgresUrl !== '' ? 4 : 1,
     onWarning: (m, err) => logger.warn({ err }, m),
     onAccepted: (symbol) => metrics.ordersAccepted.inc({ symbol }),
   });
@@ -144,6 +146,12 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     log,
     markets,
     snapshotEveryCommands: settings.snapshotEvery,
+    snapshotEveryMs: settings.snapshotEveryMs,
+    shards: settings.shards,
+    shardMap: settings.shardMap,
+    leaseTtlMs: settings.leaseTtlMs,
+    ...(stores.registry !== undefined ? { kv: stores.registry } : {}),
+    onLeadership: (shard, leading, reason) => logger.info({ shard, leading, reason }, 'matching leadership'),
     onError,
     onApplied: (symbol, commands, trades) => {
       metrics.commandsApplied.inc({ symbol }, commands);

@@ -4,6 +4,7 @@
  * @module
  */
 import { intIn, nonEmpty, oneOf, type SettingSpec } from '@ballast/runtime';
+import { parseShardMap } from '@ballast/matching';
 
 const s = <T>(spec: SettingSpec<T>): SettingSpec<T> => spec;
 
@@ -204,6 +205,38 @@ export const START_SETTINGS = {
     description: 'Order-book snapshot after this many commands per symbol.',
     parse: intIn(10, 10_000_000),
     default: 1000,
+  }),
+  snapshotEveryMs: s({
+    flag: 'snapshot-every-ms',
+    env: 'BALLAST_SNAPSHOT_EVERY_MS',
+    description: 'Also snapshot a symbol this long after its last snapshot when commands arrived (0 = off).',
+    parse: intIn(0, 86_400_000),
+    default: 30_000,
+  }),
+  shards: s({
+    flag: 'shards',
+    env: 'BALLAST_SHARDS',
+    description:
+      'Matching shards: symbols are spread over s0..s<N-1> by consistent hashing; 0 = one shard per symbol. Every matching replica must use the same value.',
+    parse: intIn(0, 4096),
+    default: 0,
+    defaultLabel: 'one per symbol',
+  }),
+  shardMap: s({
+    flag: 'shard-map',
+    env: 'BALLAST_SHARD_MAP',
+    description: 'Explicit symbol → shard assignments, e.g. BTCUSDT=s0,ETHUSDT=s1 (others follow --shards).',
+    parse: (raw): Readonly<Record<string, string>> => parseShardMap(raw),
+    default: {} as Readonly<Record<string, string>>,
+    defaultLabel: 'none',
+  }),
+  leaseTtlMs: s({
+    flag: 'lease-ttl-ms',
+    env: 'BALLAST_LEASE_TTL_MS',
+    description:
+      'Matching shard lease lifetime: a crashed leader is replaced about this long after it stops renewing (renewed every third of it). Shorter = faster failover, more false failovers on pauses.',
+    parse: intIn(300, 120_000),
+    default: 3000,
   }),
   shutdownGraceMs: s({
     flag: 'shutdown-grace-ms',

@@ -232,7 +232,7 @@ describe('cluster settings', () => {
     assert.throws(() => parseReplicas('gateway=x', DEFAULT_REPLICAS), /role=count/);
     assert.throws(() => parseReplicas('router=1', DEFAULT_REPLICAS), /unknown role "router"/);
     assert.throws(() => parseReplicas('oms=0', DEFAULT_REPLICAS), /at least one/);
-    assert.throws(() => parseReplicas('matching=2', DEFAULT_REPLICAS), /matching runs one replica/);
+    assert.equal(parseReplicas('matching=3', DEFAULT_REPLICAS).matching, 3); // leader + hot standbys
   });
 
   it('passes the ballast start flags to replicas, not the supervisor flags', () => {

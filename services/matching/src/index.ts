@@ -1,6 +1,22 @@
 /**
- * `@ballast/matching`: the matching role.
+ * `@ballast/matching`: the matching role (shards, leases, hot standbys).
  *
  * @module
  */
-export { createMatching, eventLog, type EventEntry, type Matching, type MatchingConfig } from './matching.ts';
+export {
+  commandLog,
+  createMatching,
+  eventLog,
+  leaseKey,
+  replicaKey,
+  type EventEntry,
+  type Matching,
+  type MatchingConfig,
+} from './matching.ts';
+export { createShardMap, parseShardMap, ringShard, type ShardMap, type ShardMapOptions } from './shard-map.ts';
+export {
+  createSymbolReplica,
+  type LeadOutcome,
+  type SymbolReplica,
+  type SymbolReplicaConfig,
+} from './symbol-replica.ts';

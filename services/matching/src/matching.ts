@@ -1,267 +1,409 @@
 /**
- * The matching role: one order book per symbol, fed by the symbol's command log in order; the
- * events of each command are appended to the symbol's event log as one entry
- * (`{ cmdSeq, events }`, de-duplication key `c<cmdSeq>`), with the expected last sequence so a
- * second writer is refused.
+ * The matching role on one replica: symbols grouped in shards ({@link createShardMap}), one
+ * leader per shard holding a lease in the KeyValue store, every other replica a hot standby.
  *
- * On start a book is rebuilt: latest snapshot, then the commands whose events are already in
- * the event log are re-applied silently (the engine is deterministic), then matching continues
- * from the first command without events. Snapshots are taken every `snapshotEveryCommands`.
+ * - Start: every symbol's book is warmed (latest snapshot + the commands whose events are in the
+ *   event log), then all of them follow their event log; then `ready()` resolves and the replica
+ *   announces itself (`matching-replica.<id>`, with a TTL, renewed with the leases).
+ * - Every `pollEveryMs` it looks at the leases of the shards it does not lead. A free one is
+ *   taken (compare-and-set on "absent") at once by a replica leading no more shards than any
+ *   other live replica, and by anyone once it has stayed free for two renew periods. Taking a
+ *   shard stops its followers and starts leading each symbol from the event log's end.
+ * - Held leases are renewed every `renewEveryMs` (TTL / 3). A renewal that is refused, or a
+ *   deadline that passes without one (a stalled store, a paused process), ends leadership: the
+ *   symbols stop before their next append and go back to following (rebuilt if they ran ahead).
+ * - A fenced append (another writer moved the log) rebuilds that symbol and, while the lease
+ *   holds, leads again from the log's end.
+ * - Rebalancing: a replica leading more than its fair share (⌈shards / live replicas⌉) while
+ *   another live replica leads none gives one lease up (stop, delete the lease, follow); the idle
+ *   replica takes it on its next poll. At most one release per TTL.
+ * - Drain (`signal` aborts): leaders stop, their leases are deleted (standbys take over at once,
+ *   without waiting for the TTL), followers stop.
  *
- * Tracing (when on): a command whose entry carries a sampled W3C trace context gets a consumer
- * span `apply cmd.<symbol>` (its child spans: the log read that fetched it and the event append
- * of its batch, with the batch's times), and its event entry carries that span's context, so the
- * ledger and market data continue the order's trace. Untraced commands cost one check each.
+ * Embedded mode (one replica, in-process KeyValue) takes every lease on the first poll.
  *
  * @module
  */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type { Database } from '@ballast/db';
-import { OrderBook, type BookEvent, type Command } from '@ballast/engine';
+import type { OrderBook } from '@ballast/engine';
 import type { Markets } from '@ballast/contracts';
-import {
-  SpanKind,
-  contextFromCarrier,
-  endSpan,
-  startSpan,
-  traceCarrier,
-  tracingEnabled,
-  type Span,
-} from '@ballast/runtime';
-import { tailLog, type AppendInput, type EventLog, type LogEntry } from '@ballast/state';
+import { createLease, createMemoryKeyValue, type EventLog, type KeyValue, type Lease } from '@ballast/state';
 import type { Kysely } from 'kysely';
+import { createShardMap, type ShardMap } from './shard-map.ts';
+import { createSymbolReplica, type SymbolReplica } from './symbol-replica.ts';
 
-/** The event log of a symbol. */
-export const eventLog = (symbol: string): string => `evt.${symbol}`;
+export { eventLog, commandLog, type EventEntry } from './symbol-replica.ts';
 
-/** One event-log entry: the events of one command. */
-export interface EventEntry {
-  readonly cmdSeq: number;
-  readonly events: BookEvent[];
-}
+/** KV key of a shard's lease. */
+export const leaseKey = (shard: string): string => `matching-lease.${shard}`;
+/** KV key of a replica's presence. */
+export const replicaKey = (id: string): string => `matching-replica.${id}`;
 
 /** Construction config of the matching role. */
 export interface MatchingConfig {
   readonly db: Kysely<Database>;
   readonly log: EventLog;
   readonly markets: Markets;
+  /** Leases and replica presence. @default an in-process store (embedded: one replica) */
+  readonly kv?: KeyValue;
+  /** This replica's id (unique per process). @default `<host>-<pid>-<random>` */
+  readonly replicaId?: string;
+  /** Shard count for consistent hashing; 0 = one shard per symbol. @default 0 */
+  readonly shards?: number;
+  /** Explicit symbol → shard assignments. */
+  readonly shardMap?: Readonly<Record<string, string>>;
+  /** Lease lifetime in ms: failover takes about this long after a crash. @default 3000 */
+  readonly leaseTtlMs?: number;
+  /** @default leaseTtlMs / 3 */
+  readonly renewEveryMs?: number;
+  /** How often standbys look at the leases. @default min(100, leaseTtlMs / 10) */
+  readonly pollEveryMs?: number;
+  /** Spread leadership across replicas. @default true */
+  readonly rebalance?: boolean;
   /** Take a snapshot after this many commands. @default 1000 */
   readonly snapshotEveryCommands?: number;
+  /** …or after this long with new commands; 0 = off. @default 30000 */
+  readonly snapshotEveryMs?: number;
+  /** Snapshots kept per symbol. @default 3 */
+  readonly snapshotsKept?: number;
   /** @default Date.now */
   readonly nowMs?: () => number;
   readonly onError?: (message: string, err: unknown) => void;
   /** Called after each batch is appended, with the number of commands applied. */
   readonly onApplied?: (symbol: string, commands: number, trades: number) => void;
+  /** Called when this replica starts or stops leading a shard, with the reason. */
+  readonly onLeadership?: (shard: string, leading: boolean, reason: string) => void;
 }
 
 /** The matching role. */
 export interface Matching {
-  /** Rebuilds every book, then matches until `signal` aborts; resolves when all loops stopped. */
+  /** Warms every book, then follows or leads until `signal` aborts; resolves when all loops stopped. */
   run(signal: AbortSignal): Promise<void>;
-  /** Resolves once every book is rebuilt and matching has started. */
+  /** Resolves once every book is warm and following. */
   ready(): Promise<void>;
   /** The live book of a symbol (read-only use: tests, diagnostics). */
   book(symbol: string): OrderBook | undefined;
+  /** Shards this replica leads now. */
+  leading(): string[];
+  /** The shard map in use. */
+  readonly shards: ShardMap;
+  /** This replica's id (the lease holder name). */
+  readonly replicaId: string;
 }
 
-const decode = (payload: string): Command => {
-  try {
-    return JSON.parse(payload) as Command;
-  } catch {
-    return {} as Command; // rejected by the engine as INVALID_COMMAND
+interface ShardState {
+  readonly name: string;
+  readonly symbols: readonly SymbolReplica[];
+  readonly lease: Lease;
+  mode: 'following' | 'leading' | 'switching';
+  /** Stops the current followers or leaders. */
+  ctl: AbortController;
+  /** Settles when the current followers or leaders stopped. */
+  running: Promise<unknown>;
+  lastRenewMs: number;
+  acquiredMs: number;
+  freeSinceMs: number | undefined;
+  holder: string | undefined;
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/** Retries `f` (with a pause) until it resolves or `signal` aborts. */
+const retrying = async (f: () => Promise<void>, signal: AbortSignal, onError: (err: unknown) => void) => {
+  while (!signal.aborted) {
+    try {
+      await f();
+      return;
+    } catch (err) {
+      if (signal.aborted) return;
+      onError(err);
+      await sleep(200, signal);
+    }
   }
 };
 
 /** Creates the matching role. */
 export function createMatching(config: MatchingConfig): Matching {
-  const { db, log } = config;
-  const every = config.snapshotEveryCommands ?? 1000;
+  const kv = config.kv ?? createMemoryKeyValue();
+  const id = config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const now = config.nowMs ?? Date.now;
-  const books = new Map<string, OrderBook>();
+  const ttl = config.leaseTtlMs ?? 3000;
+  const renewMs = config.renewEveryMs ?? Math.max(1, Math.floor(ttl / 3));
+  const pollMs = config.pollEveryMs ?? Math.max(10, Math.min(100, Math.floor(ttl / 10)));
+  const onError = config.onError ?? (() => undefined);
+  const map = createShardMap({
+    symbols: config.markets.list.map((m) => m.symbol),
+    ...(config.shards !== undefined ? { shards: config.shards } : {}),
+    ...(config.shardMap !== undefined ? { explicit: config.shardMap } : {}),
+  });
+  const replicas = new Map<string, SymbolReplica>();
+  for (const m of config.markets.list) {
+    replicas.set(
+      m.symbol,
+      createSymbolReplica({
+        symbol: m.symbol,
+        db: config.db,
+        log: config.log,
+        nowMs: now,
+        onError,
+        ...(config.snapshotEveryCommands !== undefined ? { snapshotEveryCommands: config.snapshotEveryCommands } : {}),
+        ...(config.snapshotEveryMs !== undefined ? { snapshotEveryMs: config.snapshotEveryMs } : {}),
+        ...(config.snapshotsKept !== undefined ? { snapshotsKept: config.snapshotsKept } : {}),
+        ...(config.onApplied !== undefined ? { onApplied: config.onApplied } : {}),
+      }),
+    );
+  }
+  const shards: ShardState[] = map.shards.map((name) => ({
+    name,
+    symbols: map.symbolsOf(name).map((s) => replicas.get(s) as SymbolReplica),
+    lease: createLease(kv, { key: leaseKey(name), holder: id, ttlMs: ttl, nowMs: now }),
+    mode: 'following',
+    ctl: new AbortController(),
+    running: Promise.resolve(),
+    lastRenewMs: 0,
+    acquiredMs: 0,
+    freeSinceMs: undefined,
+    holder: undefined,
+  }));
   let resolveReady!: () => void;
   const readyP = new Promise<void>((r) => (resolveReady = r));
 
-  const runSymbol = async (symbol: string, signal: AbortSignal, started: () => void): Promise<void> => {
-    const cmdLog = `cmd.${symbol}`;
-    const evtLog = eventLog(symbol);
-    const snap = await db
-      .selectFrom('snapshots')
-      .select(['cmd_seq', 'bytes'])
-      .where('shard', '=', symbol)
-      .orderBy('cmd_seq', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    const book = snap === undefined ? new OrderBook() : OrderBook.restore(snap.bytes);
-    const stepDown = new AbortController();
-    let cmdSeq = snap === undefined ? 0 : Number(snap.cmd_seq);
-    let evtSeq = await log.lastSeq(evtLog, { signal });
-    let doneUpTo = 0;
-    if (evtSeq > 0) {
-      const last = (await log.read(evtLog, evtSeq, 1, { signal }))[0] as LogEntry;
-      doneUpTo = (JSON.parse(last.payload) as EventEntry).cmdSeq;
-    }
-    // Re-apply commands whose events are already in the log.
-    while (cmdSeq < doneUpTo) {
-      const entries = await log.read(cmdLog, cmdSeq + 1, Math.min(1000, doneUpTo - cmdSeq), { signal });
-      if (entries.length === 0) break;
-      for (const e of entries) book.apply(decode(e.payload));
-      cmdSeq = (entries.at(-1) as LogEntry).seq;
-    }
-    books.set(symbol, book);
-    let lastSnapshotAt = snap === undefined ? 0 : Number(snap.cmd_seq);
-    started();
-
-    // With tracing on, the tail reads through this wrapper, which remembers when the last read ran.
-    let lastRead = { start: 0, end: 0 };
-    const tailed: EventLog = tracingEnabled()
-      ? {
-          ...log,
-          read: async (name, fromSeq, limit, options) => {
-            const start = performance.now();
-            const entries = await log.read(name, fromSeq, limit, options);
-            lastRead = { start, end: performance.now() };
-            return entries;
+  /** Followers of every symbol of `s` (each warmed first if it ran ahead), until `s.ctl` aborts. */
+  const startFollowing = (s: ShardState, root: AbortSignal): void => {
+    s.ctl = new AbortController();
+    const signal = AbortSignal.any([root, s.ctl.signal]);
+    s.mode = 'following';
+    s.running = Promise.all(
+      s.symbols.map((r) =>
+        retrying(
+          async () => {
+            await r.warm(signal);
+            await r.follow(signal);
           },
-        }
-      : log;
-
-    await tailLog(
-      tailed,
-      cmdLog,
-      async (entries) => {
-        const out: AppendInput[] = [];
-        let trades = 0;
-        let spans: Span[] | undefined;
-        for (const e of entries) {
-          const command = decode(e.payload);
-          const parent = e.headers !== undefined ? contextFromCarrier(e.headers) : undefined;
-          let span: Span | undefined;
-          if (parent !== undefined) {
-            span = startSpan(`apply ${cmdLog}`, {
-              parent,
-              kind: SpanKind.CONSUMER,
-              attributes: {
-                'messaging.operation.type': 'process',
-                'messaging.destination.name': cmdLog,
-                'ballast.symbol': symbol,
-                'ballast.cmd_seq': e.seq,
-                'ballast.command': String(command.type),
-                ...(typeof command.orderId === 'number' ? { 'ballast.order_id': command.orderId } : {}),
-              },
-            });
-            endSpan(
-              startSpan(`read ${cmdLog}`, {
-                parent,
-                kind: SpanKind.CLIENT,
-                startTime: lastRead.start,
-                attributes: { 'ballast.batch.size': entries.length },
-              }),
-              undefined,
-              lastRead.end,
-            );
-            (spans ??= []).push(span);
-          }
-          const events = book.apply(command);
-          for (const ev of events) if (ev.type === 'trade') trades++;
-          const entry = { key: `c${e.seq}`, payload: JSON.stringify({ cmdSeq: e.seq, events }) };
-          const headers = span !== undefined ? traceCarrier(span) : undefined;
-          out.push(headers !== undefined ? { ...entry, headers } : entry);
-          if (span !== undefined) span.setAttribute('ballast.events', events.length);
-        }
-        // The book has moved on: append these exact results until it works (or we stop and a
-        // restart rebuilds the book from the log).
-        const appendStart = spans !== undefined ? performance.now() : 0;
-        for (let attempt = 0; ; attempt++) {
-          try {
-            const results = await log.append(evtLog, out, { expectedLastSeq: evtSeq });
-            evtSeq = (results.at(-1) as { seq: number }).seq;
-            if (spans !== undefined) traceAppend(spans, evtLog, appendStart, entries.length);
-            break;
-          } catch (err) {
-            if (spans !== undefined && (signal.aborted || (err as { code?: string }).code === 'STATE_FENCED')) {
-              for (const span of spans) endSpan(span, err);
-            }
-            if (signal.aborted) throw err;
-            if ((err as { code?: string }).code === 'STATE_FENCED') {
-              // Another writer appended to this shard: this book is no longer authoritative.
-              config.onError?.(`matching ${symbol}: fenced by another writer; stepping down`, err);
-              stepDown.abort(err);
-              throw err;
-            }
-            config.onError?.(`matching ${symbol}: event append failed (attempt ${attempt + 1}); retrying`, err);
-            await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
-          }
-        }
-        cmdSeq = (entries.at(-1) as LogEntry).seq;
-        config.onApplied?.(symbol, entries.length, trades);
-        if (cmdSeq - lastSnapshotAt >= every) {
-          lastSnapshotAt = cmdSeq;
-          try {
-            await db
-              .insertInto('snapshots')
-              .values({
-                shard: symbol,
-                cmd_seq: cmdSeq,
-                evt_seq: evtSeq,
-                bytes: Buffer.from(book.snapshot()),
-                created_ms: now(),
-              })
-              .onConflict((oc) => oc.columns(['shard', 'cmd_seq']).doNothing())
-              .execute();
-            // Keep the two newest.
-            const keep = await db
-              .selectFrom('snapshots')
-              .select('cmd_seq')
-              .where('shard', '=', symbol)
-              .orderBy('cmd_seq', 'desc')
-              .limit(2)
-              .execute();
-            const oldest = keep.at(-1)?.cmd_seq;
-            if (oldest !== undefined) {
-              await db.deleteFrom('snapshots').where('shard', '=', symbol).where('cmd_seq', '<', oldest).execute();
-            }
-          } catch (err) {
-            config.onError?.(`matching ${symbol}: snapshot failed`, err);
-          }
-        }
-      },
-      {
-        fromSeq: cmdSeq + 1,
-        signal: AbortSignal.any([signal, stepDown.signal]),
-        onError: (err) => config.onError?.(`matching ${symbol}: batch failed`, err),
-      },
+          signal,
+          (err) => onError(`matching ${r.symbol}: follower failed; retrying`, err),
+        ),
+      ),
     );
   };
 
-  /** Ends each command's span after its batch's event append, with a child span for the append. */
-  const traceAppend = (spans: Span[], evtLog: string, start: number, batch: number): void => {
-    const end = performance.now();
-    for (const span of spans) {
-      const append = startSpan(`append ${evtLog}`, {
-        parent: span,
-        kind: SpanKind.CLIENT,
-        startTime: start,
-        attributes: { 'ballast.batch.size': batch },
-      });
-      endSpan(append, undefined, end);
-      span.end(end);
+  /** Leads every symbol of `s` while the lease holds (a fenced symbol is rebuilt and leads again). */
+  const startLeading = (s: ShardState, root: AbortSignal): void => {
+    s.ctl = new AbortController();
+    const signal = AbortSignal.any([root, s.ctl.signal]);
+    s.mode = 'leading';
+    s.running = Promise.all(
+      s.symbols.map(async (r) => {
+        while (!signal.aborted && s.lease.valid()) {
+          try {
+            await r.warm(signal);
+            const outcome = await r.lead(s.lease, signal);
+            if (outcome !== 'fenced') break;
+            await sleep(50, signal);
+          } catch (err) {
+            if (signal.aborted) break;
+            onError(`matching ${r.symbol}: leading failed; retrying`, err);
+            await sleep(200, signal);
+          }
+        }
+      }),
+    );
+  };
+
+  /** Stops leading `s` (releasing the lease, or dropping it when lost) and follows again. */
+  const stepDown = async (s: ShardState, reason: string, release: boolean, root: AbortSignal): Promise<void> => {
+    if (s.mode !== 'leading') return;
+    s.mode = 'switching';
+    s.ctl.abort();
+    await s.running;
+    if (release) await s.lease.release();
+    else s.lease.drop();
+    config.onLeadership?.(s.name, false, reason);
+    if (!root.aborted) startFollowing(s, root);
+  };
+
+  const takeOver = async (s: ShardState, root: AbortSignal): Promise<void> => {
+    s.mode = 'switching';
+    s.ctl.abort();
+    await s.running;
+    s.acquiredMs = now();
+    s.lastRenewMs = now();
+    config.onLeadership?.(s.name, true, 'lease acquired');
+    startLeading(s, root);
+  };
+
+  /** Live replicas (fresh presence) and the shards each leads, as last seen. */
+  let members = new Set<string>([id]);
+  let lastPresenceMs = -Infinity;
+  let lastReleaseMs = -Infinity;
+  let imbalanceSinceMs: number | undefined;
+
+  const refreshPresence = async (): Promise<void> => {
+    const t = now();
+    await kv.put(
+      replicaKey(id),
+      JSON.stringify({ id, atMs: t, leading: shards.filter((s) => s.mode === 'leading').length }),
+      { ttlMs: ttl },
+    );
+    const seen = new Set<string>([id]);
+    for (const k of await kv.keys('matching-replica.')) {
+      const e = await kv.get(k);
+      if (e === undefined) continue;
+      try {
+        const v = JSON.parse(e.value) as { id?: unknown; atMs?: unknown };
+        // A replica that missed more than one renewal is treated as gone for balancing (its
+        // leases, if any, are about to expire).
+        if (typeof v.id === 'string' && typeof v.atMs === 'number' && v.atMs >= t - 1.5 * renewMs) seen.add(v.id);
+      } catch {
+        // not ours
+      }
     }
+    members = seen;
+  };
+
+  const tick = async (root: AbortSignal): Promise<void> => {
+    const t = now();
+    // Renew held leases when due; stop leading when one is lost or its deadline passed.
+    await Promise.all(
+      shards.map(async (s) => {
+        if (s.mode !== 'leading') return;
+        if (t - s.lastRenewMs >= renewMs) {
+          try {
+            if (await s.lease.renew()) s.lastRenewMs = t;
+          } catch (err) {
+            onError(`matching ${s.name}: lease renewal failed`, err);
+          }
+        }
+        if (!s.lease.valid()) {
+          void stepDown(s, 'lease lost (not renewed before its deadline)', false, root);
+        }
+      }),
+    );
+    if (t - lastPresenceMs >= renewMs) {
+      try {
+        await refreshPresence();
+        lastPresenceMs = t;
+      } catch (err) {
+        onError('matching: presence update failed', err);
+      }
+    }
+    // Who leads what.
+    await Promise.all(
+      shards.map(async (s) => {
+        if (s.mode === 'leading') {
+          s.holder = id;
+          return;
+        }
+        try {
+          s.holder = (await s.lease.peek())?.holder;
+        } catch (err) {
+          onError(`matching ${s.name}: lease read failed`, err);
+          return;
+        }
+        if (s.holder === undefined) s.freeSinceMs ??= t;
+        else s.freeSinceMs = undefined;
+      }),
+    );
+    const counts = new Map<string, number>();
+    for (const m of members) counts.set(m, 0);
+    for (const s of shards) if (s.holder !== undefined) counts.set(s.holder, (counts.get(s.holder) ?? 0) + 1);
+    // Take free shards: at once when no live replica leads fewer, else after two renew periods.
+    for (const s of shards) {
+      if (root.aborted) return;
+      if (s.mode !== 'following' || s.holder !== undefined) continue;
+      const mine = counts.get(id) ?? 0;
+      let fewest = Infinity;
+      for (const [m, n] of counts) if (m !== id && members.has(m) && n < fewest) fewest = n;
+      const waited = t - (s.freeSinceMs ?? t) >= 2 * renewMs;
+      if (mine > fewest && !waited) continue;
+      try {
+        if (!(await s.lease.tryAcquire())) continue;
+      } catch (err) {
+        onError(`matching ${s.name}: lease acquisition failed`, err);
+        continue;
+      }
+      s.holder = id;
+      counts.set(id, mine + 1);
+      await takeOver(s, root);
+    }
+    // Rebalance: give one shard up when leading more than a fair share while a live replica leads none.
+    if (config.rebalance === false) return;
+    const led = shards.filter((s) => s.mode === 'leading');
+    const fair = Math.ceil(shards.length / Math.max(1, members.size));
+    let idle = false;
+    for (const m of members) if (m !== id && (counts.get(m) ?? 0) === 0) idle = true;
+    if (led.length > fair && idle) {
+      imbalanceSinceMs ??= t;
+      if (t - imbalanceSinceMs >= renewMs && t - lastReleaseMs >= ttl) {
+        const give = led.reduce((a, b) => (b.acquiredMs > a.acquiredMs ? b : a));
+        lastReleaseMs = t;
+        imbalanceSinceMs = undefined;
+        await stepDown(
+          give,
+          `rebalancing: leading ${led.length} of ${shards.length} shards, fair share ${fair}`,
+          true,
+          root,
+        );
+        give.freeSinceMs = undefined;
+        give.holder = undefined;
+      }
+    } else imbalanceSinceMs = undefined;
   };
 
   return {
+    shards: map,
+    replicaId: id,
     async run(signal) {
-      const symbols = config.markets.list.map((m) => m.symbol);
-      let started = 0;
-      const loops = symbols.map((s) =>
-        runSymbol(s, signal, () => {
-          if (++started === symbols.length) resolveReady();
-        }).catch((err) => {
-          config.onError?.(`matching ${s}: stopped`, err);
+      await Promise.all(
+        [...replicas.values()].map((r) =>
+          retrying(
+            () => r.warm(signal),
+            signal,
+            (err) => onError(`matching ${r.symbol}: warm-up failed; retrying`, err),
+          ),
+        ),
+      );
+      if (signal.aborted) {
+        resolveReady();
+        return;
+      }
+      for (const s of shards) startFollowing(s, signal);
+      resolveReady();
+      while (!signal.aborted) {
+        try {
+          await tick(signal);
+        } catch (err) {
+          onError('matching: leadership tick failed', err);
+        }
+        await sleep(pollMs, signal);
+      }
+      // Drain: leaders stop and give their leases up at once, so a standby need not wait a TTL.
+      await Promise.all(
+        shards.map(async (s) => {
+          s.ctl.abort();
+          await s.running;
+          if (s.mode === 'leading' || s.lease.revision() !== 0) {
+            await s.lease.release();
+            config.onLeadership?.(s.name, false, 'draining');
+          }
         }),
       );
-      if (symbols.length === 0) resolveReady();
-      await Promise.all(loops);
+      await kv.delete(replicaKey(id)).catch(() => undefined);
     },
     ready: () => readyP,
-    book: (symbol) => books.get(symbol),
+    book: (symbol) => replicas.get(symbol)?.book(),
+    leading: () => shards.filter((s) => s.mode === 'leading').map((s) => s.name),
   };
 }

@@ -22,8 +22,6 @@ export function parseReplicas(raw: string, base: Readonly<Record<Role, number>>)
   }
   if (out.gateway < 1 || out.oms < 1 || out.matching < 1 || out.ledger < 1)
     throw new Error('needs at least one gateway, oms, matching and ledger replica');
-  if (out.matching > 1)
-    throw new Error('matching runs one replica per deployment until shard leases land (see docs/operations.md)');
   return out;
 }
 
@@ -42,7 +40,7 @@ export const CLUSTER_ONLY_SETTINGS = {
     flag: 'replicas',
     env: 'BALLAST_CLUSTER_REPLICAS',
     description:
-      'Replicas per role, e.g. gateway=2,oms=2,matching=1,ledger=1,marketdata=1 (roles not named keep the default).',
+      'Replicas per role, e.g. gateway=2,oms=2,matching=2,ledger=1,marketdata=1 (roles not named keep the default; matching replicas beyond the first are hot standbys and share shard leadership).',
     parse: (raw) => parseReplicas(raw, DEFAULT_REPLICAS),
     default: DEFAULT_REPLICAS as Record<Role, number>,
     defaultLabel: 'gateway=2,oms=2,matching=1,ledger=1,marketdata=1',

@@ -81,10 +81,6 @@ export async function startControlApi(options: ControlApiOptions): Promise<Fasti
       return reply.code(400).send({ code: 'INVALID_PREFER', msg: 'prefer must list replica numbers' });
     if (replicas === 0 && role !== 'marketdata')
       return reply.code(400).send({ code: 'INVALID_REPLICAS', msg: `${role} needs at least one replica` });
-    if (role === 'matching' && replicas > 1)
-      return reply
-        .code(400)
-        .send({ code: 'INVALID_REPLICAS', msg: 'matching runs one replica until shard leases land' });
     if (options.isDraining()) return reply.code(503).send({ code: 'DRAINING', msg: 'the cluster is draining' });
     const timeoutMs = options.scaleTimeoutMs ?? 120_000;
     let timer: NodeJS.Timeout | undefined;

@@ -1,0 +1,411 @@
+/**
+ * One symbol's book on one matching replica, as follower or leader.
+ *
+ * The book always stands at the state after command `cmdSeq`, and `evtSeq` is the event-log
+ * entry of that command (one entry per command: `{ cmdSeq, events }`, key `c<cmdSeq>`):
+ *
+ * - `warm`: the latest snapshot, then every command whose events are in the event log (read to
+ *   its end), re-applied silently (the engine is deterministic).
+ * - `follow` (hot standby): tails the event log and, for each entry, applies the commands up to
+ *   its `cmdSeq` from the command log — so the book never runs ahead of what the leader
+ *   published. Each re-computed entry is compared byte for byte with the leader's (a mismatch is
+ *   reported: it would mean the engine is not deterministic).
+ * - `lead`: catches up with the event log's end, then tails the command log from the next
+ *   command and appends each batch's events with the expected last sequence (fencing). Before
+ *   each batch, and before each append attempt, it checks the lease's local deadline; a leader
+ *   past it stops without writing. A fenced append (another writer moved the log) or a batch
+ *   applied but not appended leaves the book ahead of the log: it is marked dirty and rebuilt by
+ *   the next `warm`.
+ *
+ * Snapshots (leader only) after `snapshotEveryCommands` commands or `snapshotEveryMs` with new
+ * commands, whichever first; the newest `snapshotsKept` are kept.
+ *
+ * @module
+ */
+import type { Database } from '@ballast/db';
+import { OrderBook, type BookEvent, type Command } from '@ballast/engine';
+import {
+  SpanKind,
+  contextFromCarrier,
+  endSpan,
+  startSpan,
+  traceCarrier,
+  tracingEnabled,
+  type Span,
+} from '@ballast/runtime';
+import { tailLog, type AppendInput, type EventLog, type LogEntry } from '@ballast/state';
+import type { Kysely } from 'kysely';
+
+/** The event log of a symbol. */
+export const eventLog = (symbol: string): string => `evt.${symbol}`;
+/** The command log of a symbol. */
+export const commandLog = (symbol: string): string => `cmd.${symbol}`;
+
+/** One event-log entry: the events of one command. */
+export interface EventEntry {
+  readonly cmdSeq: number;
+  readonly events: BookEvent[];
+}
+
+/** Why {@link SymbolReplica.lead} returned. */
+export type LeadOutcome = 'stopped' | 'lease-lost' | 'fenced';
+
+/** What `lead` needs of the lease: its local validity. */
+export interface LeaseCheck {
+  valid(): boolean;
+}
+
+/** Construction config of {@link createSymbolReplica}. */
+export interface SymbolReplicaConfig {
+  readonly symbol: string;
+  readonly db: Kysely<Database>;
+  readonly log: EventLog;
+  /** @default 1000 */
+  readonly snapshotEveryCommands?: number;
+  /** Also snapshot when this long has passed since the last one and commands arrived; 0 = off. @default 30000 */
+  readonly snapshotEveryMs?: number;
+  /** Snapshots kept per symbol. @default 3 */
+  readonly snapshotsKept?: number;
+  /** @default Date.now */
+  readonly nowMs?: () => number;
+  readonly onError?: (message: string, err: unknown) => void;
+  /** After each appended batch, with the number of commands applied and trades among their events. */
+  readonly onApplied?: (symbol: string, commands: number, trades: number) => void;
+  /** After each appended batch (leader), with the event log's last sequence. */
+  readonly onAppended?: (symbol: string, evtSeq: number) => void;
+}
+
+/** One symbol's book on this replica. */
+export interface SymbolReplica {
+  readonly symbol: string;
+  /** The live book (read-only use). */
+  book(): OrderBook;
+  /** `cmdSeq`: last command applied; `evtSeq`: its event entry. */
+  position(): { cmdSeq: number; evtSeq: number };
+  /** True when the book ran ahead of the event log and must be rebuilt (`warm`). */
+  dirty(): boolean;
+  /** Entries a follower re-computed differently from the leader (should stay 0). */
+  divergences(): number;
+  /** (Re)builds the book if dirty or never built, and catches up with the event log's end. Rejects when `signal` aborts. */
+  warm(signal: AbortSignal): Promise<void>;
+  /** Hot standby: follows the event log until `signal` aborts (resolves then). */
+  follow(signal: AbortSignal): Promise<void>;
+  /** Leads until `signal` aborts ('stopped'), the lease's deadline passes, or an append is fenced. */
+  lead(lease: LeaseCheck, signal: AbortSignal): Promise<LeadOutcome>;
+}
+
+const decode = (payload: string): Command => {
+  try {
+    return JSON.parse(payload) as Command;
+  } catch {
+    return {} as Command; // rejected by the engine as INVALID_COMMAND
+  }
+};
+
+const cmdSeqOf = (payload: string): number | undefined => {
+  try {
+    const n = (JSON.parse(payload) as Partial<EventEntry>).cmdSeq;
+    return typeof n === 'number' ? n : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+let readers = 0;
+
+/** Creates the replica of `config.symbol` (nothing is read until `warm`). */
+export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica {
+  const { db, log, symbol } = config;
+  const cmdLog = commandLog(symbol);
+  const evtLog = eventLog(symbol);
+  const every = config.snapshotEveryCommands ?? 1000;
+  const everyMs = config.snapshotEveryMs ?? 30_000;
+  const kept = Math.max(1, config.snapshotsKept ?? 3);
+  const now = config.nowMs ?? Date.now;
+  let book = new OrderBook();
+  let cmdSeq = 0;
+  let evtSeq = 0;
+  let built = false;
+  let isDirty = false;
+  let diverged = 0;
+  let lastSnapCmd = 0;
+  let lastSnapMs = now();
+  let snapshotting = false;
+  const followReader = `follow-${symbol}-${++readers}`;
+
+  /** Reads commands `from`..`to` (inclusive) from the command log. */
+  const readCommands = async (from: number, to: number, signal: AbortSignal, readerId?: string) => {
+    const out: LogEntry[] = [];
+    let next = from;
+    const opts = readerId !== undefined ? { signal, readerId } : { signal };
+    while (next <= to) {
+      const got = await log.read(cmdLog, next, Math.min(1000, to - next + 1), opts);
+      if (got.length === 0) {
+        await log.waitFor(cmdLog, next - 1, 1000, opts);
+        continue;
+      }
+      for (const e of got) if (e.seq <= to) out.push(e);
+      next = (got.at(-1) as LogEntry).seq + 1;
+    }
+    return out;
+  };
+
+  /**
+   * Applies the commands behind event entries `entries` (in order). The state moves only in the
+   * synchronous part after every read, so an abort leaves it consistent.
+   */
+  const applyEvents = async (entries: readonly LogEntry[], signal: AbortSignal, readerId?: string): Promise<void> => {
+    const parsed = entries.map((e) => ({ seq: e.seq, payload: e.payload, cmdSeq: cmdSeqOf(e.payload) }));
+    let target = cmdSeq;
+    for (const p of parsed) if (p.cmdSeq !== undefined && p.cmdSeq > target) target = p.cmdSeq;
+    const cmds = target > cmdSeq ? await readCommands(cmdSeq + 1, target, signal, readerId) : [];
+    let i = 0;
+    for (const p of parsed) {
+      while (p.cmdSeq !== undefined && cmdSeq < p.cmdSeq) {
+        const c = cmds[i++];
+        if (c === undefined) throw new Error(`matching ${symbol}: command ${cmdSeq + 1} missing from ${cmdLog}`);
+        const events = book.apply(decode(c.payload));
+        cmdSeq = c.seq;
+        if (c.seq === p.cmdSeq && JSON.stringify({ cmdSeq: c.seq, events }) !== p.payload) {
+          diverged++;
+          config.onError?.(
+            `matching ${symbol}: events of command ${c.seq} differ from the leader's (event ${p.seq})`,
+            undefined,
+          );
+        }
+      }
+      evtSeq = p.seq;
+    }
+  };
+
+  /** Applies event entries from `evtSeq + 1` to the log's end. */
+  const catchUp = async (signal: AbortSignal): Promise<void> => {
+    for (;;) {
+      const entries = await log.read(evtLog, evtSeq + 1, 1000, { signal });
+      if (entries.length === 0) return;
+      await applyEvents(entries, signal);
+    }
+  };
+
+  const rebuild = async (signal: AbortSignal): Promise<void> => {
+    const snap = await db
+      .selectFrom('snapshots')
+      .select(['cmd_seq', 'evt_seq', 'bytes'])
+      .where('shard', '=', symbol)
+      .orderBy('cmd_seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    signal.throwIfAborted();
+    book = snap === undefined ? new OrderBook() : OrderBook.restore(snap.bytes);
+    cmdSeq = snap === undefined ? 0 : Number(snap.cmd_seq);
+    evtSeq = snap === undefined ? 0 : Number(snap.evt_seq);
+    lastSnapCmd = cmdSeq;
+    lastSnapMs = now();
+    built = true;
+    isDirty = false;
+  };
+
+  const saveSnapshot = (): void => {
+    if (snapshotting) return;
+    snapshotting = true;
+    const row = {
+      shard: symbol,
+      cmd_seq: cmdSeq,
+      evt_seq: evtSeq,
+      bytes: Buffer.from(book.snapshot()),
+      created_ms: now(),
+    };
+    lastSnapCmd = cmdSeq;
+    lastSnapMs = now();
+    void (async () => {
+      try {
+        await db
+          .insertInto('snapshots')
+          .values(row)
+          .onConflict((oc) => oc.columns(['shard', 'cmd_seq']).doNothing())
+          .execute();
+        const keep = await db
+          .selectFrom('snapshots')
+          .select('cmd_seq')
+          .where('shard', '=', symbol)
+          .orderBy('cmd_seq', 'desc')
+          .limit(kept)
+          .execute();
+        const oldest = keep.length >= kept ? keep.at(-1)?.cmd_seq : undefined;
+        if (oldest !== undefined) {
+          await db.deleteFrom('snapshots').where('shard', '=', symbol).where('cmd_seq', '<', oldest).execute();
+        }
+      } catch (err) {
+        config.onError?.(`matching ${symbol}: snapshot failed`, err);
+      } finally {
+        snapshotting = false;
+      }
+    })();
+  };
+
+  /** Ends each command's span after its batch's event append, with a child span for the append. */
+  const traceAppend = (spans: Span[], start: number, batch: number): void => {
+    const end = performance.now();
+    for (const span of spans) {
+      const append = startSpan(`append ${evtLog}`, {
+        parent: span,
+        kind: SpanKind.CLIENT,
+        startTime: start,
+        attributes: { 'ballast.batch.size': batch },
+      });
+      endSpan(append, undefined, end);
+      span.end(end);
+    }
+  };
+
+  return {
+    symbol,
+    book: () => book,
+    position: () => ({ cmdSeq, evtSeq }),
+    dirty: () => isDirty,
+    divergences: () => diverged,
+
+    async warm(signal) {
+      if (!built || isDirty) await rebuild(signal);
+      await catchUp(signal);
+    },
+
+    async follow(signal) {
+      if (!built || isDirty) throw new Error(`matching ${symbol}: follow needs a warm book`);
+      await tailLog(log, evtLog, (entries) => applyEvents(entries, signal, followReader), {
+        fromSeq: evtSeq + 1,
+        signal,
+        onError: (err) => config.onError?.(`matching ${symbol}: following failed; retrying`, err),
+      });
+    },
+
+    async lead(lease, signal) {
+      if (!built || isDirty) throw new Error(`matching ${symbol}: lead needs a warm book`);
+      await catchUp(signal);
+      if (!lease.valid()) return 'lease-lost';
+      const stop = new AbortController();
+      const tailSignal = AbortSignal.any([signal, stop.signal]);
+      let outcome: LeadOutcome = 'stopped';
+      const end = (o: LeadOutcome, dirtyBook: boolean): void => {
+        outcome = o;
+        if (dirtyBook) isDirty = true;
+        stop.abort();
+      };
+
+      // With tracing on, the tail reads through this wrapper, which remembers when the last read ran.
+      let lastRead = { start: 0, end: 0 };
+      const tailed: EventLog = tracingEnabled()
+        ? {
+            ...log,
+            read: async (name, fromSeq, limit, options) => {
+              const start = performance.now();
+              const entries = await log.read(name, fromSeq, limit, options);
+              lastRead = { start, end: performance.now() };
+              return entries;
+            },
+          }
+        : log;
+
+      await tailLog(
+        tailed,
+        cmdLog,
+        async (entries) => {
+          if (stop.signal.aborted) return;
+          if (!lease.valid()) return end('lease-lost', false);
+          if ((entries[0] as LogEntry).seq !== cmdSeq + 1) {
+            // Not the next command (cannot happen with a gap-free log): rebuild rather than guess.
+            return end('fenced', true);
+          }
+          const out: AppendInput[] = [];
+          let trades = 0;
+          let spans: Span[] | undefined;
+          for (const e of entries) {
+            const command = decode(e.payload);
+            const parent = e.headers !== undefined ? contextFromCarrier(e.headers) : undefined;
+            let span: Span | undefined;
+            if (parent !== undefined) {
+              span = startSpan(`apply ${cmdLog}`, {
+                parent,
+                kind: SpanKind.CONSUMER,
+                attributes: {
+                  'messaging.operation.type': 'process',
+                  'messaging.destination.name': cmdLog,
+                  'ballast.symbol': symbol,
+                  'ballast.cmd_seq': e.seq,
+                  'ballast.command': String(command.type),
+                  ...(typeof command.orderId === 'number' ? { 'ballast.order_id': command.orderId } : {}),
+                },
+              });
+              endSpan(
+                startSpan(`read ${cmdLog}`, {
+                  parent,
+                  kind: SpanKind.CLIENT,
+                  startTime: lastRead.start,
+                  attributes: { 'ballast.batch.size': entries.length },
+                }),
+                undefined,
+                lastRead.end,
+              );
+              (spans ??= []).push(span);
+            }
+            const events = book.apply(command);
+            for (const ev of events) if (ev.type === 'trade') trades++;
+            const entry = { key: `c${e.seq}`, payload: JSON.stringify({ cmdSeq: e.seq, events }) };
+            const headers = span !== undefined ? traceCarrier(span) : undefined;
+            out.push(headers !== undefined ? { ...entry, headers } : entry);
+            if (span !== undefined) span.setAttribute('ballast.events', events.length);
+          }
+          // The book has moved on: append these exact results while the lease holds; otherwise
+          // the book is ahead of the log and gets rebuilt.
+          const appendStart = spans !== undefined ? performance.now() : 0;
+          for (let attempt = 0; ; attempt++) {
+            if (!lease.valid() || signal.aborted) {
+              if (spans !== undefined) for (const span of spans) endSpan(span, new Error('not appended'));
+              return end(signal.aborted ? 'stopped' : 'lease-lost', true);
+            }
+            try {
+              const results = await log.append(evtLog, out, { expectedLastSeq: evtSeq });
+              evtSeq = (results.at(-1) as { seq: number }).seq;
+              if (spans !== undefined) traceAppend(spans, appendStart, entries.length);
+              break;
+            } catch (err) {
+              if ((err as { code?: string }).code === 'STATE_FENCED') {
+                if (spans !== undefined) for (const span of spans) endSpan(span, err);
+                // Another writer appended to this log: this book is not authoritative any more.
+                config.onError?.(`matching ${symbol}: append fenced (another writer); rebuilding`, err);
+                return end('fenced', true);
+              }
+              config.onError?.(`matching ${symbol}: event append failed (attempt ${attempt + 1}); retrying`, err);
+              await sleep(Math.min(500, 25 * 2 ** attempt), signal);
+            }
+          }
+          cmdSeq = (entries.at(-1) as LogEntry).seq;
+          config.onApplied?.(symbol, entries.length, trades);
+          config.onAppended?.(symbol, evtSeq);
+          if (cmdSeq - lastSnapCmd >= every || (everyMs > 0 && cmdSeq > lastSnapCmd && now() - lastSnapMs >= everyMs)) {
+            saveSnapshot();
+          }
+        },
+        {
+          fromSeq: cmdSeq + 1,
+          signal: tailSignal,
+          idleWaitMs: 250,
+          onError: (err) => config.onError?.(`matching ${symbol}: batch failed`, err),
+        },
+      );
+      return outcome;
+    },
+  };
+}
