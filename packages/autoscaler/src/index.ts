@@ -2,7 +2,8 @@
  * `@ballast/autoscaler`: autoscaling policies and the simulator that compares them — the exact
  * Kubernetes HPA v2 and Knative KPA baselines, Ballast's predictive multi-signal policy, a
  * discrete-event simulator on real and synthetic traces, Pareto sweeps, plots and the
- * `autoscale simulate` command.
+ * `autoscale simulate` command — and the live recommender that runs the policy on a cluster's
+ * scraped metrics (`live/`).
  *
  * @module
  */
@@ -100,3 +101,25 @@ export {
 export { renderHtmlReport } from './plot.ts';
 export { createProgressBar, type ProgressBar } from './progress.ts';
 export { runAutoscaleCommand, type AutoscaleIo } from './cli.ts';
+export { PromParseError, parsePrometheusText, type PromSample } from './live/prometheus-text.ts';
+export {
+  OPS_ROUTES,
+  histogramQuantile,
+  marketActivity,
+  readReplica,
+  roleSignals,
+  type ReplicaReading,
+  type ReplicaWindow,
+} from './live/replica-metrics.ts';
+export {
+  LiveRecommender,
+  type LiveAction,
+  type LiveClock,
+  type LiveCluster,
+  type LiveClusterStatus,
+  type LiveDecision,
+  type LiveRecommenderOptions,
+  type LiveReplicaStatus,
+  type LiveRoleConfig,
+  type LiveScaleEvent,
+} from './live/live-recommender.ts';

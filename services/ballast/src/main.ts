@@ -7,6 +7,7 @@
  *   ballast cluster status      show the replicas of a running cluster
  *   ballast cluster scale R N   set the replica count of role R
  *   ballast autoscale simulate  run the autoscaling simulator on a trace (see docs/autoscaling.md)
+ *   ballast autoscale live      scale a running `ballast cluster` from its replicas' metrics
  *   ballast help                list every setting
  *
  * Exit codes: 0 after a clean drain, 1 on a failure at run time, 2 on invalid usage or settings.
@@ -20,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { startBallast } from './app.ts';
 import { CLUSTER_ONLY_SETTINGS, CLUSTER_SETTINGS, type ClusterSettings } from './cluster/cluster-settings.ts';
 import { clusterScale, clusterStatus, runCluster } from './cluster/run-cluster.ts';
+import { AUTOSCALE_LIVE_SETTINGS } from './autoscale/autoscale-live-settings.ts';
+import { runAutoscaleLive } from './autoscale/run-autoscale-live.ts';
 import { openDatabase } from './stores.ts';
 import { START_SETTINGS, type StartSettings } from './settings.ts';
 
@@ -32,6 +35,9 @@ Commands:
             \`cluster status\` shows them, \`cluster scale ROLE N\` changes a role's replica count
   autoscale simulate --trace FILE|synthetic --policy hpa|kpa|ballast|all [--seed S] [--sweep] [--out plot.html]
             compare autoscaling policies on a load trace (docs/autoscaling.md)
+  autoscale live --state-dir DIR [--interval-ms 5000] [--metrics-port 9464] [--dry-run] ...
+            scale a running \`ballast cluster\` from its replicas' metrics; publishes
+            ballast_autoscaler_desired_replicas{role} for KEDA/HPA (flags below)
   help      show this help
 
 Flags (each also settable by its environment variable; flags win):
@@ -39,6 +45,9 @@ ${settingsHelp(START_SETTINGS)}
 
 Flags of \`ballast cluster\` (with the flags above but --role, which it passes to every replica):
 ${settingsHelp(CLUSTER_ONLY_SETTINGS)}
+
+Flags of \`ballast autoscale live\`:
+${settingsHelp(AUTOSCALE_LIVE_SETTINGS)}
 `;
 
 const fail = (msg: string): never => {
@@ -220,6 +229,16 @@ async function autoscale(argv: readonly string[]): Promise<void> {
   const root = new AbortController();
   process.once('SIGINT', () => root.abort(new Error('SIGINT')));
   process.once('SIGTERM', () => root.abort(new Error('SIGTERM')));
+  if (argv[0] === 'live') {
+    process.exitCode = await runAutoscaleLive({
+      argv: argv.slice(1),
+      env: process.env,
+      signal: root.signal,
+      stderr: process.stderr,
+      isTty: process.stdout.isTTY === true,
+    });
+    return;
+  }
   process.exitCode = await runAutoscaleCommand([...argv], {
     stdout: process.stdout,
     stderr: process.stderr,
