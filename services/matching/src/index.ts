@@ -20,3 +20,4 @@ export {
   type SymbolReplica,
   type SymbolReplicaConfig,
 } from './symbol-replica.ts';
+export { verifySymbolLog, type SymbolLogReport } from './verify-log.ts';
