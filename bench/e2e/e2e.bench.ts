@@ -284,6 +284,8 @@ interface StepResult {
   p99Ms: number;
   p999Ms: number;
   cpuPct?: Record<string, number>;
+  /** Failed answers by `<HTTP status>:<code>` (0 = no answer), to tell overload from a fault. */
+  errorKinds?: Record<string, number>;
 }
 
 interface Measured {
@@ -340,6 +342,8 @@ async function measure(target: Target): Promise<Measured> {
     let ok = 0;
     let errors = 0;
     let outstanding = 0;
+    const errorKinds: Record<string, number> = {};
+    const kind = (k: string): void => void (errorKinds[k] = (errorKinds[k] ?? 0) + 1);
     const start = performance.now();
     const inflight: Promise<void>[] = [];
     const fire = (intended: number): Promise<void> => {
@@ -373,9 +377,15 @@ async function measure(target: Target): Promise<Measured> {
           hist.recordValue(latencyUs);
           // A cancel of an order that already filled is a correct answer (-2011), not an error.
           if (r.status === 200 || (cancel && r.body?.code === -2011)) ok++;
-          else errors++;
+          else {
+            errors++;
+            kind(`${r.status}:${r.body?.code ?? ''}`);
+          }
         })
-        .catch(() => void errors++)
+        .catch(() => {
+          errors++;
+          kind('0:');
+        })
         .finally(() => void outstanding--);
     };
     for (let i = 0; i < total; i++) {
@@ -402,6 +412,7 @@ async function measure(target: Target): Promise<Measured> {
       p50Ms: hist.getValueAtPercentile(50) / 1000,
       p99Ms: hist.getValueAtPercentile(99) / 1000,
       p999Ms: hist.getValueAtPercentile(99.9) / 1000,
+      errorKinds,
     };
     await Promise.all(inflight);
     hist.destroy();
@@ -428,7 +439,7 @@ async function measure(target: Target): Promise<Measured> {
       .map(([k, v]) => `${k} ${v}%`)
       .join(', ');
     log(
-      `rate ${rate}/s: ok ${r.ok}/${r.sent}, errors ${r.errors}, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, p99.9 ${r.p999Ms} ms; CPU ${top}` +
+      `rate ${rate}/s: ok ${r.ok}/${r.sent}, errors ${r.errors} ${JSON.stringify(r.errorKinds)}, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, p99.9 ${r.p999Ms} ms; CPU ${top}` +
         (sustained ? '' : ' (not sustained)'),
     );
     if (!sustained) break;

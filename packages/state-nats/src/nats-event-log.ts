@@ -247,12 +247,10 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
         const key = `${log}\u0000${opts.readerId}`;
         const retry = cursors.get(key)?.lastBatch;
         if (retry !== undefined && retry.from === from && retry.entries.length <= limit) return retry.entries;
+        // A tail gets what its cursor has received, [] when nothing yet (it then waits with
+        // waitFor, which costs no round trip): no stream-info request per read — under load those
+        // queue in JetStream's API and slow every publish.
         const cursor = await cursorFor(log, opts.readerId, from);
-        if (cursor.buffered > 0) return cursor.take(limit);
-        // Nothing buffered: return [] only if the log holds nothing at `from` yet.
-        const last = await lastSeqOf(log);
-        if (last < from) return [];
-        await cursor.waitForData(5000, opts.signal, Math.min(limit, last - from + 1));
         return cursor.take(limit);
       } catch (err) {
         if (opts.signal?.aborted === true) throw opts.signal.reason;

@@ -59,8 +59,10 @@ export interface WaitOptions {
   readonly signal?: AbortSignal;
   /**
    * A stable id of the reading loop (one per tail), so an adapter may keep a streaming cursor for
-   * it between calls (JetStream: one ordered consumer per reader instead of one per read).
-   * Readers without one get plain reads.
+   * it between calls (JetStream: one ordered consumer per reader instead of one per read). Such
+   * a read may return fewer entries than exist, even none, while they are on their way: a tail
+   * then waits with {@link EventLog.waitFor} (same reader id) and reads again. Readers without
+   * one get plain reads.
    */
   readonly readerId?: string;
 }

@@ -55,6 +55,12 @@ export interface OmsConfig {
   /** Most orders per group commit. @default 256 */
   readonly maxBatch?: number;
   /**
+   * Group-commit lanes: accounts are spread over this many independent batch writers, so up to
+   * `lanes` transactions run at once (on PostgreSQL; one account is always in one lane, so its
+   * orders stay in order and lanes never race for the same balance). @default 1
+   */
+  readonly lanes?: number;
+  /**
    * Sweep with `SELECT … FOR UPDATE SKIP LOCKED` so oms replicas sharing a PostgreSQL database
    * never republish the same rows at once. @default false (SQLite: one process)
    */
@@ -502,7 +508,7 @@ export function createOms(config: OmsConfig): Oms {
       w.pending.resolve({ ok: true, order: w.order, duplicate: false, ...(cmdSeq !== undefined ? { cmdSeq } : {}) });
     }
   };
-  const places = createGroupCommit(writeBatch, maxBatch);
+  const lanes = Array.from({ length: Math.max(1, config.lanes ?? 1) }, () => createGroupCommit(writeBatch, maxBatch));
 
   // Cancels arriving together are appended together (one transaction per log).
   type PendingCancel = {
@@ -586,7 +592,8 @@ export function createOms(config: OmsConfig): Oms {
       const rejection = checkFilters(input, market);
       if (rejection !== null) return Promise.resolve({ ok: false, reason: rejection });
       const ctx = tracingEnabled() ? sampledContext() : undefined;
-      return new Promise<PlaceResult>((resolve, reject) => places.push({ input, market, ctx, resolve, reject }));
+      const lane = lanes[Number(input.accountId % BigInt(lanes.length))] as (typeof lanes)[number];
+      return new Promise<PlaceResult>((resolve, reject) => lane.push({ input, market, ctx, resolve, reject }));
     },
 
     async cancel(req, options = {}) {
