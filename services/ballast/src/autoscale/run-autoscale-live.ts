@@ -65,6 +65,7 @@ export async function runAutoscaleLive(options: AutoscaleLiveOptions): Promise<n
   const stateDir = resolve(settings.stateDir);
   const metrics = createRecommenderMetrics({ dryRun: settings.dryRun });
   const latest = new Map<string, LiveDecision>();
+  let lastError = '';
 
   const app = Fastify({ logger: false, bodyLimit: 1024 });
   app.get('/metrics', async (_req, reply) => {
@@ -93,6 +94,7 @@ export async function runAutoscaleLive(options: AutoscaleLiveOptions): Promise<n
       const before = latest.get(d.role);
       latest.set(d.role, d);
       metrics.decision(d);
+      if (d.mode === 'normal') lastError = '';
       const changed =
         before === undefined || before.desired !== d.desired || before.mode !== d.mode || d.action !== 'hold';
       const fields = {
@@ -122,7 +124,13 @@ export async function runAutoscaleLive(options: AutoscaleLiveOptions): Promise<n
       if (e.phase === 'failed') logger.warn({ ...fields, err: e.error }, 'scale request failed');
       else logger.info(fields, e.phase === 'requested' ? 'scale requested' : 'scaled');
     },
-    onError: (message, err) => logger.warn({ err }, message),
+    onError: (message, err) => {
+      // Once per distinct problem at warn (it repeats every interval while it lasts).
+      const what = `${message}: ${(err as Error).message}`;
+      if (what !== lastError) logger.warn({ err }, message);
+      else logger.debug({ err }, message);
+      lastError = what;
+    },
   });
   logger.info(
     {
