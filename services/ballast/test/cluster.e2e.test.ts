@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { skipUnlessService } from '@ballast/testkit';
 import {
+  allOrders,
   call,
   fundedAccount,
   privateStores,
@@ -115,18 +116,7 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
     assert.ok(acked.size >= 80, `placed ${acked.size} orders`);
 
     await waitForCatchUp(cl, 30_000);
-    const all: { orderId: number; clientOrderId: string }[] = [];
-    for (let from = 1; ;) {
-      const page = (
-        await call(cl.httpUrl, 'GET', '/api/v3/allOrders', {
-          key,
-          params: { symbol: 'BTCUSDT', orderId: from, limit: 1000 },
-        })
-      ).body as { orderId: number; clientOrderId: string }[];
-      all.push(...page);
-      if (page.length < 1000) break;
-      from = page.at(-1)!.orderId + 1;
-    }
+    const all = await allOrders(cl, key);
     const byClient = new Map(all.map((o) => [o.clientOrderId, o.orderId]));
     for (const [clientId, orderId] of acked) assert.equal(byClient.get(clientId), orderId, `${clientId} in history`);
     assert.equal(all.length, acked.size, 'no order twice, whatever the retries');

@@ -77,16 +77,30 @@ export async function startInstance(dataDir = freshDataDir(), extra: string[] = 
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
   );
+  const { ready, output, exited } = await readyLine<{ httpUrl: string; adminUrl: string }>(
+    child,
+    '"Ballast is ready"',
+    20_000,
+  );
+  return { child, httpUrl: ready.httpUrl, adminUrl: ready.adminUrl, adminToken, dataDir, output, exited };
+}
+
+/** Collects a child's output and resolves with the JSON log line containing `marker`. */
+async function readyLine<T>(
+  child: ChildProcess,
+  marker: string,
+  timeoutMs: number,
+): Promise<{ ready: T; output: () => string; exited: Promise<number | null> }> {
   let out = '';
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const ready = await new Promise<{ httpUrl: string; adminUrl: string }>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`ballast did not become ready:\n${out}`)), 20_000);
+  const ready = await new Promise<T>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`no ${marker} within ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const onData = (d: Buffer): void => {
       out += d.toString();
       for (const line of out.split('\n')) {
-        if (!line.includes('"Ballast is ready"')) continue;
+        if (!line.includes(marker)) continue;
         try {
-          const j = JSON.parse(line) as { httpUrl: string; adminUrl: string };
+          const j = JSON.parse(line) as T;
           clearTimeout(timer);
           res(j);
           return;
@@ -97,9 +111,26 @@ export async function startInstance(dataDir = freshDataDir(), extra: string[] = 
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    void exited.then((code) => rej(new Error(`ballast exited with ${code} before ready:\n${out}`)));
+    void exited.then((code) => rej(new Error(`exited with ${code} before ${marker}:\n${out}`)));
   });
-  return { child, ...ready, adminToken, dataDir, output: () => out, exited };
+  return { ready, output: () => out, exited };
+}
+
+/** Every order of `key` on `symbol`, paging through `GET /api/v3/allOrders` from order id 1. */
+export async function allOrders(
+  inst: Instance,
+  key: string,
+  symbol = 'BTCUSDT',
+): Promise<{ orderId: number; clientOrderId: string; status: string }[]> {
+  const all: { orderId: number; clientOrderId: string; status: string }[] = [];
+  for (let from = 1; ;) {
+    const page = (
+      await call(inst.httpUrl, 'GET', '/api/v3/allOrders', { key, params: { symbol, orderId: from, limit: 1000 } })
+    ).body as { orderId: number; clientOrderId: string; status: string }[];
+    all.push(...page);
+    if (page.length < 1000) return all;
+    from = (page.at(-1) as { orderId: number }).orderId + 1;
+  }
 }
 
 /** Stops an instance: SIGTERM (graceful) by default, or SIGKILL. */
@@ -337,28 +368,11 @@ export async function startCluster(extra: string[]): Promise<ClusterInstance> {
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
   );
-  let out = '';
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const ready = await new Promise<{ frontUrl: string; adminUrl: string }>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`the cluster did not become ready:\n${out}`)), 60_000);
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      for (const line of out.split('\n')) {
-        if (!line.includes('"Ballast cluster is ready"')) continue;
-        try {
-          const j = JSON.parse(line) as { frontUrl: string; adminUrl: string };
-          clearTimeout(timer);
-          res(j);
-          return;
-        } catch {
-          /* partial line */
-        }
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    void exited.then((code) => rej(new Error(`the cluster exited with ${code} before ready:\n${out}`)));
-  });
+  const { ready, output, exited } = await readyLine<{ frontUrl: string; adminUrl: string }>(
+    child,
+    '"Ballast cluster is ready"',
+    60_000,
+  );
   return {
     child,
     httpUrl: ready.frontUrl,
@@ -366,7 +380,7 @@ export async function startCluster(extra: string[]): Promise<ClusterInstance> {
     adminToken,
     dataDir: stateDir,
     stateDir,
-    output: () => out,
+    output,
     exited,
     async status() {
       const r = await runBallast(['cluster', 'status', '--json', '--state-dir', stateDir]);

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { skipUnlessService } from '@ballast/testkit';
 import {
+  allOrders,
   call,
   fundedAccount,
   privateStores,
@@ -141,18 +142,7 @@ describe('store outages: each store stopped and started again under load', { ski
     }
     // No acknowledged order lost, none twice.
     await waitForCatchUp(cl, 60_000);
-    const all: { orderId: number; clientOrderId: string }[] = [];
-    for (let from = 1; ;) {
-      const page = (
-        await call(cl.httpUrl, 'GET', '/api/v3/allOrders', {
-          key,
-          params: { symbol: 'BTCUSDT', orderId: from, limit: 1000 },
-        })
-      ).body as { orderId: number; clientOrderId: string }[];
-      all.push(...page);
-      if (page.length < 1000) break;
-      from = page.at(-1)!.orderId + 1;
-    }
+    const all = await allOrders(cl, key);
     const byClient = new Map(all.map((o) => [o.clientOrderId, o.orderId]));
     for (const [clientId, orderId] of acked) assert.equal(byClient.get(clientId), orderId, `${clientId} in history`);
     assert.equal(new Set(all.map((o) => o.clientOrderId)).size, all.length, 'no client order id twice');
