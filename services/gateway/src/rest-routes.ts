@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Database } from '@ballast/db';
 import type { BookEvent } from '@ballast/engine';
@@ -402,7 +402,8 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
         "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_.:]{1,36}$'.",
       );
     }
-    clientOrderId ??= `x-${randomBytes(12).toString('hex')}`;
+    // randomUUID draws from a cached entropy pool: far cheaper than randomBytes per order.
+    clientOrderId ??= `x-${randomUUID().replaceAll('-', '').slice(0, 24)}`;
     const notRequired = (name: string): never => {
       throw badRequest(ApiCode.InvalidParameter, `Parameter '${name}' sent when not required.`);
     };
