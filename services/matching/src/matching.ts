@@ -9,7 +9,8 @@
  *   taken (compare-and-set on "absent") at once by a replica leading no more shards than any
  *   other live replica, and by anyone once it has stayed free for two renew periods. Taking a
  *   shard stops its followers and starts leading each symbol from the event log's end.
- * - Held leases are renewed every `renewEveryMs` (TTL / 3). A renewal that is refused, or a
+ * - Held leases are renewed every `renewEveryMs` (TTL / 3), on a timer of their own (store calls
+ *   time out after a TTL, so a hung store cannot stall it). A renewal that is refused, or a
  *   deadline that passes without one (a stalled store, a paused process), ends leadership: the
  *   symbols stop before their next append and go back to following (rebuilt if they ran ahead).
  * - A fenced append (another writer moved the log) rebuilds that symbol and, while the lease
@@ -103,6 +104,8 @@ interface ShardState {
   /** Settles when the current followers or leaders stopped. */
   running: Promise<unknown>;
   lastRenewMs: number;
+  /** A renewal is in flight (renewals run beside the poll, so a hung store cannot stall the deadline check). */
+  renewing: boolean;
   acquiredMs: number;
   freeSinceMs: number | undefined;
   holder: string | undefined;
@@ -119,6 +122,17 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
     }
     signal.addEventListener('abort', done, { once: true });
   });
+
+/** `p`, or a rejection after `ms` (a store call that hangs must not stall leadership). */
+const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+};
 
 /** Retries `f` (with a pause) until it resolves or `signal` aborts. */
 const retrying = async (f: () => Promise<void>, signal: AbortSignal, onError: (err: unknown) => void) => {
@@ -173,6 +187,7 @@ export function createMatching(config: MatchingConfig): Matching {
     ctl: new AbortController(),
     running: Promise.resolve(),
     lastRenewMs: 0,
+    renewing: false,
     acquiredMs: 0,
     freeSinceMs: undefined,
     holder: undefined,
@@ -228,7 +243,7 @@ export function createMatching(config: MatchingConfig): Matching {
     s.mode = 'switching';
     s.ctl.abort();
     await s.running;
-    if (release) await s.lease.release();
+    if (release) await within(s.lease.release(), ttl, `release ${s.name}`).catch(() => undefined);
     else s.lease.drop();
     config.onLeadership?.(s.name, false, reason);
     if (!root.aborted) startFollowing(s, root);
@@ -273,27 +288,39 @@ export function createMatching(config: MatchingConfig): Matching {
     members = seen;
   };
 
+  /**
+   * Stops leading shards whose lease is no longer valid (refused renewal or deadline passed), and
+   * starts due renewals without waiting for them. Synchronous: runs on its own timer too.
+   */
+  const guard = (root: AbortSignal): void => {
+    const t = now();
+    for (const s of shards) {
+      if (s.mode !== 'leading') continue;
+      if (!s.lease.valid()) {
+        void stepDown(s, 'lease lost (not renewed before its deadline)', false, root);
+        continue;
+      }
+      if (s.renewing || t - s.lastRenewMs < renewMs) continue;
+      s.renewing = true;
+      within(s.lease.renew(), ttl, `renew ${s.name}`)
+        .then((ok) => {
+          if (ok) s.lastRenewMs = t;
+        })
+        .catch((err: unknown) => onError(`matching ${s.name}: lease renewal failed`, err))
+        .finally(() => {
+          s.renewing = false;
+          if (s.mode === 'leading' && !s.lease.valid())
+            void stepDown(s, 'lease lost (renewal refused or too late)', false, root);
+        });
+    }
+  };
+
   const tick = async (root: AbortSignal): Promise<void> => {
     const t = now();
-    // Renew held leases when due; stop leading when one is lost or its deadline passed.
-    await Promise.all(
-      shards.map(async (s) => {
-        if (s.mode !== 'leading') return;
-        if (t - s.lastRenewMs >= renewMs) {
-          try {
-            if (await s.lease.renew()) s.lastRenewMs = t;
-          } catch (err) {
-            onError(`matching ${s.name}: lease renewal failed`, err);
-          }
-        }
-        if (!s.lease.valid()) {
-          void stepDown(s, 'lease lost (not renewed before its deadline)', false, root);
-        }
-      }),
-    );
+    guard(root);
     if (t - lastPresenceMs >= renewMs) {
       try {
-        await refreshPresence();
+        await within(refreshPresence(), ttl, 'presence');
         lastPresenceMs = t;
       } catch (err) {
         onError('matching: presence update failed', err);
@@ -307,7 +334,7 @@ export function createMatching(config: MatchingConfig): Matching {
           return;
         }
         try {
-          s.holder = (await s.lease.peek())?.holder;
+          s.holder = (await within(s.lease.peek(), ttl, `read lease ${s.name}`))?.holder;
         } catch (err) {
           onError(`matching ${s.name}: lease read failed`, err);
           return;
@@ -329,7 +356,7 @@ export function createMatching(config: MatchingConfig): Matching {
       const waited = t - (s.freeSinceMs ?? t) >= 2 * renewMs;
       if (mine > fewest && !waited) continue;
       try {
-        if (!(await s.lease.tryAcquire())) continue;
+        if (!(await within(s.lease.tryAcquire(), ttl, `take lease ${s.name}`))) continue;
       } catch (err) {
         onError(`matching ${s.name}: lease acquisition failed`, err);
         continue;
@@ -381,6 +408,16 @@ export function createMatching(config: MatchingConfig): Matching {
       }
       for (const s of shards) startFollowing(s, signal);
       resolveReady();
+      // The deadline check and renewals also run on their own timer, so a slow poll (a store
+      // that does not answer) cannot keep an expired leader writing.
+      const guardLoop = new AbortController();
+      void (async () => {
+        const g = AbortSignal.any([signal, guardLoop.signal]);
+        while (!g.aborted) {
+          guard(signal);
+          await sleep(pollMs, g);
+        }
+      })();
       while (!signal.aborted) {
         try {
           await tick(signal);
@@ -395,12 +432,13 @@ export function createMatching(config: MatchingConfig): Matching {
           s.ctl.abort();
           await s.running;
           if (s.mode === 'leading' || s.lease.revision() !== 0) {
-            await s.lease.release();
+            await within(s.lease.release(), ttl, `release ${s.name}`).catch(() => undefined);
             config.onLeadership?.(s.name, false, 'draining');
           }
         }),
       );
-      await kv.delete(replicaKey(id)).catch(() => undefined);
+      guardLoop.abort();
+      await within(kv.delete(replicaKey(id)), ttl, 'presence').catch(() => undefined);
     },
     ready: () => readyP,
     book: (symbol) => replicas.get(symbol)?.book(),
