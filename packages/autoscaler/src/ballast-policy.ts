@@ -9,10 +9,13 @@
  * - market activity (orders/s), the leading indicator, converted with a learned capacity per
  *   replica, and its forecast over the horizon a new replica needs to become useful (measured
  *   start-up delay + actuation delay), by Holt's linear trend, plus headroom while the burst
- *   detector sees a burst.
+ *   detector sees a burst;
+ * - optionally (`swingZ`), variance-aware headroom for load that swings around a slow level:
+ *   `level × exp(swingZ × σ)` of the recent log-deviations.
  *
  * The result is a *total* replica count at the horizon, so replicas already starting count as
- * capacity arriving at their expected ready time and are not ordered twice. Scale-down needs the
+ * capacity arriving at their expected ready time and are not ordered twice; a decision still in the
+ * actuation pipe (KEDA → HPA) counts as the current count, so holding never undoes it. Scale-down needs the
  * recommendation to fall by a hysteresis margin, is stabilized over a short window, and never
  * happens during a burst or in degraded mode. Missing required signals switch to an explicit
  * degraded mode (`hold` the current count, or fall back to a `floor`), reported in the status.
@@ -22,7 +25,13 @@
  *
  * @module
  */
-import { BurstDetector, HoltForecaster, type BurstDetectorOptions, type HoltOptions } from './forecast.ts';
+import {
+  BurstDetector,
+  HoltForecaster,
+  SwingEstimator,
+  type BurstDetectorOptions,
+  type HoltOptions,
+} from './forecast.ts';
 import { chooseReplicasToRemove, podDeletionCosts } from './removal.ts';
 
 /** A replica as the policy sees it. */
@@ -38,7 +47,8 @@ export interface BallastReplica {
 }
 
 /** Signal names, as reported in {@link BallastStatus.missing} and {@link BallastStatus.limitedBy}. */
-export type BallastSignalName = 'elu' | 'inFlight' | 'latency' | 'lag' | 'activity' | 'forecast' | 'burst' | 'min';
+export type BallastSignalName =
+  'elu' | 'inFlight' | 'latency' | 'lag' | 'activity' | 'forecast' | 'burst' | 'swing' | 'min';
 
 /** One sync's signals; an absent field is a missing metric. */
 export interface BallastSignals {
@@ -94,6 +104,14 @@ export interface BallastPolicyOptions {
   readonly scaleDownHysteresis?: number;
   /** Scale down to the highest recommendation of this window, seconds. @default 60 */
   readonly scaleDownStabilizationS?: number;
+  /**
+   * Variance-aware headroom for load that swings around a slowly moving level: provision for
+   * `level × exp(swingZ × σ)`, where level and σ are an EWMA (time constant `swingWindowS`) of the
+   * load and of its log-deviation from that level. 0 = off. @default 0
+   */
+  readonly swingZ?: number;
+  /** @default 600 */
+  readonly swingWindowS?: number;
   /** Signals whose absence means degraded mode. @default ['elu'] */
   readonly requiredSignals?: readonly ('elu' | 'activity' | 'inFlight' | 'lag')[];
   /** Degraded mode: keep the current count, or go to `floorReplicas`. @default 'hold' */
@@ -147,6 +165,7 @@ export class BallastPolicy {
   readonly #floor: number;
   readonly #holt: HoltForecaster;
   readonly #burst: BurstDetector;
+  readonly #swing: SwingEstimator;
   readonly #readySamples: number[] = [];
   readonly #seenReady = new Set<string>();
   #capacity: number;
@@ -155,6 +174,8 @@ export class BallastPolicy {
   #errVar = 0;
   #pending: { forMs: number; value: number }[] = [];
   #lastActivityMs = -1;
+  /** Decisions still travelling to the plant (within the actuation delay). */
+  #inTransit: { atMs: number; value: number }[] = [];
 
   constructor(options: BallastPolicyOptions) {
     const min = options.minReplicas ?? 1;
@@ -173,6 +194,8 @@ export class BallastPolicy {
       noiseWindowS: options.noiseWindowS ?? 600,
       scaleDownHysteresis: options.scaleDownHysteresis ?? 0.1,
       scaleDownStabilizationS: options.scaleDownStabilizationS ?? 60,
+      swingZ: options.swingZ ?? 0,
+      swingWindowS: options.swingWindowS ?? 600,
       requiredSignals: options.requiredSignals ?? ['elu'],
       degradedAction: options.degradedAction ?? 'hold',
     };
@@ -181,6 +204,7 @@ export class BallastPolicy {
     this.#floor = options.floorReplicas ?? min;
     this.#holt = new HoltForecaster(options.holt);
     this.#burst = new BurstDetector(options.burst);
+    this.#swing = new SwingEstimator({ windowS: this.#o.swingWindowS });
     this.#capacity = this.#o.capacityPerReplica;
     this.#loadPerOrder = this.#o.loadPerOrder;
   }
@@ -231,11 +255,11 @@ export class BallastPolicy {
       const load = orders * this.#loadPerOrder;
       per.activity = Math.ceil(load / perReplica - 1e-9);
       if (o.predictive) {
+        const dtS = this.#lastActivityMs >= 0 ? (nowMs - this.#lastActivityMs) / 1000 : 0;
         // Error of the forecast made one horizon ago for now: the uncertainty headroom must cover.
         while (this.#pending.length > 0 && this.#pending[0]!.forMs <= nowMs) {
           const f = this.#pending.shift()!;
           const err = Math.max(0, orders - f.value);
-          const dtS = this.#lastActivityMs >= 0 ? (nowMs - this.#lastActivityMs) / 1000 : 0;
           this.#errVar += (1 - Math.exp(-dtS / o.noiseWindowS)) * (err * err - this.#errVar);
         }
         this.#lastActivityMs = nowMs;
@@ -247,6 +271,10 @@ export class BallastPolicy {
         forecastOrders = predicted + noise;
         per.forecast = Math.ceil((forecastOrders * this.#loadPerOrder) / perReplica - 1e-9);
         if (inBurst) per.burst = Math.ceil((load * o.burstHeadroom) / perReplica - 1e-9);
+        if (o.swingZ > 0) {
+          this.#swing.update(nowMs, load);
+          per.swing = Math.ceil(this.#swing.upper(o.swingZ) / perReplica - 1e-9);
+        }
       }
     }
 
@@ -272,19 +300,24 @@ export class BallastPolicy {
     const cutoff = nowMs - o.scaleDownStabilizationS * 1000;
     this.#history = this.#history.filter((h) => h.atMs > cutoff);
     this.#history.push({ atMs: nowMs, value: raw });
+    // A decision still in the actuation pipe (KEDA → HPA) is the count the plant is about to have:
+    // holding means repeating it, not going back to the count seen now.
+    this.#inTransit = this.#inTransit.filter((d) => d.atMs > nowMs - o.actuationDelayS * 1000);
+    const reference = this.#inTransit.at(-1)?.value ?? current;
     let desired: number;
     if (degraded) {
-      desired = o.degradedAction === 'hold' ? Math.max(current, raw) : Math.max(this.#floor, raw);
-    } else if (raw >= current) {
+      desired = o.degradedAction === 'hold' ? Math.max(reference, raw) : Math.max(this.#floor, raw);
+    } else if (raw >= reference) {
       desired = raw;
-    } else if (inBurst || raw > current * (1 - o.scaleDownHysteresis)) {
-      desired = current;
+    } else if (inBurst || raw > reference * (1 - o.scaleDownHysteresis)) {
+      desired = reference;
     } else {
       let windowMax = raw;
       for (const h of this.#history) windowMax = Math.max(windowMax, h.value);
-      desired = Math.min(current, windowMax);
+      desired = Math.min(reference, windowMax);
     }
     desired = Math.max(o.minReplicas, Math.min(o.maxReplicas, desired));
+    if (o.actuationDelayS > 0) this.#inTransit.push({ atMs: nowMs, value: desired });
 
     const candidates = live.map((r) => ({ id: r.id, state: r.state, inFlight: r.inFlight, startedMs: r.startedMs }));
     const remove = desired < current ? chooseReplicasToRemove(candidates, current - desired) : [];

@@ -162,3 +162,57 @@ export class BurstDetector {
     return this.#inBurst;
   }
 }
+
+/** Options of {@link SwingEstimator}. */
+export interface SwingEstimatorOptions {
+  /** Time constant of the level and of the variance, seconds. @default 600 */
+  readonly windowS?: number;
+}
+
+/**
+ * Variance-aware headroom for a rate that swings around a slowly moving level: an EWMA level and an
+ * EWMA of the squared log-deviation from it, so `upper(z) = level × exp(z × σ)` is a high quantile
+ * of the recent load (log-normal swings), not its mean. Samples ≤ 0 are ignored.
+ */
+export class SwingEstimator {
+  readonly #windowS: number;
+  #level = -1;
+  #var = 0;
+  #lastMs = -1;
+
+  constructor(options: SwingEstimatorOptions = {}) {
+    this.#windowS = options.windowS ?? 600;
+  }
+
+  /** Smoothed level (units), or 0 before the first sample. */
+  get level(): number {
+    return Math.max(0, this.#level);
+  }
+
+  /** Standard deviation of the log-deviation from the level. */
+  get sigma(): number {
+    return Math.sqrt(this.#var);
+  }
+
+  /** Adds the sample `value` observed at `nowMs`. */
+  update(nowMs: number, value: number): void {
+    if (!(value > 0)) return;
+    if (this.#level < 0) {
+      this.#level = value;
+      this.#lastMs = nowMs;
+      return;
+    }
+    const dtS = (nowMs - this.#lastMs) / 1000;
+    if (dtS <= 0) return;
+    this.#lastMs = nowMs;
+    const w = 1 - Math.exp(-dtS / this.#windowS);
+    const d = Math.log(value / this.#level);
+    this.#var += w * (d * d - this.#var);
+    this.#level += w * (value - this.#level);
+  }
+
+  /** `level × exp(z × σ)`. */
+  upper(z: number): number {
+    return this.level * Math.exp(z * this.sigma);
+  }
+}

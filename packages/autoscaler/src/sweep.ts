@@ -21,8 +21,8 @@ export const SWEEP_SIZE = 8;
 
 /**
  * The default grid, {@link SWEEP_SIZE} settings per policy: HPA target utilization 45–80% (default
- * behavior); KPA target utilization 0.45–0.8 (RPS per pod); Ballast target ELU {0.6, 0.7, 0.75,
- * 0.8} × noise headroom z {0.5, 1.5}.
+ * behavior); KPA target utilization 0.45–0.8 (RPS per pod); Ballast: target ELU 0.7–0.85 with either
+ * forecast-error headroom z = 1.5 or variance-aware swing headroom z_swing 0.5–1 (8 settings).
  */
 export function defaultGrid(policy: PolicyName, plantOptions: PlantOptions = {}): KnobSetting[] {
   const p = resolvePlant(plantOptions);
@@ -42,17 +42,23 @@ export function defaultGrid(policy: PolicyName, plantOptions: PlantOptions = {})
         create: () => kpaDriver(p.minReplicas, p.maxReplicas, { targetUtilization: u, capacityPerReplica: cap }),
       }));
     case 'ballast': {
-      const out: KnobSetting[] = [];
-      for (const u of [0.6, 0.7, 0.75, 0.8]) {
-        for (const z of [0.5, 1.5]) {
-          out.push({
-            label: `elu=${u},z=${z}`,
-            knobs: { targetElu: u, noiseZ: z },
-            create: () => ballastDriver(p.minReplicas, p.maxReplicas, cap, p.sloP99Ms, { targetElu: u, noiseZ: z }),
-          });
-        }
-      }
-      return out;
+      // Chosen on seeds 11-13 (not the bench's seeds 1-3): three settings with the forecast-error
+      // headroom (bursty load), five with the variance-aware swing headroom (swinging load).
+      const settings: { targetElu: number; noiseZ: number; swingZ: number }[] = [
+        { targetElu: 0.7, noiseZ: 1.5, swingZ: 0 },
+        { targetElu: 0.75, noiseZ: 1.5, swingZ: 0 },
+        { targetElu: 0.8, noiseZ: 1.5, swingZ: 0 },
+        { targetElu: 0.8, noiseZ: 0, swingZ: 0.5 },
+        { targetElu: 0.8, noiseZ: 0, swingZ: 0.75 },
+        { targetElu: 0.8, noiseZ: 0, swingZ: 1 },
+        { targetElu: 0.85, noiseZ: 0, swingZ: 0.75 },
+        { targetElu: 0.85, noiseZ: 0, swingZ: 1 },
+      ];
+      return settings.map((k) => ({
+        label: `elu=${k.targetElu},z=${k.noiseZ},swing=${k.swingZ}`,
+        knobs: k,
+        create: () => ballastDriver(p.minReplicas, p.maxReplicas, cap, p.sloP99Ms, k),
+      }));
     }
   }
 }
