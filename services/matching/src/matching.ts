@@ -40,7 +40,7 @@ export { eventLog, commandLog, type EventEntry } from './symbol-replica.ts';
 /** KV key of a shard's lease. */
 export const leaseKey = (shard: string): string => `matching-lease.${shard}`;
 /** KV key of a replica's presence. */
-export const replicaKey = (id: string): string => `matching-replica.${id}`;
+export const replicaKey = (id: string): string => `matching-replica.${id.replace(/[^A-Za-z0-9_=-]/g, '_')}`;
 
 /** Construction config of the matching role. */
 export interface MatchingConfig {
