@@ -398,10 +398,13 @@ export function createLedger(config: LedgerConfig): Ledger {
             const done = await offsetOf(trx, name);
             applied = entries.filter((e) => e.seq > done);
             await applyBatch(trx, market, applied);
+            // Never backwards: a replica behind another one (its batch already settled by the
+            // other) must not move the offset back, or those events would be settled again.
+            const upTo = Math.max(done, lastSeq);
             await trx
               .insertInto('consumer_offsets')
-              .values({ consumer: CONSUMER, log: name, seq: lastSeq })
-              .onConflict((oc) => oc.columns(['consumer', 'log']).doUpdateSet({ seq: lastSeq }))
+              .values({ consumer: CONSUMER, log: name, seq: upTo })
+              .onConflict((oc) => oc.columns(['consumer', 'log']).doUpdateSet({ seq: upTo }))
               .execute();
           });
         } catch (err) {
