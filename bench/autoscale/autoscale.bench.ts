@@ -75,9 +75,10 @@ const plant = resolvePlant();
 const directGrid = defaultGrid('ballast').map((g) => ({
   ...g,
   create: () =>
+    // Every knob of the setting (target, forecast-error and swing headroom), only the
+    // actuation delay differs.
     ballastDriver(plant.minReplicas, plant.maxReplicas, 1000 / plant.serviceMs, plant.sloP99Ms, {
-      targetElu: g.knobs.targetElu!,
-      noiseZ: g.knobs.noiseZ!,
+      ...g.knobs,
       actuationDelayS: 0,
     }),
 }));
