@@ -296,7 +296,9 @@ interface Measured {
   steps: StepResult[];
 }
 
-async function measure(target: Target): Promise<Measured> {
+const idle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function measure(target: Target, warmupRate: number): Promise<Measured> {
   const pool = new Pool(target.httpUrl, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
   const admin = new Pool(target.adminUrl, { connections: 2 });
   const post = async (p: Pool, path: string, body: string, headers: Record<string, string>) => {
@@ -420,9 +422,11 @@ async function measure(target: Target): Promise<Measured> {
   }
 
   // Warm-up: the first seconds after start pay for JIT compilation of the whole path (a 1–3 s
-  // latency bump at 2,000/s when measured cold); measure the steady state.
-  await runAt(500, 2);
-  await runAt(1500, 4);
+  // latency bump at 2,000/s when measured cold); measure the steady state. Below what the target
+  // sustains, or the first step would start with its backlog (and open breakers).
+  await runAt(warmupRate / 3, 2);
+  await runAt(warmupRate, 8);
+  await idle(3000);
   const pids = await target.pids();
   const steps: StepResult[] = [];
   let best = 0;
@@ -447,6 +451,7 @@ async function measure(target: Target): Promise<Measured> {
     cpuPctAtMax = r.cpuPct;
   }
   const half = Math.max(1, Math.round(best / 2));
+  await idle(5000); // let the failed step's backlog drain and breakers close
   const atHalf = await runAt(half, halfSeconds);
   log(
     `at half (${half}/s): p50 ${atHalf.p50Ms} ms, p99 ${atHalf.p99Ms} ms, p99.9 ${atHalf.p999Ms} ms, errors ${atHalf.errors}`,
@@ -473,7 +478,7 @@ async function measure(target: Target): Promise<Measured> {
 if (mode === 'embedded') {
   const target = await startEmbedded();
   log(`ballast at ${target.httpUrl}`);
-  const m = await measure(target).finally(() => target.stop());
+  const m = await measure(target, 1500).finally(() => target.stop());
   console.log(JSON.stringify({ bench: 'e2e', mode: 'embedded', node: process.version, ...m }));
 } else {
   const sets = {
@@ -485,7 +490,7 @@ if (mode === 'embedded') {
     log(`\n--- cluster ${replicas}`);
     const target = await startCluster(replicas, name);
     log(`front at ${target.httpUrl}`);
-    results[name] = await measure(target).finally(() => target.stop());
+    results[name] = await measure(target, 400).finally(() => target.stop());
   }
   const one = results.one!;
   const two = results.two!;

@@ -23,6 +23,19 @@ import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
 const CONSUMER = 'ledger';
 
 /** Fee rates in basis points (1 bp = 0.01%). */
+
+/** Orders balance rows by (account, asset): the lock order every writer of `balances` follows. */
+const byAccountAsset = (a: { account_id: bigint; asset: string }, b: { account_id: bigint; asset: string }): number =>
+  a.account_id < b.account_id
+    ? -1
+    : a.account_id > b.account_id
+      ? 1
+      : a.asset < b.asset
+        ? -1
+        : a.asset > b.asset
+          ? 1
+          : 0;
+
 export interface FeeSchedule {
   /** @default 10 */
   readonly makerBps: number;
@@ -114,7 +127,9 @@ export async function writeJournals(
       .insertInto('postings')
       .values(postings.slice(i, i + 1000))
       .execute();
-  const list = [...deltas.values()];
+  // Balance rows are locked in one global order — (account, asset) — by every writer (the oms
+  // does the same), so concurrent transactions wait for each other instead of deadlocking.
+  const list = [...deltas.values()].sort(byAccountAsset);
   for (let i = 0; i < list.length; i += 500) {
     await trx
       .insertInto('balances')

@@ -95,7 +95,7 @@ export interface Oms {
   cancel(req: CancelRequest, options?: { signal?: AbortSignal }): Promise<CancelResult>;
   /** Republishes committed commands older than `minAgeMs` still in the outbox; returns how many. */
   sweepOutbox(minAgeMs?: number): Promise<number>;
-  /** Sweeps every `intervalMs` until `signal` aborts. */
+  /** Sweeps every `intervalMs` (rows older than max(5 s, 5 × `intervalMs`)) until `signal` aborts. */
   runSweeper(signal: AbortSignal, intervalMs?: number): Promise<void>;
 }
 
@@ -276,7 +276,12 @@ export function createOms(config: OmsConfig): Oms {
       else d.amount += r.amount;
       accepted.push({ p, ...r });
     }
-    for (const d of delta.values()) {
+    // Balance rows are locked in one global order — (account, asset), as the ledger does — so
+    // concurrent transactions (lanes, replicas, settlement) wait instead of deadlocking.
+    const updates = [...delta.values()].sort((a, b) =>
+      a.account < b.account ? -1 : a.account > b.account ? 1 : a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0,
+    );
+    for (const d of updates) {
       const updated = await trx
         .updateTable('balances')
         .set((eb) => ({ available: eb('available', '-', d.amount), reserved: eb('reserved', '+', d.amount) }))
@@ -629,9 +634,13 @@ export function createOms(config: OmsConfig): Oms {
     sweepOutbox,
 
     async runSweeper(signal, intervalMs = 1000) {
+      // Only rows a few seconds old: younger ones are normally deleted by the next batch (deferred
+      // delete), and sweeping them would lock the rows that batch is deleting — stalling order
+      // entry behind a sweep that republishes what was already published.
+      const minAgeMs = Math.max(5000, 5 * intervalMs);
       while (!signal.aborted) {
         try {
-          await sweepOutbox(intervalMs);
+          await sweepOutbox(minAgeMs);
         } catch (err) {
           config.onWarning?.('outbox sweep failed; will retry', err);
         }
