@@ -34,6 +34,7 @@ import { createLease, createMemoryKeyValue, type EventLog, type KeyValue, type L
 import type { Kysely } from 'kysely';
 import { createShardMap, type ShardMap } from './shard-map.ts';
 import { createSymbolReplica, type SymbolReplica } from './symbol-replica.ts';
+import { sleep } from './sleep.ts';
 
 export { eventLog, commandLog, type EventEntry } from './symbol-replica.ts';
 
@@ -110,18 +111,6 @@ interface ShardState {
   freeSinceMs: number | undefined;
   holder: string | undefined;
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /** `p`, or a rejection after `ms` (a store call that hangs must not stall leadership). */
 const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => {

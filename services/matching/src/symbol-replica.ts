@@ -35,6 +35,7 @@ import {
 } from '@ballast/runtime';
 import { tailLog, type AppendInput, type EventLog, type LogEntry } from '@ballast/state';
 import type { Kysely } from 'kysely';
+import { sleep } from './sleep.ts';
 
 /** The event log of a symbol. */
 export const eventLog = (symbol: string): string => `evt.${symbol}`;
@@ -110,18 +111,6 @@ const cmdSeqOf = (payload: string): number | undefined => {
     return undefined;
   }
 };
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 let readers = 0;
 
