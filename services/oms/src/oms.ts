@@ -30,7 +30,7 @@ import {
   type TraceContext,
 } from '@ballast/runtime';
 import type { AppendResult, EventLog } from '@ballast/state';
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { createGroupCommit } from './group-commit.ts';
 import { findOrder, toOrderRecord } from './order-record.ts';
 import type { CancelResult, OrderRecord, PlaceOrderInput, PlaceRejection, PlaceResult } from './order-request.ts';
@@ -243,13 +243,17 @@ export function createOms(config: OmsConfig): Oms {
         pairs.set(pairKey(p.input.accountId, asset), { account: p.input.accountId, asset });
       }
     }
-    const balances = await trx
+    // PostgreSQL: lock the batch's balance rows now, in (account, asset) order — the order every
+    // writer of balances follows, so transactions queue instead of deadlocking — and read them.
+    const read = trx
       .selectFrom('balances')
       .select(['account_id', 'asset', 'available'])
       .where((eb) =>
         eb.or([...pairs.values()].map((x) => eb.and([eb('account_id', '=', x.account), eb('asset', '=', x.asset)]))),
       )
-      .execute();
+      .orderBy('account_id')
+      .orderBy('asset');
+    const balances = await (config.lockOutbox === true ? read.forUpdate() : read).execute();
     const avail = new Map(balances.map((b) => [pairKey(b.account_id, b.asset), b.available]));
     const delta = new Map<string, { account: bigint; asset: string; amount: bigint }>();
     const seenInBatch = new Map<string, Pending>();
@@ -276,21 +280,23 @@ export function createOms(config: OmsConfig): Oms {
       else d.amount += r.amount;
       accepted.push({ p, ...r });
     }
-    // Balance rows are locked in one global order — (account, asset), as the ledger does — so
-    // concurrent transactions (lanes, replicas, settlement) wait instead of deadlocking.
-    const updates = [...delta.values()].sort((a, b) =>
-      a.account < b.account ? -1 : a.account > b.account ? 1 : a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0,
-    );
-    for (const d of updates) {
+    // Every reservation of the batch in one statement (one round trip, however many accounts):
+    // amounts by CASE on (account, asset), each guarded so available never goes negative.
+    const updates = [...delta.values()];
+    if (updates.length > 0) {
+      const amount = sql<bigint>`case ${sql.join(
+        updates.map((d) => sql`when account_id = ${d.account} and asset = ${d.asset} then cast(${d.amount} as bigint)`),
+        sql` `,
+      )} end`;
       const updated = await trx
         .updateTable('balances')
-        .set((eb) => ({ available: eb('available', '-', d.amount), reserved: eb('reserved', '+', d.amount) }))
-        .where('account_id', '=', d.account)
-        .where('asset', '=', d.asset)
-        .where('available', '>=', d.amount)
+        .set({ available: sql`available - ${amount}`, reserved: sql`reserved + ${amount}` })
+        .where((eb) => eb.or(updates.map((d) => eb.and([eb('account_id', '=', d.account), eb('asset', '=', d.asset)]))))
+        .where(sql<boolean>`available >= ${amount}`)
         .executeTakeFirst();
-      if (updated.numUpdatedRows === 0n) {
-        // Another writer moved the balance since it was read: fail the batch; the clients retry.
+      if (updated.numUpdatedRows !== BigInt(updates.length)) {
+        // Another writer moved a balance since it was read (SQLite, or a row not yet locked):
+        // fail the batch; the clients retry.
         throw new BallastError(ErrorCode.StateConflict, 'balance changed during order entry; retry', {
           retryable: true,
         });
