@@ -59,6 +59,9 @@ export interface RemoteOms extends OrderEntry {
   readonly replicas: string[];
 }
 
+/** Most orders per batch request (the oms accepts up to 1000). */
+const MAX_BATCH = 500;
+
 const unavailable = (msg: string, cause?: unknown): BallastError =>
   new BallastError(ErrorCode.StateConnection, msg, { retryable: true, ...(cause !== undefined ? { cause } : {}) });
 
@@ -170,9 +173,50 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     throw last ?? unavailable('no oms replica is available');
   };
 
+  // The orders of one event-loop turn travel together (POST /internal/v1/orders/batch): one HTTP
+  // exchange per batch instead of per order, on both sides; each order keeps its own result.
+  // With tracing on, orders go one per request, so each keeps its own client and server spans.
+  type Queued = { body: unknown; resolve: (r: PlaceResult) => void; reject: (e: unknown) => void };
+  let queue: Queued[] = [];
+  const flush = (): void => {
+    const batch = queue;
+    queue = [];
+    for (let i = 0; i < batch.length; i += MAX_BATCH) void sendBatch(batch.slice(i, i + MAX_BATCH));
+  };
+  const sendBatch = async (batch: Queued[]): Promise<void> => {
+    let out: {
+      results: { ok: boolean; result?: unknown; error?: { code: string; msg: string; retryable: boolean } }[];
+    };
+    try {
+      out = (await attempt('/internal/v1/orders/batch', { orders: batch.map((q) => q.body) }, undefined)) as typeof out;
+    } catch (err) {
+      for (const q of batch) q.reject(err);
+      return;
+    }
+    batch.forEach((q, i) => {
+      const r = out.results[i];
+      if (r?.ok === true) q.resolve(decodePlaceResult(r.result));
+      else
+        q.reject(
+          new BallastError(
+            (r?.error?.code ?? ErrorCode.Internal) as ErrorCode,
+            `oms: ${r?.error?.msg ?? 'no result'}`,
+            {
+              retryable: r?.error?.retryable === true,
+            },
+          ),
+        );
+    });
+  };
+
   return {
     async place(input): Promise<PlaceResult> {
-      return decodePlaceResult(await call('/internal/v1/orders', encodePlaceInput(input), input.symbol));
+      if (tracingEnabled())
+        return decodePlaceResult(await call('/internal/v1/orders', encodePlaceInput(input), input.symbol));
+      return new Promise<PlaceResult>((resolve, reject) => {
+        if (queue.length === 0) setImmediate(flush);
+        queue.push({ body: encodePlaceInput(input), resolve, reject });
+      });
     },
     async cancel(req): Promise<CancelResult> {
       return decodeCancelResult(await call('/internal/v1/cancels', encodeCancelRequest(req), req.symbol));

@@ -1,7 +1,11 @@
 /**
  * The oms's internal HTTP API, for gateways in other processes:
  * `POST /internal/v1/orders` (place) and `POST /internal/v1/cancels` (cancel), JSON bodies in the
- * {@link encodePlaceInput} wire format, `Authorization: Bearer <internal token>`.
+ * {@link encodePlaceInput} wire format, `Authorization: Bearer <internal token>`; and
+ * `POST /internal/v1/orders/batch` (`{ orders: [...] }` → `{ results: [...] }`, one result per
+ * order in order: `{ ok: true, result }` or `{ ok: false, error: { code, msg, retryable } }`), so
+ * a gateway sends the orders of one event-loop turn in one request — one HTTP exchange instead of
+ * one per order; they join the same group commit either way.
  *
  * Place is idempotent by `(accountId, clientOrderId)`, so a gateway may retry it on another
  * replica after a timeout.
@@ -12,10 +16,14 @@
  * @module
  */
 import { timingSafeEqual } from 'node:crypto';
+import { BallastError, ErrorCode, isBallastError } from '@ballast/errors';
 import { SpanKind, contextFromCarrier, inSpan, tracingEnabled } from '@ballast/runtime';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Oms } from './oms.ts';
 import { decodeCancelRequest, decodePlaceInput, encodeCancelResult, encodePlaceResult } from './wire.ts';
+
+/** Most orders in one batch request. */
+const MAX_BATCH = 1000;
 
 /** Registers the internal oms routes on `app`. */
 export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string): void {
@@ -47,6 +55,38 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
     }
     const r = await traced(req, '/internal/v1/orders', input.symbol, () => oms.place(input));
     return encodePlaceResult(r);
+  });
+  app.post('/internal/v1/orders/batch', async (req, reply) => {
+    if (!authorized(req.headers.authorization))
+      return reply.code(401).send({ code: 'UNAUTHORIZED', msg: 'internal token required' });
+    const orders = (req.body as { orders?: unknown } | null)?.orders;
+    if (!Array.isArray(orders) || orders.length === 0 || orders.length > MAX_BATCH)
+      return reply.code(400).send({ code: 'BAD_REQUEST', msg: `orders must be an array of 1 to ${MAX_BATCH}` });
+    const settled = await Promise.allSettled(
+      orders.map(async (o) => {
+        let input;
+        try {
+          input = decodePlaceInput(o);
+        } catch (err) {
+          throw new BallastError(ErrorCode.Internal, `bad order in batch: ${(err as Error).message}`);
+        }
+        return encodePlaceResult(await oms.place(input));
+      }),
+    );
+    return {
+      results: settled.map((r) =>
+        r.status === 'fulfilled'
+          ? { ok: true, result: r.value }
+          : {
+              ok: false,
+              error: {
+                code: isBallastError(r.reason) ? r.reason.code : ErrorCode.Internal,
+                msg: (r.reason as Error)?.message ?? String(r.reason),
+                retryable: isBallastError(r.reason) && r.reason.retryable,
+              },
+            },
+      ),
+    };
   });
   app.post('/internal/v1/cancels', async (req, reply) => {
     if (!authorized(req.headers.authorization))
