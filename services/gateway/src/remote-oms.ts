@@ -197,15 +197,9 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       const r = out.results[i];
       if (r?.ok === true) q.resolve(decodePlaceResult(r.result));
       else
-        q.reject(
-          new BallastError(
-            (r?.error?.code ?? ErrorCode.Internal) as ErrorCode,
-            `oms: ${r?.error?.msg ?? 'no result'}`,
-            {
-              retryable: r?.error?.retryable === true,
-            },
-          ),
-        );
+        // As an oms answering 500 to a single order: its store failed, so the order is
+        // unavailable (retryable, 503 + Retry-After), whatever the oms-side code was.
+        q.reject(unavailable(`oms: ${r?.error?.code ?? 'INTERNAL'}: ${r?.error?.msg ?? 'no result'}`));
     });
   };
 
