@@ -158,7 +158,18 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
       if (trades > 0) metrics.trades.inc({ symbol }, trades);
     },
   });
-  const ledger = createLedger({ db, log, markets, fees, onError, lockOffsets: settings.postgresUrl !== '' });
+  const ledger = createLedger({
+    db,
+    log,
+    markets,
+    fees,
+    onError,
+    lockOffsets: settings.postgresUrl !== '',
+    // Distributed: ledger replicas share the symbols through leases (a consumer group).
+    ...(stores.registry !== undefined && settings.roles.includes('ledger')
+      ? { partition: { kv: stores.registry, holder: `${hostname()}-${process.pid}`, ttlMs: settings.leaseTtlMs } }
+      : {}),
+  });
   const marketData = createMarketData({ log, markets, onError });
   const results = createOrderResults(
     log,

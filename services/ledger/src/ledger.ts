@@ -17,7 +17,7 @@ import { SystemAccount, type Database } from '@ballast/db';
 import type { BookEvent } from '@ballast/engine';
 import { statusOfDone, type Market, type Markets } from '@ballast/contracts';
 import { SpanKind, contextFromCarrier, endSpan, startSpan, tracingEnabled } from '@ballast/runtime';
-import { tailLog, type EventLog, type LogEntry } from '@ballast/state';
+import { createLease, sleep, tailLog, type EventLog, type KeyValue, type LogEntry } from '@ballast/state';
 import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
 
 const CONSUMER = 'ledger';
@@ -57,6 +57,13 @@ export interface LedgerConfig {
    * replicas sharing a PostgreSQL database take turns instead of racing. @default false (SQLite)
    */
   readonly lockOffsets?: boolean;
+  /**
+   * Ledger replicas as a consumer group: each symbol's events are settled by the replica holding
+   * its lease (`ledger-lease.<symbol>` in `kv`, renewed every `ttlMs / 3`); the others stand by
+   * and take over when it lapses. The offset row lock stays the safety net (a paused holder's
+   * late batch settles nothing twice). Without it every replica tails every symbol.
+   */
+  readonly partition?: { readonly kv: KeyValue; readonly holder: string; readonly ttlMs: number };
   /** Called after each applied batch with the symbol and the event log sequence reached. */
   readonly onApplied?: (symbol: string, seq: number) => void;
 }
@@ -383,6 +390,62 @@ export function createLedger(config: LedgerConfig): Ledger {
     }
   };
 
+  /** Settles `market` while holding its lease; stands by otherwise (see `partition`). */
+  const runLeased = async (
+    market: Market,
+    p: NonNullable<LedgerConfig['partition']>,
+    signal: AbortSignal,
+  ): Promise<void> => {
+    const lease = createLease(p.kv, { key: `ledger-lease.${market.symbol}`, holder: p.holder, ttlMs: p.ttlMs });
+    const everyMs = Math.max(50, Math.floor(p.ttlMs / 3));
+    // A store call that hangs must not keep an expired holder settling: bound it by one TTL.
+    const bounded = <T>(call: Promise<T>): Promise<T> =>
+      Promise.race([
+        call,
+        new Promise<never>((_, reject) => {
+          const t = setTimeout(() => reject(new Error('lease call timed out')), p.ttlMs);
+          void call.finally(() => clearTimeout(t)).catch(() => undefined);
+        }),
+      ]);
+    while (!signal.aborted) {
+      let taken = false;
+      try {
+        taken = await bounded(lease.tryAcquire());
+      } catch (err) {
+        config.onError?.(`ledger ${market.symbol}: lease unavailable; retrying`, err);
+      }
+      if (!taken) {
+        await sleep(everyMs, signal);
+        continue;
+      }
+      const held = new AbortController();
+      const renewing = (async () => {
+        while (!held.signal.aborted) {
+          await sleep(everyMs, held.signal);
+          if (held.signal.aborted) break;
+          let ok: boolean;
+          try {
+            ok = await bounded(lease.renew());
+          } catch {
+            ok = lease.valid(); // store trouble: keep going only until the local deadline
+          }
+          if (!ok) held.abort(new Error('lease lost'));
+        }
+      })();
+      const stopOnAbort = (): void => held.abort(signal.reason);
+      signal.addEventListener('abort', stopOnAbort, { once: true });
+      try {
+        await runSymbol(market, held.signal);
+      } finally {
+        signal.removeEventListener('abort', stopOnAbort);
+        held.abort(new Error('stopped'));
+        await renewing;
+      }
+      if (signal.aborted) await lease.release().catch(() => undefined);
+      else lease.drop();
+    }
+  };
+
   const runSymbol = async (market: Market, signal: AbortSignal): Promise<void> => {
     const name = `evt.${market.symbol}`;
     const from = (await offsetOf(db, name)) + 1;
@@ -473,7 +536,9 @@ export function createLedger(config: LedgerConfig): Ledger {
     async run(signal) {
       await Promise.all(
         markets.list.map((m) =>
-          runSymbol(m, signal).catch((err) => config.onError?.(`ledger ${m.symbol}: stopped`, err)),
+          (config.partition === undefined ? runSymbol(m, signal) : runLeased(m, config.partition, signal)).catch(
+            (err) => config.onError?.(`ledger ${m.symbol}: stopped`, err),
+          ),
         ),
       );
     },

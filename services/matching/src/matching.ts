@@ -30,11 +30,10 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from '@ballast/db';
 import type { OrderBook } from '@ballast/engine';
 import type { Markets } from '@ballast/contracts';
-import { createLease, createMemoryKeyValue, type EventLog, type KeyValue, type Lease } from '@ballast/state';
+import { createLease, createMemoryKeyValue, sleep, type EventLog, type KeyValue, type Lease } from '@ballast/state';
 import type { Kysely } from 'kysely';
 import { createShardMap, type ShardMap } from './shard-map.ts';
 import { createSymbolReplica, type SymbolReplica } from './symbol-replica.ts';
-import { sleep } from './sleep.ts';
 
 export { eventLog, commandLog, type EventEntry } from './symbol-replica.ts';
 

@@ -33,9 +33,8 @@ import {
   tracingEnabled,
   type Span,
 } from '@ballast/runtime';
-import { tailLog, type AppendInput, type EventLog, type LogEntry } from '@ballast/state';
+import { sleep, tailLog, type AppendInput, type EventLog, type LogEntry } from '@ballast/state';
 import type { Kysely } from 'kysely';
-import { sleep } from './sleep.ts';
 
 /** The event log of a symbol. */
 export const eventLog = (symbol: string): string => `evt.${symbol}`;
