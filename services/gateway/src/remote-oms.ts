@@ -20,7 +20,14 @@ import {
   type Oms,
   type PlaceResult,
 } from '@ballast/oms';
-import { circuitBreaker, createPipeline, timeout, type CircuitBreaker, type Pipeline } from '@ballast/resilience';
+import {
+  circuitBreaker,
+  createPipeline,
+  createRetryBudget,
+  timeout,
+  type CircuitBreaker,
+  type Pipeline,
+} from '@ballast/resilience';
 import { SpanKind, endSpan, startSpan, traceCarrier, tracingEnabled, type Span } from '@ballast/runtime';
 import type { Instance } from '@ballast/state';
 import { Pool } from 'undici';
@@ -70,6 +77,9 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   const replicas = new Map<string, Replica>();
   const timeoutMs = o.timeoutMs ?? 3000;
   const maxAttempts = o.maxAttempts ?? 3;
+  // Retries on another replica (placement and cancel are idempotent) take from a shared budget:
+  // at most 20% of calls, 10/s floor, so an outage of every replica does not triple the load.
+  const budget = createRetryBudget({ percentCanRetry: 0.2, minRetriesPerSec: 10 });
   let refreshed: Promise<void> | undefined;
 
   const refresh = async (): Promise<void> => {
@@ -137,7 +147,9 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     if (span !== undefined) Object.assign(headers, traceCarrier(span));
     const tried = new Set<string>();
     let last: unknown; // created only on failure: an Error's stack trace costs microseconds
+    budget.recordRequest();
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      if (attempt > 0 && !budget.tryWithdraw()) break;
       const r = pick(tried);
       if (r === undefined) break;
       tried.add(r.id);
