@@ -29,7 +29,7 @@ export class LogCursor {
   #messages: ConsumerMessages | undefined;
   #closed = false;
   #failed: unknown;
-  #onData: (() => void)[] = [];
+  readonly #onData = new Set<() => void>();
   #onSpace: (() => void) | undefined;
 
   private constructor(position: number, highWater: number) {
@@ -75,7 +75,7 @@ export class LogCursor {
   }
 
   #wake(): void {
-    for (const w of this.#onData.splice(0)) w();
+    for (const w of [...this.#onData]) w();
   }
 
   /** True once closed or failed (the event log then opens a new one). */
@@ -119,26 +119,21 @@ export class LogCursor {
     const want = Math.min(count, this.#highWater);
     if (this.#buffer.length >= want || this.#closed) return;
     await new Promise<void>((resolve, reject) => {
+      // Every way out removes the waiter, so idle polls (a timeout each) leave nothing behind.
+      const finish = (err?: unknown): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.#onData.delete(done);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
       const done = (): void => {
-        if (this.#buffer.length < want && !this.#closed && performance.now() < deadline) {
-          this.#onData.push(done);
-          return;
-        }
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
+        if (this.#buffer.length >= want || this.#closed) finish();
       };
-      const deadline = performance.now() + maxWaitMs;
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(signal?.reason);
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, maxWaitMs);
+      const onAbort = (): void => finish(signal?.reason);
+      const timer = setTimeout(() => finish(), maxWaitMs);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#onData.push(done);
+      this.#onData.add(done);
     });
   }
 

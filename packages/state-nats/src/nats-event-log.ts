@@ -9,9 +9,10 @@
  *   append is refused (`STATE_FENCED`).
  * - Headers: an entry's headers (W3C `traceparent`, …) are NATS message headers beside
  *   JetStream's own `Nats-*` ones, which `read` leaves out.
- * - Atomicity: entries of one call are published pipelined, in order, each (when fenced)
- *   expecting the previous one; a failure midway leaves a prefix stored. Callers retry the same
- *   keyed entries, which the de-duplication makes idempotent.
+ * - Atomicity: entries of one call are published pipelined, in order. Fenced, each expects the
+ *   one before, so a failure midway leaves a prefix stored; unfenced, a failed entry may be
+ *   followed by stored ones (the oms's outbox then publishes it later, after them). Callers retry
+ *   the same keyed entries, which the de-duplication makes idempotent.
  * - Reads: a tailing reader (one giving a `readerId`) streams through its own ordered consumer
  *   kept open between calls (`log-cursor.ts`), so batches and waits cost no round trip; other
  *   reads are direct gets (a few entries) or a short-lived ordered consumer.

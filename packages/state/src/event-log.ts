@@ -70,7 +70,11 @@ export interface WaitOptions {
 /** Named append-only logs. */
 export interface EventLog {
   /**
-   * Appends entries in order, atomically: all are stored (or found as duplicates) or none.
+   * Appends entries in order. The embedded adapter is atomic (all stored, or found as
+   * duplicates, or none). A networked adapter may store part of a call that then fails: with
+   * `expectedLastSeq` always a prefix (each entry expects the one before); without it, any subset
+   * — so callers retry the same keyed entries (de-duplication makes that idempotent) and must
+   * not rely on entries of different keys landing in call order after a failure.
    *
    * @throws BallastError `STATE_FENCED` when `expectedLastSeq` does not match.
    */

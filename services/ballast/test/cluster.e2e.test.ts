@@ -42,6 +42,12 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
     assert.match(r.output, /needs --postgres and --nats/);
   });
 
+  it('refuses a second supervisor on the same state folder, naming the running one', async () => {
+    const r = await runBallast(['cluster', ...stores.args(), '--control-port', '0', '--state-dir', cl.stateDir]);
+    assert.equal(r.code, 2);
+    assert.match(r.output, new RegExp(`another ballast cluster \\(pid ${cl.child.pid}\\)`));
+  });
+
   it('shows every replica in `ballast cluster status`', async () => {
     const r = await runBallast(['cluster', 'status', '--state-dir', cl.stateDir]);
     assert.equal(r.code, 0, r.output);

@@ -193,7 +193,12 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   const flush = (): void => {
     const batch = queue;
     queue = [];
-    for (let i = 0; i < batch.length; i += MAX_BATCH) void sendBatch(batch.slice(i, i + MAX_BATCH));
+    for (let i = 0; i < batch.length; i += MAX_BATCH) {
+      const part = batch.slice(i, i + MAX_BATCH);
+      sendBatch(part).catch((err: unknown) => {
+        for (const q of part) q.reject(err); // settled ones ignore it
+      });
+    }
   };
   const sendBatch = async (batch: Queued[]): Promise<void> => {
     let out: {
@@ -207,7 +212,15 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     }
     batch.forEach((q, i) => {
       const r = out.results[i];
-      if (r?.ok === true) q.resolve(decodePlaceResult(r.result));
+      if (r?.ok === true) {
+        try {
+          q.resolve(decodePlaceResult(r.result));
+        } catch (err) {
+          q.reject(new BallastError(ErrorCode.Internal, `oms: undecodable result: ${(err as Error).message}`));
+        }
+      } else if (r?.error?.code === ErrorCode.StateInvalid)
+        // The oms could not read this order (a gateway/oms version mismatch): not retryable.
+        q.reject(new BallastError(ErrorCode.Internal, `oms: ${r.error.msg}`));
       else
         // As an oms answering 500 to a single order: its store failed, so the order is
         // unavailable (retryable, 503 + Retry-After), whatever the oms-side code was.

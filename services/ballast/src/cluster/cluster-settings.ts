@@ -59,6 +59,14 @@ export const CLUSTER_ONLY_SETTINGS = {
     parse: nonEmpty,
     default: './data/cluster',
   }),
+  readyTimeoutMs: s({
+    flag: 'ready-timeout-ms',
+    env: 'BALLAST_CLUSTER_READY_TIMEOUT_MS',
+    description:
+      'Longest a replica may take to report ready before it is killed and restarted (gateways and market data replay the event logs first).',
+    parse: intIn(1000, 3_600_000),
+    default: 120_000,
+  }),
   restartMaxMs: s({
     flag: 'restart-max-ms',
     env: 'BALLAST_CLUSTER_RESTART_MAX_MS',

@@ -28,6 +28,8 @@ export interface ProcessLauncherOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Folder of the replica logs (created). */
   readonly logDir: string;
+  /** Told when a replica's log file cannot be written (its output is then dropped). */
+  readonly onLogError?: (role: Role, slot: number, err: Error) => void;
 }
 
 /** The message a replica sends its supervisor once ready. */
@@ -63,6 +65,15 @@ export function createProcessLauncher(options: ProcessLauncherOptions): Launcher
         onMessage = (l) => child.on('message', l);
       }
       const log = createWriteStream(join(options.logDir, `${role}-${slot}.log`), { flags: 'a' });
+      // A log that cannot be written (disk full, folder removed) must not take the supervisor
+      // down: its output is dropped from then on, the replica keeps running.
+      log.on('error', (err) => {
+        child.stdout?.unpipe(log);
+        child.stderr?.unpipe(log);
+        child.stdout?.resume();
+        child.stderr?.resume();
+        options.onLogError?.(role, slot, err);
+      });
       child.stdout?.pipe(log, { end: false });
       child.stderr?.pipe(log, { end: false });
       const ready = new Promise<ReplicaAddresses>((resolve) => {

@@ -74,7 +74,7 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
     );
   const stateDir = resolve(settings.stateDir);
   mkdirSync(stateDir, { recursive: true });
-  const other = otherSupervisor(stateDir);
+  const other = otherSupervisor(stateDir) ?? lockStateDir(stateDir);
   if (other !== undefined)
     throw new Error(`another ballast cluster (pid ${other}) runs with --state-dir ${settings.stateDir}; stop it first`);
   const adminTokenFile = join(stateDir, 'admin-token');
@@ -106,10 +106,12 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
       argsFor,
       env,
       logDir: join(stateDir, 'logs'),
+      onLogError: (role, replica, err) => logger.warn({ role, replica, err }, 'replica log not writable; dropping it'),
     }),
     clock: systemClock,
     probe: probeReadyz,
     restartMaxMs: settings.restartMaxMs,
+    readyTimeoutMs: settings.readyTimeoutMs,
     drainGraceMs: settings.shutdownGraceMs + 5000,
     onEvent: (e) => {
       const routine = e.type === 'ready' || e.type === 'started' || e.type === 'scaled';
@@ -174,6 +176,34 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
   if (otherSupervisor(stateDir) === undefined) rmSync(join(stateDir, 'control.json'), { force: true });
   logger.info('cluster drained; exiting');
   return 0;
+}
+
+/**
+ * Takes `<stateDir>/supervisor.pid` (created exclusively), so two supervisors started at once on
+ * one folder cannot both run; a stale file (its process gone) is replaced. Returns the pid of a
+ * live holder, or `undefined` once this process holds it (removed when the process exits).
+ */
+function lockStateDir(stateDir: string): number | undefined {
+  const path = join(stateDir, 'supervisor.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      process.once('exit', () => rmSync(path, { force: true }));
+      return undefined;
+    } catch {
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      try {
+        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
+          process.kill(pid, 0);
+          return pid;
+        }
+      } catch {
+        /* stale: its process is gone */
+      }
+      rmSync(path, { force: true });
+    }
+  }
+  return undefined;
 }
 
 /** The pid of another live supervisor that wrote `<stateDir>/control.json`, if any. */
