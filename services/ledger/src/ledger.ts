@@ -436,12 +436,17 @@ export function createLedger(config: LedgerConfig): Ledger {
       signal.addEventListener('abort', stopOnAbort, { once: true });
       try {
         await runSymbol(market, held.signal);
+      } catch (err) {
+        // Starting the tail failed (the database is down, say): give the lease up and try again
+        // later — never stop settling this symbol for good.
+        config.onError?.(`ledger ${market.symbol}: settlement stopped; retrying`, err);
+        await sleep(everyMs, signal);
       } finally {
         signal.removeEventListener('abort', stopOnAbort);
         held.abort(new Error('stopped'));
         await renewing;
       }
-      if (signal.aborted) await lease.release().catch(() => undefined);
+      if (signal.aborted || lease.valid()) await lease.release().catch(() => undefined);
       else lease.drop();
     }
   };
