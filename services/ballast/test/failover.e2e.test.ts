@@ -60,9 +60,18 @@ describe(
         const before = paused.output().length;
         const atPause = await rig.lastEvent('BTCUSDT');
         paused.child.kill('SIGSTOP');
-        await waitUntil(async () => (await rig.lastEvent('BTCUSDT')) > atPause, 10_000, 'a new leader while paused');
-        const successor = await rig.leaderOf('BTCUSDT');
-        assert.notEqual(successor?.child.pid, paused.child.pid);
+        // A new leader holds the lease and writes (an append the paused one had already sent
+        // may still land just after the pause, so events alone do not prove a new leader).
+        const successor = await waitUntil(
+          async () => {
+            const l = await rig.leaderOf('BTCUSDT');
+            if (l === undefined || l.child.pid === paused.child.pid) return undefined;
+            return (await rig.lastEvent('BTCUSDT')) > atPause ? l : undefined;
+          },
+          10_000,
+          'a new leader while paused',
+        );
+        assert.notEqual(successor.child.pid, paused.child.pid);
         await new Promise((r) => setTimeout(r, 2 * TTL));
         paused.child.kill('SIGCONT');
         const resumed = await waitUntil(
@@ -75,7 +84,7 @@ describe(
         );
         // It noticed before writing: no append of its was even refused.
         assert.doesNotMatch(resumed, /append fenced/);
-        assert.equal((await rig.leaderOf('BTCUSDT'))?.child.pid, successor?.child.pid);
+        assert.equal((await rig.leaderOf('BTCUSDT'))?.child.pid, successor.child.pid);
         const atResume = await rig.lastEvent('BTCUSDT');
         await waitUntil(async () => (await rig.lastEvent('BTCUSDT')) > atResume + 20, 10_000, 'flow after resume');
       } finally {
