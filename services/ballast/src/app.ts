@@ -134,7 +134,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     db,
     log,
     markets,
-    lockOutbox: settings.postgresUrl !== '',
+    rowLocks: settings.postgresUrl !== '',
     isLogAvailable: stores.logAvailable,
     // PostgreSQL takes several transactions at once; SQLite has one writer.
     lanes: settings.postgresUrl !== '' ? 4 : 1,

@@ -44,7 +44,7 @@ export async function startTradingRig(schema: string): Promise<TradingRig> {
   await migrateToLatest(db, 'postgres');
   const markets = compileMarkets(DEFAULT_MARKETS);
   const log = await createSqliteEventLog(openSqlite<unknown>({ path: ':memory:' }));
-  const oms = createOms({ db, log, markets, lockOutbox: true });
+  const oms = createOms({ db, log, markets, rowLocks: true });
   const matching = createMatching({ db, log, markets });
   const stop = new AbortController();
   const running = matching.run(stop.signal);

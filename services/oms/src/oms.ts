@@ -61,10 +61,12 @@ export interface OmsConfig {
    */
   readonly lanes?: number;
   /**
-   * Sweep with `SELECT … FOR UPDATE SKIP LOCKED` so oms replicas sharing a PostgreSQL database
-   * never republish the same rows at once. @default false (SQLite: one process)
+   * Row locks, for oms replicas sharing a PostgreSQL database: a batch locks its balance rows
+   * (`FOR UPDATE`, in (account, asset) order) before reserving, and the outbox is swept with
+   * `FOR UPDATE SKIP LOCKED`, so replicas never republish the same rows at once.
+   * @default false (SQLite: one process, one writer)
    */
-  readonly lockOutbox?: boolean;
+  readonly rowLocks?: boolean;
   /**
    * Whether the command log is reachable now (the NATS connection is up). When it returns false,
    * new orders and cancels are refused at once with a retryable `STATE_CONNECTION` (answered 503):
@@ -253,7 +255,7 @@ export function createOms(config: OmsConfig): Oms {
       )
       .orderBy('account_id')
       .orderBy('asset');
-    const balances = await (config.lockOutbox === true ? read.forUpdate() : read).execute();
+    const balances = await (config.rowLocks === true ? read.forUpdate() : read).execute();
     const avail = new Map(balances.map((b) => [pairKey(b.account_id, b.asset), b.available]));
     const delta = new Map<string, { account: bigint; asset: string; amount: bigint }>();
     const seenInBatch = new Map<string, Pending>();
@@ -568,7 +570,7 @@ export function createOms(config: OmsConfig): Oms {
         .where('created_ms', '<=', BigInt(now() - minAgeMs))
         .orderBy('order_id')
         .limit(500);
-    if (config.lockOutbox !== true) {
+    if (config.rowLocks !== true) {
       const rows = await old(db).execute();
       await publish(group(rows), true);
       return rows.length;

@@ -46,8 +46,8 @@ describe('outbox sweepers on PostgreSQL', { skip: skip ?? false }, () => {
     }));
     await db.insertInto('outbox').values(rows).execute();
     const markets = compileMarkets(DEFAULT_MARKETS);
-    const a = createOms({ db, log: counting, markets, lockOutbox: true, maxBatch: 50 });
-    const b = createOms({ db, log: counting, markets, lockOutbox: true, maxBatch: 50 });
+    const a = createOms({ db, log: counting, markets, rowLocks: true, maxBatch: 50 });
+    const b = createOms({ db, log: counting, markets, rowLocks: true, maxBatch: 50 });
     let swept = 0;
     for (let round = 0; round < 5; round++) {
       const [x, y] = await Promise.all([a.sweepOutbox(0), b.sweepOutbox(0)]);
