@@ -19,4 +19,4 @@ export { createMemoryKeyValue } from './memory-key-value.ts';
 export { tailLog, type TailOptions } from './tail.ts';
 export { listInstances, registerInstance, type Instance, type RegisterOptions } from './registry.ts';
 export { createLease, parseLeaseValue, type Lease, type LeaseHolder, type LeaseOptions } from './lease.ts';
-export { sleep } from './sleep.ts';
+export { sleep, within } from './waits.ts';

@@ -17,7 +17,7 @@ import { SystemAccount, type Database } from '@ballast/db';
 import type { BookEvent } from '@ballast/engine';
 import { statusOfDone, type Market, type Markets } from '@ballast/contracts';
 import { SpanKind, contextFromCarrier, endSpan, startSpan, tracingEnabled } from '@ballast/runtime';
-import { createLease, sleep, tailLog, type EventLog, type KeyValue, type LogEntry } from '@ballast/state';
+import { createLease, sleep, tailLog, within, type EventLog, type KeyValue, type LogEntry } from '@ballast/state';
 import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
 
 const CONSUMER = 'ledger';
@@ -399,14 +399,7 @@ export function createLedger(config: LedgerConfig): Ledger {
     const lease = createLease(p.kv, { key: `ledger-lease.${market.symbol}`, holder: p.holder, ttlMs: p.ttlMs });
     const everyMs = Math.max(50, Math.floor(p.ttlMs / 3));
     // A store call that hangs must not keep an expired holder settling: bound it by one TTL.
-    const bounded = <T>(call: Promise<T>): Promise<T> =>
-      Promise.race([
-        call,
-        new Promise<never>((_, reject) => {
-          const t = setTimeout(() => reject(new Error('lease call timed out')), p.ttlMs);
-          void call.finally(() => clearTimeout(t)).catch(() => undefined);
-        }),
-      ]);
+    const bounded = <T>(call: Promise<T>): Promise<T> => within(call, p.ttlMs, `ledger lease ${market.symbol}`);
     while (!signal.aborted) {
       let taken = false;
       try {

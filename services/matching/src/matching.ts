@@ -30,7 +30,15 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from '@ballast/db';
 import type { OrderBook } from '@ballast/engine';
 import type { Markets } from '@ballast/contracts';
-import { createLease, createMemoryKeyValue, sleep, type EventLog, type KeyValue, type Lease } from '@ballast/state';
+import {
+  createLease,
+  createMemoryKeyValue,
+  sleep,
+  within,
+  type EventLog,
+  type KeyValue,
+  type Lease,
+} from '@ballast/state';
 import type { Kysely } from 'kysely';
 import { createShardMap, type ShardMap } from './shard-map.ts';
 import { createSymbolReplica, type SymbolReplica } from './symbol-replica.ts';
@@ -110,17 +118,6 @@ interface ShardState {
   freeSinceMs: number | undefined;
   holder: string | undefined;
 }
-
-/** `p`, or a rejection after `ms` (a store call that hangs must not stall leadership). */
-const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-};
 
 /** Retries `f` (with a pause) until it resolves or `signal` aborts. */
 const retrying = async (f: () => Promise<void>, signal: AbortSignal, onError: (err: unknown) => void) => {
