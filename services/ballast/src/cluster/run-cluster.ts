@@ -74,7 +74,7 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
     );
   const stateDir = resolve(settings.stateDir);
   mkdirSync(stateDir, { recursive: true });
-  const other = otherSupervisor(stateDir) ?? lockStateDir(stateDir);
+  const other = lockStateDir(stateDir);
   if (other !== undefined)
     throw new Error(`another ballast cluster (pid ${other}) runs with --state-dir ${settings.stateDir}; stop it first`);
   const adminTokenFile = join(stateDir, 'admin-token');
@@ -173,7 +173,7 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
   );
   await drained;
   await control.close();
-  if (otherSupervisor(stateDir) === undefined) rmSync(join(stateDir, 'control.json'), { force: true });
+  rmSync(join(stateDir, 'control.json'), { force: true }); // the folder is ours (supervisor.pid)
   logger.info('cluster drained; exiting');
   return 0;
 }
@@ -204,23 +204,6 @@ function lockStateDir(stateDir: string): number | undefined {
     }
   }
   return undefined;
-}
-
-/** The pid of another live supervisor that wrote `<stateDir>/control.json`, if any. */
-function otherSupervisor(stateDir: string): number | undefined {
-  let pid: number;
-  try {
-    pid = readControlFile(stateDir).pid;
-  } catch {
-    return undefined;
-  }
-  if (pid === process.pid) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
 }
 
 /** `ballast cluster status`: prints the table (or JSON) of the supervisor under `stateDir`. */
