@@ -48,35 +48,32 @@ export function runBallast(
   });
 }
 
+const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/** Flags every test process gets: dev mode, loopback, free ports, a known admin token, JSON logs. */
+const LOCAL_FLAGS = [
+  '--dev',
+  '--http-host',
+  '127.0.0.1',
+  '--http-port',
+  '0',
+  '--admin-port',
+  '0',
+  '--admin-token',
+  ADMIN_TOKEN,
+  '--log-format',
+  'json',
+  '--shutdown-grace-ms',
+  '5000',
+];
+
 /** Starts ballast (dev mode, free ports) on `dataDir`; resolves when it reports ready. */
 export async function startInstance(dataDir = freshDataDir(), extra: string[] = []): Promise<Instance> {
-  const adminToken = 'test-admin-token-0123456789';
-  const child = spawn(
-    process.execPath,
-    [
-      MAIN,
-      'start',
-      '--dev',
-      '--http-host',
-      '127.0.0.1',
-      '--http-port',
-      '0',
-      '--admin-port',
-      '0',
-      '--data-dir',
-      dataDir,
-      '--admin-token',
-      adminToken,
-      '--log-format',
-      'json',
-      '--log-level',
-      'info',
-      '--shutdown-grace-ms',
-      '5000',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
-  );
+  const adminToken = ADMIN_TOKEN;
+  const child = spawn(process.execPath, [MAIN, 'start', ...LOCAL_FLAGS, '--data-dir', dataDir, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env },
+  });
   const { ready, output, exited } = await readyLine<{ httpUrl: string; adminUrl: string }>(
     child,
     '"Ballast is ready"',
@@ -340,32 +337,11 @@ export interface ClusterInstance extends Instance {
 
 /** Starts `ballast cluster` (dev mode, free ports) with `extra` flags; resolves when it reports ready. */
 export async function startCluster(extra: string[]): Promise<ClusterInstance> {
-  const adminToken = 'test-admin-token-0123456789';
+  const adminToken = ADMIN_TOKEN;
   const stateDir = freshDataDir();
   const child = spawn(
     process.execPath,
-    [
-      MAIN,
-      'cluster',
-      '--dev',
-      '--http-host',
-      '127.0.0.1',
-      '--http-port',
-      '0',
-      '--admin-port',
-      '0',
-      '--control-port',
-      '0',
-      '--state-dir',
-      stateDir,
-      '--admin-token',
-      adminToken,
-      '--log-format',
-      'json',
-      '--shutdown-grace-ms',
-      '5000',
-      ...extra,
-    ],
+    [MAIN, 'cluster', ...LOCAL_FLAGS, '--control-port', '0', '--state-dir', stateDir, ...extra],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
   );
   const { ready, output, exited } = await readyLine<{ frontUrl: string; adminUrl: string }>(
