@@ -16,7 +16,14 @@
  */
 import { runAutoscaleCommand } from '@ballast/autoscaler';
 import { isBallastError } from '@ballast/errors';
-import { createLogger, loadSettings, settingsHelp } from '@ballast/runtime';
+import {
+  createLogger,
+  loadSettings,
+  settingsHelp,
+  type Logger,
+  type SettingsOf,
+  type SettingsSpec,
+} from '@ballast/runtime';
 import { fileURLToPath } from 'node:url';
 import { startBallast } from './app.ts';
 import { CLUSTER_ONLY_SETTINGS, CLUSTER_SETTINGS, type ClusterSettings } from './cluster/cluster-settings.ts';
@@ -55,6 +62,23 @@ const fail = (msg: string): never => {
   process.exit(2);
 };
 
+/** Settings from argv and the environment, or exit 2 naming the bad one. */
+const settingsOrExit = <S extends SettingsSpec>(spec: S, argv: readonly string[]): SettingsOf<S> => {
+  try {
+    return loadSettings(spec, argv, process.env);
+  } catch (err) {
+    return fail(isBallastError(err) ? err.message : String(err));
+  }
+};
+
+/** The process logger: pretty on a terminal unless `--log-format` says otherwise. */
+const loggerFor = (settings: { logLevel: string; logFormat: string }, base: Record<string, string>): Logger =>
+  createLogger({
+    level: settings.logLevel,
+    pretty: settings.logFormat === 'pretty' || (settings.logFormat === 'auto' && process.stdout.isTTY === true),
+    base,
+  });
+
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
@@ -65,19 +89,9 @@ async function main(): Promise<void> {
   if (command === 'autoscale') return autoscale(rest);
   if (command !== 'start' && command !== 'migrate')
     fail(`unknown command ${JSON.stringify(command)} (try: ballast help)`);
-  let settings: StartSettings;
-  try {
-    settings = loadSettings(START_SETTINGS, rest, process.env) as StartSettings;
-  } catch (err) {
-    return fail(isBallastError(err) ? err.message : String(err));
-  }
-  const pretty = settings.logFormat === 'pretty' || (settings.logFormat === 'auto' && process.stdout.isTTY === true);
+  const settings = settingsOrExit(START_SETTINGS, rest) as StartSettings;
   const replica = process.env.BALLAST_REPLICA;
-  const logger = createLogger({
-    level: settings.logLevel,
-    pretty,
-    base: { service: 'ballast', ...(replica !== undefined ? { replica } : {}) },
-  });
+  const logger = loggerFor(settings, { service: 'ballast', ...(replica !== undefined ? { replica } : {}) });
 
   if (command === 'migrate') {
     const { db, where } = await openDatabase(settings);
@@ -171,16 +185,10 @@ async function cluster(argv: readonly string[]): Promise<void> {
   const [sub, ...rest] = argv;
   const isSub = sub === 'status' || sub === 'scale';
   const flags = isSub ? rest.filter((a, i) => !(sub === 'scale' && i < 2)) : argv;
-  let settings: ClusterSettings;
-  try {
-    settings = loadSettings(
-      CLUSTER_SETTINGS,
-      flags.filter((a) => a !== '--json'),
-      process.env,
-    ) as ClusterSettings;
-  } catch (err) {
-    return fail(isBallastError(err) ? err.message : String(err));
-  }
+  const settings = settingsOrExit(
+    CLUSTER_SETTINGS,
+    flags.filter((a) => a !== '--json'),
+  ) as ClusterSettings;
   try {
     if (sub === 'status') {
       process.exitCode = await clusterStatus(settings.stateDir, flags.includes('--json'), process.stdout);
@@ -196,8 +204,7 @@ async function cluster(argv: readonly string[]): Promise<void> {
     process.stderr.write(`ballast cluster ${sub}: ${(err as Error).message}\n`);
     process.exit(1);
   }
-  const pretty = settings.logFormat === 'pretty' || (settings.logFormat === 'auto' && process.stdout.isTTY === true);
-  const logger = createLogger({ level: settings.logLevel, pretty, base: { service: 'ballast-supervisor' } });
+  const logger = loggerFor(settings, { service: 'ballast-supervisor' });
   const root = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
