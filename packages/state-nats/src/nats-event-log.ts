@@ -147,17 +147,23 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
     };
   };
   /** The reader's cursor, (re)opened at `position` unless it is there (or closed). */
+  let sweptMs = 0;
+  const cursorKey = (log: string, readerId: string): string => `${log}\u0000${readerId}`;
   const cursorFor = async (log: string, readerId: string, position: number): Promise<LogCursor> => {
     const now = Date.now();
-    for (const [k, c] of cursors) {
-      if (c.closed || now - c.lastUsedMs > CURSOR_IDLE_MS) {
-        c.close();
-        cursors.delete(k);
+    if (now - sweptMs > CURSOR_IDLE_MS / 4) {
+      // Idle readers' consumers are closed now and then, not on every read (the hot path).
+      sweptMs = now;
+      for (const [k, c] of cursors) {
+        if (c.closed || now - c.lastUsedMs > CURSOR_IDLE_MS) {
+          c.close();
+          cursors.delete(k);
+        }
       }
     }
-    const key = `${log}\u0000${readerId}`;
+    const key = cursorKey(log, readerId);
     const found = cursors.get(key);
-    if (found !== undefined && found.position === position) return found;
+    if (found !== undefined && !found.closed && found.position === position) return found;
     found?.close();
     await ensure(log);
     const c = await LogCursor.open(js, streamOf(log), position, toEntry);
@@ -245,8 +251,7 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
       const from = Math.max(1, fromSeq);
       try {
         if (opts.readerId === undefined) return await plainRead(log, from, limit);
-        const key = `${log}\u0000${opts.readerId}`;
-        const retry = cursors.get(key)?.lastBatch;
+        const retry = cursors.get(cursorKey(log, opts.readerId))?.lastBatch;
         if (retry !== undefined && retry.from === from && retry.entries.length <= limit) return retry.entries;
         // A tail gets what its cursor has received, [] when nothing yet (it then waits with
         // waitFor, which costs no round trip): no stream-info request per read — under load those
