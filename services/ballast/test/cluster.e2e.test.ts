@@ -8,6 +8,7 @@ import {
   privateStores,
   runBallast,
   startCluster,
+  startRetryingLoad,
   waitForCatchUp,
   waitUntil,
   type ClusterInstance,
@@ -62,46 +63,12 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
 
   it('loses no acknowledged order while a gateway, an oms, a ledger and a marketdata replica are killed -9 under load; the supervisor brings each back', async () => {
     const { key } = await fundedAccount(cl, { USDT: '1000000', BTC: '100' });
-    const acked = new Map<string, number>();
-    let stopLoad = false;
-    let attempts = 0;
     // A well-behaved client: retries a failed request with the same newClientOrderId.
-    const placeUntilAcked = async (clientId: string, i: number): Promise<void> => {
-      for (let attempt = 0; attempt < 60; attempt++) {
-        attempts++;
-        const r = await call(cl.httpUrl, 'POST', '/api/v3/order', {
-          key,
-          params: {
-            symbol: 'BTCUSDT',
-            side: i % 2 === 0 ? 'BUY' : 'SELL',
-            type: 'LIMIT',
-            timeInForce: 'GTC',
-            quantity: '0.01',
-            price: String(i % 2 === 0 ? 10000 + (i % 7) : 10003 + (i % 5)),
-            newClientOrderId: clientId,
-            newOrderRespType: 'ACK',
-          },
-        }).catch(() => undefined);
-        if (r?.status === 200) {
-          acked.set(clientId, r.body.orderId as number);
-          return;
-        }
-        if (r !== undefined && r.status < 500) throw new Error(`rejected: ${JSON.stringify(r.body)}`);
-        await new Promise((res) => setTimeout(res, 100));
-      }
-      throw new Error(`order ${clientId} never acknowledged`);
-    };
-    let n = 0;
-    const worker = async (): Promise<void> => {
-      while (!stopLoad) {
-        const i = n++;
-        await placeUntilAcked(`c-${i}`, i);
-      }
-    };
-    const load = Promise.all([worker(), worker(), worker(), worker()]);
+    const load = startRetryingLoad(cl, key, { workers: 4, prefix: 'c', maxAttempts: 60 });
+    const { acked } = load;
 
     for (const role of ['gateway', 'oms', 'ledger', 'marketdata']) {
-      await waitUntil(async () => acked.size > n / 2 && acked.size >= 20, 10_000, 'orders flowing');
+      await waitUntil(async () => acked.size > load.started() / 2 && acked.size >= 20, 10_000, 'orders flowing');
       const before = (await cl.status()).replicas.filter((x) => x.role === role);
       const victim = before[0]!;
       process.kill(victim.pid!, 'SIGKILL');
@@ -117,8 +84,7 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
       const countBefore = acked.size;
       await waitUntil(async () => acked.size > countBefore + 10, 15_000, `orders flowing after the ${role} restart`);
     }
-    stopLoad = true;
-    await load;
+    await load.stop();
     assert.ok(acked.size >= 80, `placed ${acked.size} orders`);
 
     await waitForCatchUp(cl, 30_000);
@@ -130,7 +96,7 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
       ok: true,
       problems: [],
     });
-    assert.ok(attempts >= acked.size);
+    assert.ok(load.attempts() >= acked.size);
   });
 
   it('scales a role live with `ballast cluster scale` and keeps serving', async () => {

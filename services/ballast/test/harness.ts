@@ -365,3 +365,85 @@ export async function startCluster(extra: string[]): Promise<ClusterInstance> {
     },
   };
 }
+
+/** One answer the retrying client got (status 0: no answer). */
+export interface LoadAnswer {
+  readonly status: number;
+  readonly retryAfter: string | null;
+  readonly ms: number;
+}
+
+/**
+ * A well-behaved client under load: `workers` loops each placing small BTCUSDT limit orders
+ * (buys at 10000 + i % 7, sells at 10003 + i % 5 — about half cross), retrying a failed request
+ * (no answer, 5xx, 429) with the same `newClientOrderId` every `pauseMs` until it is acknowledged
+ * (at most `maxAttempts`), and throwing on any other refusal. `stop()` lets each worker finish
+ * the order it is on.
+ */
+export function startRetryingLoad(
+  inst: Instance,
+  key: string,
+  options: {
+    workers: number;
+    prefix: string;
+    pauseMs?: number;
+    maxAttempts?: number;
+    onAnswer?: (a: LoadAnswer) => void;
+  },
+): { acked: Map<string, number>; started(): number; attempts(): number; stop(): Promise<void> } {
+  const acked = new Map<string, number>();
+  let stopped = false;
+  let n = 0;
+  let attempts = 0;
+  const placeUntilAcked = async (clientId: string, i: number): Promise<void> => {
+    for (let attempt = 0; attempt < (options.maxAttempts ?? Infinity); attempt++) {
+      attempts++;
+      const t = performance.now();
+      const res = await fetch(`${inst.httpUrl}/api/v3/order`, {
+        method: 'POST',
+        headers: { 'x-mbx-apikey': key, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          symbol: 'BTCUSDT',
+          side: i % 2 === 0 ? 'BUY' : 'SELL',
+          type: 'LIMIT',
+          timeInForce: 'GTC',
+          quantity: '0.01',
+          price: String(i % 2 === 0 ? 10000 + (i % 7) : 10003 + (i % 5)),
+          newClientOrderId: clientId,
+          newOrderRespType: 'ACK',
+        }).toString(),
+        signal: AbortSignal.timeout(10_000),
+      }).catch(() => undefined);
+      const body = res === undefined ? undefined : ((await res.json().catch(() => undefined)) as any);
+      options.onAnswer?.({
+        status: res?.status ?? 0,
+        retryAfter: res?.headers.get('retry-after') ?? null,
+        ms: performance.now() - t,
+      });
+      if (res?.status === 200) {
+        acked.set(clientId, body.orderId as number);
+        return;
+      }
+      if (res !== undefined && res.status < 500 && res.status !== 429)
+        throw new Error(`rejected: ${JSON.stringify(body)}`);
+      await new Promise((r) => setTimeout(r, options.pauseMs ?? 100));
+    }
+    throw new Error(`order ${clientId} never acknowledged`);
+  };
+  const worker = async (): Promise<void> => {
+    while (!stopped) {
+      const i = n++;
+      await placeUntilAcked(`${options.prefix}-${i}`, i);
+    }
+  };
+  const load = Promise.all(Array.from({ length: options.workers }, worker));
+  return {
+    acked,
+    started: () => n,
+    attempts: () => attempts,
+    async stop() {
+      stopped = true;
+      await load;
+    },
+  };
+}

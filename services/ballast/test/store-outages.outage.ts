@@ -17,6 +17,8 @@ import {
   fundedAccount,
   privateStores,
   startCluster,
+  startRetryingLoad,
+  type LoadAnswer,
   waitForCatchUp,
   waitUntil,
   type ClusterInstance,
@@ -69,53 +71,15 @@ describe('store outages: each store stopped and started again under load', { ski
 
   it('loses no acknowledged order and resumes unaided after Redis, NATS and PostgreSQL outages', async () => {
     const { key } = await fundedAccount(cl, { USDT: '1000000', BTC: '100' });
-    const acked = new Map<string, number>();
-    const seen: { phase: string; status: number; retryAfter: string | null; ms: number }[] = [];
+    const seen: (LoadAnswer & { phase: string })[] = [];
     let phase = 'steady';
-    let stopLoad = false;
-    const placeUntilAcked = async (clientId: string, i: number): Promise<void> => {
-      for (;;) {
-        const t = performance.now();
-        const res = await fetch(`${cl.httpUrl}/api/v3/order`, {
-          method: 'POST',
-          headers: { 'x-mbx-apikey': key, 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({
-            symbol: 'BTCUSDT',
-            side: i % 2 === 0 ? 'BUY' : 'SELL',
-            type: 'LIMIT',
-            timeInForce: 'GTC',
-            quantity: '0.01',
-            price: String(i % 2 === 0 ? 10000 + (i % 7) : 10003 + (i % 5)),
-            newClientOrderId: clientId,
-            newOrderRespType: 'ACK',
-          }).toString(),
-          signal: AbortSignal.timeout(10_000),
-        }).catch(() => undefined);
-        const body = res === undefined ? undefined : ((await res.json().catch(() => undefined)) as any);
-        seen.push({
-          phase,
-          status: res?.status ?? 0,
-          retryAfter: res?.headers.get('retry-after') ?? null,
-          ms: performance.now() - t,
-        });
-        if (res?.status === 200) {
-          acked.set(clientId, body.orderId as number);
-          return;
-        }
-        if (res !== undefined && res.status < 500 && res.status !== 429)
-          throw new Error(`rejected: ${JSON.stringify(body)}`);
-        if (stopLoad && phase === 'done') return;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    };
-    let n = 0;
-    const worker = async (): Promise<void> => {
-      while (!stopLoad) {
-        const i = n++;
-        await placeUntilAcked(`o-${i}`, i);
-      }
-    };
-    const load = Promise.all([worker(), worker()]);
+    const load = startRetryingLoad(cl, key, {
+      workers: 2,
+      prefix: 'o',
+      pauseMs: 200,
+      onAnswer: (a) => seen.push({ ...a, phase }),
+    });
+    const { acked } = load;
     const okIn = (p: string) => seen.filter((s) => s.phase === p && s.status === 200).length;
 
     for (const store of ['redis', 'nats', 'postgres'] as const) {
@@ -132,9 +96,8 @@ describe('store outages: each store stopped and started again under load', { ski
       await service('start', store);
       await waitUntil(async () => okIn(phase) >= 10, 60_000, `order entry to resume by itself after ${store}`);
     }
-    stopLoad = true;
     phase = 'done';
-    await load;
+    await load.stop();
 
     const during = (p: string) => seen.filter((s) => s.phase === p);
     // Redis down, failing open: orders keep being taken.
