@@ -15,6 +15,7 @@ export {
   type SettingsOf,
   type SettingsSpec,
 } from './settings.ts';
+export { releasePidFile, takePidFile } from './pid-file.ts';
 export { createLogger, type Logger, type LoggerOptions } from './logger.ts';
 export { LifecycleState, createLifecycle, type DrainStep, type Lifecycle, type LifecycleOptions } from './lifecycle.ts';
 export { createMetrics, type BallastMetrics } from './metrics.ts';

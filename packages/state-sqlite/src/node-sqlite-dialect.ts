@@ -11,6 +11,7 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import { startCheckpointer, type Checkpointer } from './checkpointer.ts';
 
 type Param = null | number | bigint | string | Uint8Array;
 
@@ -42,8 +43,10 @@ class CachedStatement implements SqliteStatement {
 class NodeSqliteDatabase implements SqliteDatabase {
   readonly #db: DatabaseSync;
   readonly #cache = new Map<string, CachedStatement>();
-  constructor(db: DatabaseSync) {
+  readonly #checkpointer: Checkpointer | undefined;
+  constructor(db: DatabaseSync, checkpointer: Checkpointer | undefined) {
     this.#db = db;
+    this.#checkpointer = checkpointer;
   }
   prepare(sql: string): SqliteStatement {
     let st = this.#cache.get(sql);
@@ -56,6 +59,7 @@ class NodeSqliteDatabase implements SqliteDatabase {
     return st;
   }
   close(): void {
+    this.#checkpointer?.stop();
     this.#cache.clear();
     if (this.#db.isOpen) this.#db.close();
   }
@@ -71,11 +75,27 @@ export interface OpenSqliteOptions {
    */
   readonly synchronous?: 'NORMAL' | 'FULL';
   /**
-   * Hold the database for this process alone (SQLite exclusive locking mode): faster, and what
-   * lets the event log cache its tail. Another process cannot open the file meanwhile.
-   * @default true
+   * Hold the database for this process alone (SQLite exclusive locking mode): another process
+   * cannot open the file meanwhile. Incompatible with `backgroundCheckpoint` (its thread has a
+   * connection of its own); a caller that turns it off and needs one writing process (the event
+   * log caches its tail) must ensure that itself, as `ballast start` does with a pid file.
+   * @default true, unless `backgroundCheckpoint`
    */
   readonly exclusive?: boolean;
+  /**
+   * Checkpoint the WAL on a worker thread instead of on the committing thread (see
+   * `checkpointer.ts`): commits do not wait for a checkpoint's fsyncs, except once per
+   * `walLimitPages`, when this connection finishes the thread's work so the WAL can start over.
+   * File databases only. @default false
+   */
+  readonly backgroundCheckpoint?: boolean;
+  /**
+   * With `backgroundCheckpoint`: WAL size, in pages (4 KiB), past which the committing connection
+   * checkpoints the remainder itself, keeping the WAL file bounded. @default 16384 (64 MiB)
+   */
+  readonly walLimitPages?: number;
+  /** Called with background checkpoint errors (the checkpointer keeps trying). */
+  readonly onCheckpointError?: (message: string) => void;
 }
 
 /**
@@ -84,8 +104,18 @@ export interface OpenSqliteOptions {
  * interleaved with another statement.
  */
 export function openSqlite<DB>(options: OpenSqliteOptions): Kysely<DB> {
+  const background = options.backgroundCheckpoint === true && options.path !== ':memory:';
+  const exclusive = options.exclusive ?? !background;
+  if (background && exclusive) throw new Error('openSqlite: backgroundCheckpoint needs exclusive: false');
   const db = new DatabaseSync(options.path);
-  db.exec(`PRAGMA busy_timeout = 5000;${options.exclusive === false ? '' : ' PRAGMA locking_mode = EXCLUSIVE;'}
-    PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous ?? 'NORMAL'}; PRAGMA foreign_keys = ON;`);
-  return new Kysely<DB>({ dialect: new SqliteDialect({ database: new NodeSqliteDatabase(db) }) });
+  db.exec(`PRAGMA busy_timeout = 5000;${exclusive ? ' PRAGMA locking_mode = EXCLUSIVE;' : ''}
+    PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.synchronous ?? 'NORMAL'}; PRAGMA foreign_keys = ON;
+    ${background ? `PRAGMA wal_autocheckpoint = ${options.walLimitPages ?? 16_384};` : ''}`);
+  const checkpointer = background
+    ? startCheckpointer({
+        path: options.path,
+        ...(options.onCheckpointError !== undefined ? { onError: options.onCheckpointError } : {}),
+      })
+    : undefined;
+  return new Kysely<DB>({ dialect: new SqliteDialect({ database: new NodeSqliteDatabase(db, checkpointer) }) });
 }

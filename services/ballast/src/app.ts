@@ -124,7 +124,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     sampleRatio: settings.traceSampleRatio,
     attributes: { 'service.instance.id': `${hostname()}-${process.pid}` },
   });
-  const stores = await openStores(settings);
+  const stores = await openStores(settings, (message) => logger.warn(message));
   const { db, log } = stores;
   const nowMs = Date.now;
   const onError = (message: string, err: unknown): void => logger.error({ err }, message);

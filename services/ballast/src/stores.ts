@@ -14,6 +14,7 @@ import { classifyPostgresError, openPostgres } from '@ballast/state-postgres';
 import type { BallastError } from '@ballast/errors';
 import { Redis, createRedisRateLimitStore } from '@ballast/state-redis';
 import { classifySqliteError, createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
+import { releasePidFile, takePidFile } from '@ballast/runtime';
 import { sql, type Kysely } from 'kysely';
 import type { StartSettings } from './settings.ts';
 
@@ -37,24 +38,60 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-/** Opens the database alone and brings its schema up to date (for `ballast migrate`). */
-export async function openDatabase(settings: StartSettings): Promise<{ db: Kysely<Database>; where: string }> {
+/**
+ * Opens the database alone and brings its schema up to date (for `ballast migrate`). An embedded
+ * SQLite file is held with a pid file (`<path>.pid`) until the process exits: a second process on
+ * the same file is refused. `onWarning` receives background WAL checkpoint problems.
+ */
+export async function openDatabase(
+  settings: StartSettings,
+  onWarning: (message: string) => void = () => undefined,
+): Promise<{ db: Kysely<Database>; where: string }> {
   if (settings.postgresUrl !== '') {
     const db = await openPostgres<Database>({ url: settings.postgresUrl });
     await migrateToLatest(db, 'postgres');
     return { db, where: 'postgres' };
   }
   const path = settings.dbPath !== '' ? settings.dbPath : join(settings.dataDir, 'ballast.db');
+  if (path === ':memory:') {
+    const db = openSqlite<Database>({ path, synchronous: settings.sqliteSync });
+    await migrateToLatest(db, 'sqlite');
+    return { db, where: path };
+  }
   mkdirSync(dirname(path), { recursive: true });
-  const db = openSqlite<Database>({ path, synchronous: settings.sqliteSync });
-  await migrateToLatest(db, 'sqlite');
+  // One process per database file (the event log caches its tail): a pid file next to it, since
+  // the connection is not in exclusive locking mode (the WAL checkpointer thread has its own).
+  const holder = takePidFile(`${path}.pid`);
+  if (holder !== undefined) throw new Error(`the database ${path} is in use by another ballast (pid ${holder})`);
+  const db = openSqlite<Database>({
+    path,
+    synchronous: settings.sqliteSync,
+    exclusive: false,
+    backgroundCheckpoint: true,
+    onCheckpointError: onWarning,
+  });
+  try {
+    await migrateToLatest(db, 'sqlite');
+  } catch (err) {
+    await db.destroy();
+    releasePidFile(`${path}.pid`);
+    throw err;
+  }
   return { db, where: path };
 }
 
 /** Opens every store the settings name. */
-export async function openStores(settings: StartSettings): Promise<Stores> {
-  const { db, where } = await openDatabase(settings);
-  const closers: (() => Promise<void>)[] = [() => db.destroy()];
+export async function openStores(
+  settings: StartSettings,
+  onWarning: (message: string) => void = () => undefined,
+): Promise<Stores> {
+  const { db, where } = await openDatabase(settings, onWarning);
+  const closers: (() => Promise<void>)[] = [
+    async () => {
+      await db.destroy();
+      releasePidFile(`${where}.pid`);
+    },
+  ];
   const checks: Record<string, () => Promise<void>> = {
     database: async () => {
       await sql`SELECT 1`.execute(db);

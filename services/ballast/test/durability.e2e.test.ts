@@ -5,7 +5,9 @@ import {
   call,
   freshDataDir,
   fundedAccount,
+  LOCAL_FLAGS,
   openWs,
+  runBallast,
   startInstance,
   stop,
   waitUntil,
@@ -66,6 +68,7 @@ describe('durability', () => {
     const before = await observable(inst, [a.key, b.key]);
     assert.equal(await stop(inst, 'SIGKILL'), null);
 
+    // The killed process left its pid file behind: a stale one, replaced on restart.
     inst = await startInstance(dataDir, ['--snapshot-every', '10']);
     try {
       const after = await observable(inst, [a.key, b.key]);
@@ -96,6 +99,19 @@ describe('durability', () => {
       }
       const v = await call(inst.adminUrl, 'GET', '/admin/ledger/verify', { token: inst.adminToken });
       assert.deepEqual(v.body, { ok: true, problems: [] });
+    } finally {
+      await stop(inst);
+    }
+  });
+
+  it('refuses a second process on a data folder in use, naming the process that holds it', async () => {
+    const inst = await startInstance();
+    try {
+      const second = await runBallast(['start', ...LOCAL_FLAGS, '--data-dir', inst.dataDir]);
+      assert.notEqual(second.code, 0);
+      assert.match(second.output, new RegExp(`in use by another ballast \\(pid ${inst.child.pid}\\)`));
+      // The first one still serves.
+      assert.equal((await call(inst.httpUrl, 'GET', '/api/v3/ping')).status, 200);
     } finally {
       await stop(inst);
     }

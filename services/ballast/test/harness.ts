@@ -51,7 +51,7 @@ export function runBallast(
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 /** Flags every test process gets: dev mode, loopback, free ports, a known admin token, JSON logs. */
-const LOCAL_FLAGS = [
+export const LOCAL_FLAGS = [
   '--dev',
   '--http-host',
   '127.0.0.1',

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Logger } from '@ballast/runtime';
+import { takePidFile, type Logger } from '@ballast/runtime';
 import { systemClock } from '@ballast/resilience';
 import { ROLES, type Role } from '../settings.ts';
 import { CLUSTER_ONLY_ENV, CLUSTER_ONLY_FLAGS, type ClusterSettings } from './cluster-settings.ts';
@@ -74,7 +74,7 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
     );
   const stateDir = resolve(settings.stateDir);
   mkdirSync(stateDir, { recursive: true });
-  const other = lockStateDir(stateDir);
+  const other = takePidFile(join(stateDir, 'supervisor.pid'));
   if (other !== undefined)
     throw new Error(`another ballast cluster (pid ${other}) runs with --state-dir ${settings.stateDir}; stop it first`);
   const adminTokenFile = join(stateDir, 'admin-token');
@@ -176,34 +176,6 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
   rmSync(join(stateDir, 'control.json'), { force: true }); // the folder is ours (supervisor.pid)
   logger.info('cluster drained; exiting');
   return 0;
-}
-
-/**
- * Takes `<stateDir>/supervisor.pid` (created exclusively), so two supervisors started at once on
- * one folder cannot both run; a stale file (its process gone) is replaced. Returns the pid of a
- * live holder, or `undefined` once this process holds it (removed when the process exits).
- */
-function lockStateDir(stateDir: string): number | undefined {
-  const path = join(stateDir, 'supervisor.pid');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(path, String(process.pid), { flag: 'wx' });
-      process.once('exit', () => rmSync(path, { force: true }));
-      return undefined;
-    } catch {
-      const pid = Number(readFileSync(path, 'utf8').trim());
-      try {
-        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
-          process.kill(pid, 0);
-          return pid;
-        }
-      } catch {
-        /* stale: its process is gone */
-      }
-      rmSync(path, { force: true });
-    }
-  }
-  return undefined;
 }
 
 /** `ballast cluster status`: prints the table (or JSON) of the supervisor under `stateDir`. */

@@ -1,0 +1,81 @@
+/**
+ * A background WAL checkpointer: a worker thread with its own connection to the database copies
+ * the write-ahead log back into the database file, so the fsyncs of a checkpoint (milliseconds to
+ * tens of milliseconds on a real disk) never stall the thread that serves requests.
+ *
+ * Every `intervalMs` it runs a PASSIVE checkpoint, which neither blocks the writer nor changes
+ * the WAL header (so a transaction of the writer never finds its snapshot moved). Under steady
+ * writes a passive checkpoint never catches up with the very last frame, so the WAL never starts
+ * over by itself: the writer's own connection keeps a large `wal_autocheckpoint`, and when the
+ * WAL passes it, that checkpoint has only the frames written since the thread's last pass to copy,
+ * after which the next transaction writes the WAL from its start again (see `openSqlite`).
+ *
+ * @module
+ */
+import { Worker } from 'node:worker_threads';
+
+/** Options of {@link startCheckpointer}. */
+export interface CheckpointerOptions {
+  /** The database file (in WAL mode, not opened in exclusive locking mode). */
+  readonly path: string;
+  /** Time between passive checkpoints. @default 100 */
+  readonly intervalMs?: number;
+  /** Called with a checkpoint's error (the checkpointer keeps running). */
+  readonly onError?: (message: string) => void;
+}
+
+/** A running checkpointer. */
+export interface Checkpointer {
+  /** Stops the worker (its connection closes; the WAL stays valid whatever it was doing). */
+  stop(): void;
+}
+
+// CommonJS, run by the worker with `eval: true`: no file to locate at run time.
+const WORKER_SOURCE = `
+const { DatabaseSync } = require('node:sqlite');
+const { parentPort, workerData } = require('node:worker_threads');
+const db = new DatabaseSync(workerData.path);
+db.exec('PRAGMA busy_timeout = 1000');
+const passive = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
+let failing = false;
+const tick = () => {
+  try {
+    passive.get();
+    failing = false;
+  } catch (err) {
+    if (!failing) parentPort.postMessage({ error: String(err && err.message ? err.message : err) });
+    failing = true;
+  }
+};
+const timer = setInterval(tick, workerData.intervalMs);
+parentPort.on('message', (m) => {
+  if (m !== 'stop') return;
+  clearInterval(timer);
+  try { db.close(); } catch {}
+  parentPort.close();
+});
+`;
+
+/** Starts the checkpointer thread for the database at `path` (it does not keep the process alive). */
+export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: {
+      path: options.path,
+      intervalMs: options.intervalMs ?? 100,
+    },
+  });
+  worker.unref();
+  worker.on('message', (m: { error?: string }) => {
+    if (m.error !== undefined) options.onError?.(`WAL checkpoint failed: ${m.error}`);
+  });
+  worker.on('error', (err) => options.onError?.(`WAL checkpointer stopped: ${err.message}`));
+  let stopped = false;
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      worker.postMessage('stop');
+    },
+  };
+}
