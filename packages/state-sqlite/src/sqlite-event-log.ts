@@ -22,7 +22,7 @@ import type {
   LogEntry,
   WaitOptions,
 } from '@ballast/state';
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
 import { classifySqliteError } from './classify.ts';
 
 interface LogTables {
@@ -43,6 +43,17 @@ const entryOf = (
   timeMs: number,
   headers: EntryHeaders | undefined,
 ): LogEntry => (headers === undefined ? { seq, key, payload, timeMs } : { seq, key, payload, timeMs, headers });
+
+/** Rows per multi-row statement (6 parameters each: well under SQLite's 32,766). */
+const CHUNK = 200;
+const COLUMNS = 6;
+const SELECT_KEYS = 'SELECT key, seq FROM log_entries WHERE log = ? AND key IN ';
+const insertTexts: string[] = [];
+/** `INSERT … VALUES (?,…),(?,…)` for `rows` rows, built once per row count. */
+const insertRows = (rows: number): string =>
+  (insertTexts[rows] ??=
+    'INSERT INTO log_entries (log, seq, key, payload, time_ms, headers) VALUES ' +
+    Array.from({ length: rows }, () => '(?,?,?,?,?,?)').join(','));
 
 /** Per-log memory: the last sequence and a window of the newest entries. */
 interface Tail {
@@ -144,34 +155,35 @@ export async function createSqliteEventLog(
           const out: AppendResult[] = [];
           let list = added.get(r.log);
           if (list === undefined) added.set(r.log, (list = []));
+          // Keys already in the log (this transaction's earlier inserts included): one query.
+          const keys = r.entries.flatMap((e) => (e.key == null ? [] : [e.key]));
+          const taken = new Map<string, number>();
+          for (let i = 0; i < keys.length; i += CHUNK) {
+            const part = keys.slice(i, i + CHUNK);
+            const found = await trx.executeQuery<{ key: string; seq: bigint | number }>(
+              CompiledQuery.raw(`${SELECT_KEYS}(${part.map(() => '?').join(',')})`, [r.log, ...part]),
+            );
+            for (const row of found.rows) taken.set(row.key, Number(row.seq));
+          }
+          const params: (string | number | null)[] = [];
           for (const e of r.entries) {
             const key = e.key ?? null;
-            const inserted = await trx
-              .insertInto('log_entries')
-              .values({
-                log: r.log,
-                seq: seq + 1,
-                key,
-                payload: e.payload,
-                time_ms: timeMs,
-                headers: e.headers === undefined ? null : JSON.stringify(e.headers),
-              })
-              .onConflict((oc) => oc.doNothing())
-              .executeTakeFirst();
-            if (inserted.numInsertedOrUpdatedRows === 0n) {
-              // The key is taken: report the original entry.
-              const dup = await trx
-                .selectFrom('log_entries')
-                .select('seq')
-                .where('log', '=', r.log)
-                .where('key', '=', key)
-                .executeTakeFirstOrThrow();
-              out.push({ seq: Number(dup.seq), duplicate: true });
+            const dup = key === null ? undefined : taken.get(key);
+            if (dup !== undefined) {
+              out.push({ seq: dup, duplicate: true }); // the key is taken: report the original entry
               continue;
             }
             seq++;
+            if (key !== null) taken.set(key, seq);
+            params.push(r.log, seq, key, e.payload, timeMs, e.headers === undefined ? null : JSON.stringify(e.headers));
             list.push(entryOf(seq, key, e.payload, timeMs, e.headers));
             out.push({ seq, duplicate: false });
+          }
+          // New entries in multi-row inserts of precompiled text (no query building per entry). A
+          // sequence already taken fails the statement, and with it the transaction.
+          for (let i = 0; i < params.length; i += CHUNK * COLUMNS) {
+            const part = params.slice(i, i + CHUNK * COLUMNS);
+            await trx.executeQuery(CompiledQuery.raw(insertRows(part.length / COLUMNS), part));
           }
           last.set(r.log, seq);
           outcomes.push(out);
