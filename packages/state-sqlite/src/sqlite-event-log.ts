@@ -2,8 +2,8 @@
  * {@link EventLog} on SQLite: one table, `(log, seq)` primary key, unique `(log, key)`.
  *
  * The embedded store belongs to one writing process (exclusive locking mode, or a pid file as
- * `ballast start` takes), so this adapter keeps each log's last sequence and its most recent entries in memory:
- * tailing consumers read what was just appended without a query. Appends run in one transaction
+ * `ballast start` takes), so this adapter keeps each log's last sequence and its most recent
+ * entries in memory: tailing consumers read what was just appended without a query. Appends run in one transaction
  * through the shared Kysely connection and update the cache only after commit; waiters are woken
  * in-process.
  *
