@@ -10,7 +10,6 @@ import { ROLES, START_SETTINGS } from '../src/settings.ts';
 const root = resolve(import.meta.dirname, '../../..');
 const base = join(root, 'deploy/k8s/base');
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Doc = Record<string, any>;
 const files = readdirSync(base).filter((f) => f.endsWith('.yaml'));
 const docs: Doc[] = files
