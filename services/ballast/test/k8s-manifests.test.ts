@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadSettings } from '@ballast/runtime';
 import yaml from 'js-yaml';
+import { loadAutoscaleLiveSettings } from '../src/autoscale/autoscale-live-settings.ts';
 import { ROLES, START_SETTINGS } from '../src/settings.ts';
 
 /** The Kubernetes manifests are checked offline (no cluster here) against Ballast's own rules. */
@@ -132,5 +133,39 @@ describe('Kubernetes manifests (deploy/k8s/base)', () => {
     assert.equal(entry, 'services/ballast/src/main.ts');
     const major = Number(/FROM node:(\d+)/.exec(dockerfile)?.[1]);
     assert.ok(major >= 24, 'Node 24 runs the TypeScript sources');
+  });
+
+  it("hands gateway and oms to Ballast's recommender in the autoscaler overlay, with the rights it uses", () => {
+    const dir = join(root, 'deploy/k8s/autoscaler');
+    const k = yaml.load(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as Doc;
+    assert.deepEqual(k.resources, ['../base', 'autoscaler.yaml']);
+    const own = (yaml.loadAll(readFileSync(join(dir, 'autoscaler.yaml'), 'utf8')) as Doc[]).filter(Boolean);
+    const dep = own.find((d) => d.kind === 'Deployment')!;
+    const c = dep.spec.template.spec.containers[0];
+    assert.deepEqual(c.args.slice(0, 2), ['autoscale', 'live']);
+    const settings = loadAutoscaleLiveSettings(c.args.slice(2), {});
+    assert.equal(settings.kubernetes, true);
+    // Two controllers must not fight over one replica count: the overlay deletes the HPAs of
+    // exactly the roles the recommender scales.
+    const deleted = (k.patches as Doc[]).map((p) => yaml.load(p.patch) as Doc);
+    assert.ok(deleted.every((d) => d.$patch === 'delete' && d.kind === 'HorizontalPodAutoscaler'));
+    const hpaRoles = deleted.map((d) => {
+      const hpa = ofKind('HorizontalPodAutoscaler').find((h) => h.metadata.name === d.metadata.name);
+      assert.ok(hpa, `the base has HPA ${d.metadata.name}`);
+      return hpa.spec.scaleTargetRef.name.replace(/^ballast-/, '');
+    });
+    assert.deepEqual([...hpaRoles].sort(), [...settings.roles].sort());
+    for (const role of settings.roles)
+      assert.ok(ofKind('Deployment').some((d) => d.metadata.name === `ballast-${role}`));
+    // Its own pods are not Ballast replicas (it lists app.kubernetes.io/name=ballast).
+    assert.notEqual(dep.spec.template.metadata.labels['app.kubernetes.io/name'], 'ballast');
+    const role = own.find((d) => d.kind === 'Role')!;
+    const verbs = (res: string) =>
+      role.rules.filter((r: Doc) => r.resources.includes(res)).flatMap((r: Doc) => r.verbs);
+    for (const v of ['list', 'patch']) assert.ok(verbs('pods').includes(v), `pods: ${v}`);
+    assert.ok(verbs('deployments/scale').includes('patch'));
+    const binding = own.find((d) => d.kind === 'RoleBinding')!;
+    assert.equal(binding.roleRef.name, role.metadata.name);
+    assert.equal(binding.subjects[0].name, dep.spec.template.spec.serviceAccountName);
   });
 });

@@ -57,6 +57,38 @@ export const AUTOSCALE_LIVE_SETTINGS = {
     parse: nonEmpty,
     default: './data/cluster',
   }),
+  kubernetes: s({
+    flag: 'kubernetes',
+    env: 'BALLAST_AUTOSCALE_KUBERNETES',
+    description:
+      "Scale Ballast's Deployments on Kubernetes (pods labelled app.kubernetes.io/name=ballast) instead of a `ballast cluster`; in a pod, with its service account (deploy/k8s/autoscaler).",
+    boolean: true,
+    parse: (raw) => raw === 'true',
+    default: false,
+  }),
+  kubeApiUrl: s({
+    flag: 'kube-api-url',
+    env: 'BALLAST_AUTOSCALE_KUBE_API_URL',
+    description: 'With --kubernetes: the API server (e.g. http://127.0.0.1:8001 through `kubectl proxy`).',
+    parse: nonEmpty,
+    default: '',
+    defaultLabel: 'in-cluster (KUBERNETES_SERVICE_HOST, service-account token and CA)',
+  }),
+  namespace: s({
+    flag: 'namespace',
+    env: 'BALLAST_AUTOSCALE_NAMESPACE',
+    description: "With --kubernetes: namespace of Ballast's Deployments.",
+    parse: nonEmpty,
+    default: '',
+    defaultLabel: "the pod's own namespace (in-cluster), else default",
+  }),
+  deploymentPrefix: s({
+    flag: 'deployment-prefix',
+    env: 'BALLAST_AUTOSCALE_DEPLOYMENT_PREFIX',
+    description: "With --kubernetes: a role's Deployment is <prefix><role>.",
+    parse: nonEmpty,
+    default: 'ballast-',
+  }),
   intervalMs: s({
     flag: 'interval-ms',
     env: 'BALLAST_AUTOSCALE_INTERVAL_MS',

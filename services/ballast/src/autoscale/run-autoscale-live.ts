@@ -1,14 +1,16 @@
 /**
  * `ballast autoscale live`: runs the live recommender next to a `ballast cluster` on the same
- * machine, serves its decision on `/metrics` (and the last decisions as JSON on `/status`), and,
- * unless `--dry-run`, scales the cluster through its control API. Wiring only; main.ts hands in
- * argv, the environment and the root abort signal.
+ * machine (its control API), or with `--kubernetes` against Ballast's Deployments (the API
+ * server), serves its decision on `/metrics` (and the last decisions as JSON on `/status`), and,
+ * unless `--dry-run`, scales. Wiring only; main.ts hands in argv, the environment and the root
+ * abort signal.
  *
  * @module
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { LiveRecommender, type BallastPolicyOptions, type LiveDecision } from '@ballast/autoscaler';
+import { LiveRecommender, type BallastPolicyOptions, type LiveCluster, type LiveDecision } from '@ballast/autoscaler';
 import { isBallastError } from '@ballast/errors';
 import { systemClock } from '@ballast/resilience';
 import { createLogger } from '@ballast/runtime';
@@ -16,6 +18,7 @@ import Fastify from 'fastify';
 import type { Role } from '../settings.ts';
 import { loadAutoscaleLiveSettings, type AutoscaleLiveSettings } from './autoscale-live-settings.ts';
 import { controlCluster } from './control-cluster.ts';
+import { kubernetesCluster } from './kubernetes-cluster.ts';
 import { createRecommenderMetrics } from './recommender-metrics.ts';
 
 /** Options of {@link runAutoscaleLive}. */
@@ -28,6 +31,41 @@ export interface AutoscaleLiveOptions {
   readonly stderr: NodeJS.WritableStream;
   /** Whether stdout is a terminal (pretty logs with `--log-format auto`). */
   readonly isTty: boolean;
+}
+
+const SERVICE_ACCOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * Where the Kubernetes API is: `--kube-api-url` (with `--kube-api-url`, no token: `kubectl proxy`
+ * authenticates), else in-cluster from KUBERNETES_SERVICE_HOST/PORT and the pod's service account.
+ * Returns a message when neither is available.
+ */
+function kubernetesTarget(
+  settings: AutoscaleLiveSettings,
+  env: Readonly<Record<string, string | undefined>>,
+): Parameters<typeof kubernetesCluster>[0] | string {
+  const base = { deploymentPrefix: settings.deploymentPrefix };
+  if (settings.kubeApiUrl !== '') {
+    return {
+      ...base,
+      apiUrl: settings.kubeApiUrl.replace(/\/$/, ''),
+      namespace: settings.namespace || 'default',
+      tokenFile: '',
+    };
+  }
+  const host = env['KUBERNETES_SERVICE_HOST'];
+  const port = env['KUBERNETES_SERVICE_PORT'] ?? '443';
+  if (host === undefined || host === '' || !existsSync(`${SERVICE_ACCOUNT}/token`))
+    return '--kubernetes needs --kube-api-url, or to run in a pod with a service account (KUBERNETES_SERVICE_HOST is unset)';
+  const namespace =
+    settings.namespace !== '' ? settings.namespace : readFileSync(`${SERVICE_ACCOUNT}/namespace`, 'utf8').trim();
+  return {
+    ...base,
+    apiUrl: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    namespace,
+    tokenFile: `${SERVICE_ACCOUNT}/token`,
+    caFile: `${SERVICE_ACCOUNT}/ca.crt`,
+  };
 }
 
 /** The policy options of `role` from the settings. */
@@ -63,6 +101,20 @@ export async function runAutoscaleLive(options: AutoscaleLiveOptions): Promise<n
   const pretty = settings.logFormat === 'pretty' || (settings.logFormat === 'auto' && options.isTty);
   const logger = createLogger({ level: settings.logLevel, pretty, base: { service: 'ballast-autoscaler' } });
   const stateDir = resolve(settings.stateDir);
+  let cluster: LiveCluster;
+  let watching: string;
+  if (settings.kubernetes) {
+    const k8s = kubernetesTarget(settings, options.env);
+    if (typeof k8s === 'string') {
+      options.stderr.write(`ballast autoscale live: ${k8s}\n`);
+      return 2;
+    }
+    cluster = kubernetesCluster(k8s);
+    watching = `kubernetes ${k8s.apiUrl} namespace ${k8s.namespace}`;
+  } else {
+    cluster = controlCluster(stateDir);
+    watching = `ballast cluster ${stateDir}`;
+  }
   const metrics = createRecommenderMetrics({ dryRun: settings.dryRun });
   const latest = new Map<string, LiveDecision>();
   let lastError = '';
@@ -72,7 +124,7 @@ export async function runAutoscaleLive(options: AutoscaleLiveOptions): Promise<n
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
-  app.get('/status', async () => ({ stateDir, dryRun: settings.dryRun, decisions: [...latest.values()] }));
+  app.get('/status', async () => ({ watching, dryRun: settings.dryRun, decisions: [...latest.values()] }));
   app.get('/livez', async () => ({ status: 'ok' }));
   try {
     await app.listen({ host: settings.metricsHost, port: settings.metricsPort });
@@ -84,7 +136,7 @@ export async function runAutoscaleLive(options: AutoscaleLiveOptions): Promise<n
   const metricsUrl = `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
 
   const recommender = new LiveRecommender({
-    cluster: controlCluster(stateDir),
+    cluster,
     clock: systemClock,
     roles: settings.roles.map((role) => ({ role, policy: policyOptions(settings, role) })),
     intervalMs: settings.intervalMs,
@@ -135,7 +187,7 @@ export async function runAutoscaleLive(options: AutoscaleLiveOptions): Promise<n
   logger.info(
     {
       metricsUrl,
-      stateDir,
+      watching,
       roles: settings.roles,
       min: Object.fromEntries(settings.roles.map((r) => [r, settings.min[r]])),
       max: Object.fromEntries(settings.roles.map((r) => [r, settings.max[r]])),
