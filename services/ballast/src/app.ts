@@ -165,6 +165,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     fees,
     onError,
     lockOffsets: settings.postgresUrl !== '',
+    asyncBatchCommit: settings.postgresUrl !== '',
     // Distributed: ledger replicas share the symbols through leases (a consumer group).
     ...(stores.registry !== undefined && settings.roles.includes('ledger')
       ? { partition: { kv: stores.registry, holder: `${hostname()}-${process.pid}`, ttlMs: settings.leaseTtlMs } }

@@ -18,7 +18,7 @@ import type { BookEvent } from '@ballast/engine';
 import { statusOfDone, type Market, type Markets } from '@ballast/contracts';
 import { SpanKind, contextFromCarrier, endSpan, startSpan, tracingEnabled } from '@ballast/runtime';
 import { createLease, sleep, tailLog, within, type EventLog, type KeyValue, type LogEntry } from '@ballast/state';
-import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 
 const CONSUMER = 'ledger';
 
@@ -57,6 +57,14 @@ export interface LedgerConfig {
    * replicas sharing a PostgreSQL database take turns instead of racing. @default false (SQLite)
    */
   readonly lockOffsets?: boolean;
+  /**
+   * Commit event batches without waiting for the WAL flush (PostgreSQL `SET LOCAL
+   * synchronous_commit = off`). Safe because a batch and its consumer offset commit together and
+   * the events stay in the durable log: an OS crash can lose the last batches (well under a second),
+   * and the ledger then applies them again from the log. Transfers (deposits, withdrawals), which
+   * are acknowledged to a caller, always wait for the flush. @default false
+   */
+  readonly asyncBatchCommit?: boolean;
   /**
    * Ledger replicas as a consumer group: each symbol's events are settled by the replica holding
    * its lease (`ledger-lease.<symbol>` in `kv`, renewed every `ttlMs / 3`); the others stand by
@@ -457,6 +465,7 @@ export function createLedger(config: LedgerConfig): Ledger {
         let applied: LogEntry[] = [];
         try {
           await db.transaction().execute(async (trx) => {
+            if (config.asyncBatchCommit === true) await sql`SET LOCAL synchronous_commit = off`.execute(trx);
             if (config.lockOffsets === true) {
               await trx
                 .insertInto('consumer_offsets')
