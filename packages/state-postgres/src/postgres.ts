@@ -8,6 +8,7 @@
 import { BallastError, ErrorCode, isBallastError } from '@ballast/errors';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { preparedStatementPool } from './prepared-pool.ts';
 
 /** Options of {@link openPostgres}. */
 export interface OpenPostgresOptions {
@@ -21,6 +22,11 @@ export interface OpenPostgresOptions {
   readonly statementTimeoutMs?: number;
   /** Longest wait for a connection (a down server fails fast instead of hanging). @default 1000 */
   readonly connectTimeoutMs?: number;
+  /**
+   * Run Kysely's queries as named prepared statements (parsed and planned once per connection).
+   * Turn off behind a pooler in transaction mode without prepared-statement support. @default true
+   */
+  readonly preparedStatements?: boolean;
   /** Called when an idle pooled connection breaks (the pool replaces it). Never throws. */
   readonly onIdleError?: (err: unknown) => void;
 }
@@ -60,7 +66,9 @@ export async function openPostgres<DB>(options: OpenPostgresOptions): Promise<Ky
   // caller's error handling takes over).
   pool.on('error', (err) => options.onIdleError?.(err));
   pool.on('connect', (client) => client.on('error', (err) => options.onIdleError?.(err)));
-  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<DB>({
+    dialect: new PostgresDialect({ pool: options.preparedStatements === false ? pool : preparedStatementPool(pool) }),
+  });
 }
 
 /**

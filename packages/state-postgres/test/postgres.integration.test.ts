@@ -32,6 +32,28 @@ describe('PostgreSQL (same Kysely code as SQLite)', { skip: skip ?? false }, () 
     ]);
   });
 
+  it('runs its queries as named prepared statements: parsed once per connection, then reused', async () => {
+    const db = await openPostgres<Database>({ url: SERVICES.postgres.url, schema, maxConnections: 1 });
+    opened.push(db);
+    const byId = (id: bigint) => db.selectFrom('accounts').select('kind').where('id', '=', id).executeTakeFirst();
+    assert.deepEqual(await byId(1n), { kind: 'external' });
+    assert.deepEqual(await byId(2n), { kind: 'fees' }); // same text, other parameters
+    const prepared = await sql<{ statement: string }>`SELECT statement FROM pg_prepared_statements`.execute(db);
+    const texts = prepared.rows.map((r) => r.statement);
+    assert.equal(texts.filter((t) => t.startsWith('select "kind" from "accounts"')).length, 1);
+    // Off (for poolers in transaction mode): nothing is prepared.
+    const plain = await openPostgres<Database>({
+      url: SERVICES.postgres.url,
+      schema,
+      maxConnections: 1,
+      preparedStatements: false,
+    });
+    opened.push(plain);
+    await plain.selectFrom('accounts').select('kind').where('id', '=', 1n).executeTakeFirst();
+    const none = await sql<{ n: string }>`SELECT count(*)::text AS n FROM pg_prepared_statements`.execute(plain);
+    assert.deepEqual(none.rows, [{ n: '0' }]);
+  });
+
   it('runs the ledger: deposits and withdrawals are exact, idempotent and balanced', async () => {
     const db = (await open()) as Kysely<Database>;
     const acct = await db

@@ -123,6 +123,17 @@ export const START_SETTINGS = {
     default: '',
     defaultLabel: 'embedded SQLite',
   }),
+  postgresPrepared: s({
+    flag: 'postgres-prepared-statements',
+    env: 'BALLAST_POSTGRES_PREPARED_STATEMENTS',
+    description:
+      'true: queries run as named prepared statements (parsed and planned once per connection); false behind a pooler in transaction mode that does not support them.',
+    parse: (raw): boolean => {
+      if (raw !== 'true' && raw !== 'false') throw new Error('expected true or false');
+      return raw === 'true';
+    },
+    default: true,
+  }),
   natsUrl: s({
     flag: 'nats',
     env: 'BALLAST_NATS_URL',

@@ -48,7 +48,10 @@ export async function openDatabase(
   onWarning: (message: string) => void = () => undefined,
 ): Promise<{ db: Kysely<Database>; where: string }> {
   if (settings.postgresUrl !== '') {
-    const db = await openPostgres<Database>({ url: settings.postgresUrl });
+    const db = await openPostgres<Database>({
+      url: settings.postgresUrl,
+      preparedStatements: settings.postgresPrepared,
+    });
     await migrateToLatest(db, 'postgres');
     return { db, where: 'postgres' };
   }
