@@ -27,6 +27,8 @@ export function preparedStatementPool(pool: pg.Pool, maxNames = 2000): PostgresP
     return name;
   };
   return {
+    // Kysely opens a control connection of this class to cancel a query whose signal aborts.
+    Client: (pool as unknown as { Client: NonNullable<PostgresPool['Client']> }).Client,
     options: pool.options,
     end: () => pool.end(),
     async connect(): Promise<PostgresPoolClient> {
