@@ -41,7 +41,7 @@ import {
 } from '@ballast/state';
 import type { Kysely } from 'kysely';
 import { createShardMap, type ShardMap } from './shard-map.ts';
-import { createSymbolReplica, type SymbolReplica } from './symbol-replica.ts';
+import { createSymbolReplica, type SymbolReplica, type SymbolReplicaConfig } from './symbol-replica.ts';
 
 export { eventLog, commandLog, type EventEntry } from './symbol-replica.ts';
 
@@ -50,8 +50,14 @@ export const leaseKey = (shard: string): string => `matching-lease.${shard}`;
 /** KV key of a replica's presence. */
 export const replicaKey = (id: string): string => `matching-replica.${id.replace(/[^A-Za-z0-9_=-]/g, '_')}`;
 
-/** Construction config of the matching role. */
-export interface MatchingConfig {
+/**
+ * Construction config of the matching role; snapshots, clock, `onError` and `onApplied` are
+ * handed to every symbol replica as they are.
+ */
+export interface MatchingConfig extends Pick<
+  SymbolReplicaConfig,
+  'snapshotEveryCommands' | 'snapshotEveryMs' | 'snapshotsKept' | 'nowMs' | 'onError' | 'onApplied'
+> {
   readonly db: Kysely<Database>;
   readonly log: EventLog;
   readonly markets: Markets;
@@ -71,17 +77,6 @@ export interface MatchingConfig {
   readonly pollEveryMs?: number;
   /** Spread leadership across replicas. @default true */
   readonly rebalance?: boolean;
-  /** Take a snapshot after this many commands. @default 1000 */
-  readonly snapshotEveryCommands?: number;
-  /** …or after this long with new commands; 0 = off. @default 30000 */
-  readonly snapshotEveryMs?: number;
-  /** Snapshots kept per symbol. @default 3 */
-  readonly snapshotsKept?: number;
-  /** @default Date.now */
-  readonly nowMs?: () => number;
-  readonly onError?: (message: string, err: unknown) => void;
-  /** Called after each batch is appended, with the number of commands applied. */
-  readonly onApplied?: (symbol: string, commands: number, trades: number) => void;
   /** Called when this replica starts or stops leading a shard, with the reason. */
   readonly onLeadership?: (shard: string, leading: boolean, reason: string) => void;
 }

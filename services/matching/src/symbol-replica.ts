@@ -60,7 +60,7 @@ export interface SymbolReplicaConfig {
   readonly symbol: string;
   readonly db: Kysely<Database>;
   readonly log: EventLog;
-  /** @default 1000 */
+  /** Take a snapshot after this many commands. @default 1000 */
   readonly snapshotEveryCommands?: number;
   /** Also snapshot when this long has passed since the last one and commands arrived; 0 = off. @default 30000 */
   readonly snapshotEveryMs?: number;
