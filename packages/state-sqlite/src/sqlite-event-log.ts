@@ -3,9 +3,9 @@
  *
  * The embedded store belongs to one writing process (exclusive locking mode, or a pid file as
  * `ballast start` takes), so this adapter keeps each log's last sequence and its most recent
- * entries in memory: tailing consumers read what was just appended without a query. Appends run in one transaction
- * through the shared Kysely connection and update the cache only after commit; waiters are woken
- * in-process.
+ * entries in memory: tailing consumers read what was just appended without a query. Appends run
+ * in one transaction through the shared Kysely connection and update the cache only after
+ * commit; waiters are woken in-process.
  *
  * Entry headers (W3C trace context) are kept as JSON in a nullable `headers` column, added to a
  * table made before it existed; entries without headers store `NULL` and cost nothing more.

@@ -94,8 +94,8 @@ async function main(): Promise<void> {
   const logger = loggerFor(settings, { service: 'ballast', ...(replica !== undefined ? { replica } : {}) });
 
   if (command === 'migrate') {
-    const { db, where } = await openDatabase(settings);
-    await db.destroy();
+    const { where, close } = await openDatabase(settings);
+    await close();
     logger.info({ db: where }, 'database schema is up to date');
     return;
   }

@@ -41,46 +41,46 @@ export interface Stores {
 /**
  * Opens the database alone and brings its schema up to date (for `ballast migrate`). An embedded
  * SQLite file is held with a pid file (`<path>.pid`) until the process exits: a second process on
- * the same file is refused. `onWarning` receives background WAL checkpoint problems.
+ * the same file is refused. `close` closes the database and gives the pid file back.
+ * `onWarning` receives background WAL checkpoint problems.
  */
 export async function openDatabase(
   settings: StartSettings,
   onWarning: (message: string) => void = () => undefined,
-): Promise<{ db: Kysely<Database>; where: string }> {
+): Promise<{ db: Kysely<Database>; where: string; close: () => Promise<void> }> {
   if (settings.postgresUrl !== '') {
     const db = await openPostgres<Database>({
       url: settings.postgresUrl,
       preparedStatements: settings.postgresPrepared,
     });
     await migrateToLatest(db, 'postgres');
-    return { db, where: 'postgres' };
+    return { db, where: 'postgres', close: () => db.destroy() };
   }
   const path = settings.dbPath !== '' ? settings.dbPath : join(settings.dataDir, 'ballast.db');
-  if (path === ':memory:') {
-    const db = openSqlite<Database>({ path, synchronous: settings.sqliteSync });
-    await migrateToLatest(db, 'sqlite');
-    return { db, where: path };
-  }
-  mkdirSync(dirname(path), { recursive: true });
   // One process per database file (the event log caches its tail): a pid file next to it, since
   // the connection is not in exclusive locking mode (the WAL checkpointer thread has its own).
-  const holder = takePidFile(`${path}.pid`);
-  if (holder !== undefined) throw new Error(`the database ${path} is in use by another ballast (pid ${holder})`);
+  const lock = path !== ':memory:' ? `${path}.pid` : undefined;
+  if (lock !== undefined) {
+    mkdirSync(dirname(path), { recursive: true });
+    const holder = takePidFile(lock);
+    if (holder !== undefined) throw new Error(`the database ${path} is in use by another ballast (pid ${holder})`);
+  }
   const db = openSqlite<Database>({
     path,
     synchronous: settings.sqliteSync,
-    exclusive: false,
-    backgroundCheckpoint: true,
-    onCheckpointError: onWarning,
+    ...(lock !== undefined ? { exclusive: false, backgroundCheckpoint: true, onCheckpointError: onWarning } : {}),
   });
+  const close = async (): Promise<void> => {
+    await db.destroy();
+    if (lock !== undefined) releasePidFile(lock);
+  };
   try {
     await migrateToLatest(db, 'sqlite');
   } catch (err) {
-    await db.destroy();
-    releasePidFile(`${path}.pid`);
+    await close();
     throw err;
   }
-  return { db, where: path };
+  return { db, where: path, close };
 }
 
 /** Opens every store the settings name. */
@@ -88,13 +88,8 @@ export async function openStores(
   settings: StartSettings,
   onWarning: (message: string) => void = () => undefined,
 ): Promise<Stores> {
-  const { db, where } = await openDatabase(settings, onWarning);
-  const closers: (() => Promise<void>)[] = [
-    async () => {
-      await db.destroy();
-      releasePidFile(`${where}.pid`);
-    },
-  ];
+  const { db, where, close } = await openDatabase(settings, onWarning);
+  const closers: (() => Promise<void>)[] = [close];
   const checks: Record<string, () => Promise<void>> = {
     database: async () => {
       await sql`SELECT 1`.execute(db);

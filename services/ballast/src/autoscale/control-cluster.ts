@@ -14,6 +14,14 @@ interface ControlError {
   readonly msg?: string;
 }
 
+/** The text of a replica's `<opsUrl>/metrics` (any cluster: its own address, plain HTTP). */
+export async function scrapeMetrics(opsUrl: string, signal: AbortSignal): Promise<string> {
+  const res = await fetch(`${opsUrl}/metrics`, { signal });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${opsUrl}/metrics answered ${res.status}`);
+  return text;
+}
+
 /** A {@link LiveCluster} for the `ballast cluster` whose state folder is `stateDir`. */
 export function controlCluster(stateDir: string): LiveCluster {
   return {
@@ -28,12 +36,7 @@ export function controlCluster(stateDir: string): LiveCluster {
       if (r.status !== 200) throw new Error(`GET /status answered ${r.status}: ${r.body.msg ?? ''}`);
       return r.body as LiveClusterStatus;
     },
-    async scrape(opsUrl, signal) {
-      const res = await fetch(`${opsUrl}/metrics`, { signal });
-      const text = await res.text();
-      if (res.status !== 200) throw new Error(`${opsUrl}/metrics answered ${res.status}`);
-      return text;
-    },
+    scrape: scrapeMetrics,
     async scale(role, replicas, prefer, signal) {
       const r = await callControl<ClusterStatus & ControlError>(
         readControlFile(stateDir),

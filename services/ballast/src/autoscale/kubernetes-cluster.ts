@@ -14,7 +14,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { LiveCluster, LiveClusterStatus, LiveReplicaStatus } from '@ballast/autoscaler';
+import { sleep } from '@ballast/state';
 import { Agent, request, type Dispatcher } from 'undici';
+import { scrapeMetrics } from './control-cluster.ts';
 
 /** Options of {@link kubernetesCluster}. */
 export interface KubernetesClusterOptions {
@@ -166,31 +168,13 @@ export function kubernetesCluster(options: KubernetesClusterOptions): LiveCluste
 
   const status = async (signal: AbortSignal) => toStatus(await listPods(signal));
 
-  const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = (): void => {
-        clearTimeout(t);
-        reject(signal.reason);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-
   return {
     async status(signal) {
       const { replicas } = await status(signal);
       return { replicas };
     },
 
-    async scrape(opsUrl, signal) {
-      const res = await request(`${opsUrl}/metrics`, { signal });
-      const text = await res.body.text();
-      if (res.statusCode !== 200) throw new Error(`${opsUrl}/metrics answered ${res.statusCode}`);
-      return text;
-    },
+    scrape: scrapeMetrics,
 
     async scale(role, replicas, prefer, signal) {
       const before = await status(signal);
@@ -215,6 +199,7 @@ export function kubernetesCluster(options: KubernetesClusterOptions): LiveCluste
         const ready = mine.filter((r) => r.state === 'ready').length;
         if ((ready >= replicas && mine.length <= replicas) || now() >= deadline) return { replicas: s.replicas };
         await sleep(pollMs, signal);
+        signal.throwIfAborted();
       }
     },
   };
