@@ -28,6 +28,7 @@
 import {
   BurstDetector,
   HoltForecaster,
+  LinearTrend,
   SwingEstimator,
   type BurstDetectorOptions,
   type HoltOptions,
@@ -90,6 +91,14 @@ export interface BallastPolicyOptions {
   /** Use the predictive term (forecast + burst headroom). @default true */
   readonly predictive?: boolean;
   readonly holt?: HoltOptions;
+  /**
+   * Trend model of the forecast: 0 = Holt's linear trend (`holt`); > 0 = a least-squares line
+   * through the activity samples of the last this many seconds ({@link LinearTrend}), which
+   * follows a ramp within a few syncs. @default 0
+   */
+  readonly trendWindowS?: number;
+  /** With `trendWindowS`: shrink the fitted slope by this many standard errors. @default 1 */
+  readonly trendSlopeZ?: number;
   readonly burst?: BurstDetectorOptions;
   /** Capacity multiplier on the current load while a burst is detected. @default 1.25 */
   readonly burstHeadroom?: number;
@@ -100,6 +109,14 @@ export interface BallastPolicyOptions {
   readonly noiseZ?: number;
   /** @default 600 */
   readonly noiseWindowS?: number;
+  /**
+   * Withdraw replicas that are still starting when the forecast that ordered them is no longer
+   * made and the observed load (over the stabilization window) does not need them: a wrong forecast
+   * then costs their start-up time, not a stabilization window. @default true
+   */
+  readonly withdrawUnconfirmed?: boolean;
+  /** With `withdrawUnconfirmed`: a forecast keeps its replicas this long after it was last made, seconds. @default 20 */
+  readonly forecastHoldS?: number;
   /** Scale down only when the recommendation is below `current × (1 − hysteresis)`. @default 0.1 */
   readonly scaleDownHysteresis?: number;
   /** Scale down to the highest recommendation of this window, seconds. @default 60 */
@@ -158,19 +175,22 @@ const quantile = (xs: readonly number[], q: number): number => {
 /** The adaptive policy for one role. */
 export class BallastPolicy {
   readonly #o: Required<
-    Omit<BallastPolicyOptions, 'targetInFlightPerReplica' | 'sloP99Ms' | 'holt' | 'burst' | 'floorReplicas'>
+    Omit<
+      BallastPolicyOptions,
+      'targetInFlightPerReplica' | 'sloP99Ms' | 'holt' | 'burst' | 'floorReplicas' | 'trendWindowS' | 'trendSlopeZ'
+    >
   >;
   readonly #targetInFlight: number | undefined;
   readonly #slo: number | undefined;
   readonly #floor: number;
-  readonly #holt: HoltForecaster;
+  readonly #trend: HoltForecaster | LinearTrend;
   readonly #burst: BurstDetector;
   readonly #swing: SwingEstimator;
   readonly #readySamples: number[] = [];
   readonly #seenReady = new Set<string>();
   #capacity: number;
   #loadPerOrder: number;
-  #history: { atMs: number; value: number }[] = [];
+  #history: { atMs: number; value: number; observed: number }[] = [];
   #errVar = 0;
   #pending: { forMs: number; value: number }[] = [];
   #lastActivityMs = -1;
@@ -193,6 +213,8 @@ export class BallastPolicy {
       noiseZ: options.noiseZ ?? 1,
       noiseWindowS: options.noiseWindowS ?? 600,
       scaleDownHysteresis: options.scaleDownHysteresis ?? 0.1,
+      withdrawUnconfirmed: options.withdrawUnconfirmed ?? true,
+      forecastHoldS: options.forecastHoldS ?? 20,
       scaleDownStabilizationS: options.scaleDownStabilizationS ?? 60,
       swingZ: options.swingZ ?? 0,
       swingWindowS: options.swingWindowS ?? 600,
@@ -202,7 +224,10 @@ export class BallastPolicy {
     this.#targetInFlight = options.targetInFlightPerReplica;
     this.#slo = options.sloP99Ms;
     this.#floor = options.floorReplicas ?? min;
-    this.#holt = new HoltForecaster(options.holt);
+    this.#trend =
+      (options.trendWindowS ?? 0) > 0
+        ? new LinearTrend({ windowS: options.trendWindowS!, slopeZ: options.trendSlopeZ ?? 1 })
+        : new HoltForecaster(options.holt);
     this.#burst = new BurstDetector(options.burst);
     this.#swing = new SwingEstimator({ windowS: this.#o.swingWindowS });
     this.#capacity = this.#o.capacityPerReplica;
@@ -263,10 +288,10 @@ export class BallastPolicy {
           this.#errVar += (1 - Math.exp(-dtS / o.noiseWindowS)) * (err * err - this.#errVar);
         }
         this.#lastActivityMs = nowMs;
-        this.#holt.update(nowMs, orders);
+        this.#trend.update(nowMs, orders);
         inBurst = this.#burst.update(nowMs, orders);
         const noise = o.noiseZ * Math.sqrt(this.#errVar);
-        const predicted = Math.max(orders, this.#holt.forecast(horizonS));
+        const predicted = Math.max(orders, this.#trend.forecast(horizonS));
         this.#pending.push({ forMs: nowMs + horizonS * 1000, value: predicted });
         forecastOrders = predicted + noise;
         per.forecast = Math.ceil((forecastOrders * this.#loadPerOrder) / perReplica - 1e-9);
@@ -295,11 +320,17 @@ export class BallastPolicy {
       }
     }
     raw = Math.min(o.maxReplicas, raw);
+    // What the observed load asks for, without the forecast.
+    let observed = o.minReplicas;
+    for (const [k, v] of Object.entries(per) as [BallastSignalName, number][]) {
+      if (k !== 'forecast') observed = Math.max(observed, v);
+    }
+    observed = Math.min(o.maxReplicas, observed);
 
     // Stabilize scale-down: the highest recommendation of the window.
     const cutoff = nowMs - o.scaleDownStabilizationS * 1000;
     this.#history = this.#history.filter((h) => h.atMs > cutoff);
-    this.#history.push({ atMs: nowMs, value: raw });
+    this.#history.push({ atMs: nowMs, value: raw, observed });
     // A decision still in the actuation pipe (KEDA → HPA) is the count the plant is about to have:
     // holding means repeating it, not going back to the count seen now.
     this.#inTransit = this.#inTransit.filter((d) => d.atMs > nowMs - o.actuationDelayS * 1000);
@@ -309,12 +340,24 @@ export class BallastPolicy {
       desired = o.degradedAction === 'hold' ? Math.max(reference, raw) : Math.max(this.#floor, raw);
     } else if (raw >= reference) {
       desired = raw;
-    } else if (inBurst || raw > reference * (1 - o.scaleDownHysteresis)) {
-      desired = reference;
     } else {
-      let windowMax = raw;
-      for (const h of this.#history) windowMax = Math.max(windowMax, h.value);
-      desired = Math.min(reference, windowMax);
+      if (inBurst || raw > reference * (1 - o.scaleDownHysteresis)) {
+        desired = reference;
+      } else {
+        let windowMax = raw;
+        for (const h of this.#history) windowMax = Math.max(windowMax, h.value);
+        desired = Math.min(reference, windowMax);
+      }
+      if (o.withdrawUnconfirmed && !inBurst) {
+        // Replicas still starting for a forecast the load has not confirmed go at once: they have
+        // served nothing, and a ready replica is never removed this way.
+        let observedMax = raw;
+        const forecastCutoff = nowMs - o.forecastHoldS * 1000;
+        for (const h of this.#history) {
+          observedMax = Math.max(observedMax, h.atMs > forecastCutoff ? h.value : h.observed);
+        }
+        desired = Math.min(desired, Math.max(observedMax, Math.min(desired, ready)));
+      }
     }
     desired = Math.max(o.minReplicas, Math.min(o.maxReplicas, desired));
     if (o.actuationDelayS > 0) this.#inTransit.push({ atMs: nowMs, value: desired });

@@ -151,6 +151,18 @@ export function ballastDriver(
   };
 }
 
+/**
+ * What every setting of the Ballast grid shares: 2 s syncs, direct actuation (no KEDA → HPA hop),
+ * the least-squares trend without slope shrinking, no forecast-error or burst headroom.
+ */
+export const BALLAST_BENCH_BASE = {
+  syncS: 2,
+  actuationDelayS: 0,
+  noiseZ: 0,
+  trendSlopeZ: 0,
+  burst: { enterRatio: Number.POSITIVE_INFINITY },
+} as const;
+
 /** Knob value per policy from a common target utilization `u` in (0, 1). */
 export function driverFor(
   name: PolicyName,
@@ -167,6 +179,8 @@ export function driverFor(
       });
     case 'ballast':
       return ballastDriver(plant.minReplicas, plant.maxReplicas, 1000 / plant.serviceMs, plant.sloP99Ms, {
+        ...BALLAST_BENCH_BASE,
+        trendWindowS: 10,
         targetElu: u,
       });
   }

@@ -216,3 +216,84 @@ export class SwingEstimator {
     return this.level * Math.exp(z * this.sigma);
   }
 }
+
+/** Options of {@link LinearTrend}. */
+export interface LinearTrendOptions {
+  /** Fit the samples of the last this many seconds. @default 15 */
+  readonly windowS?: number;
+  /**
+   * Shrink the slope towards 0 by this many standard errors (from the fit's residuals), so noise
+   * alone does not read as a ramp. 0 = the plain least-squares slope. @default 0
+   */
+  readonly slopeZ?: number;
+}
+
+/**
+ * Local linear trend: an ordinary least-squares line through the samples of the last `windowS`
+ * seconds, so `forecast(h)` follows a ramp within a few samples of its start — where Holt's
+ * smoothed trend needs tens of samples — at the price of more noise. Irregular spacing is fine.
+ */
+export class LinearTrend {
+  readonly #windowMs: number;
+  readonly #slopeZ: number;
+  readonly #samples: { atMs: number; value: number }[] = [];
+
+  constructor(options: LinearTrendOptions = {}) {
+    this.#windowMs = (options.windowS ?? 15) * 1000;
+    this.#slopeZ = options.slopeZ ?? 0;
+  }
+
+  /** Adds the sample `value` observed at `nowMs`; samples older than the window are dropped. */
+  update(nowMs: number, value: number): void {
+    const last = this.#samples.at(-1);
+    if (last !== undefined && nowMs <= last.atMs) return;
+    this.#samples.push({ atMs: nowMs, value });
+    while (this.#samples[0]!.atMs < nowMs - this.#windowMs) this.#samples.shift();
+  }
+
+  /** Slope of the fitted line, units per second (0 with fewer than two samples). */
+  get trendPerS(): number {
+    return this.#fit().slopePerS;
+  }
+
+  /** The fitted value `horizonS` seconds after the last sample (never below 0). */
+  forecast(horizonS: number): number {
+    const { atLast, slopePerS } = this.#fit();
+    return Math.max(0, atLast + slopePerS * horizonS);
+  }
+
+  #fit(): { atLast: number; slopePerS: number } {
+    const n = this.#samples.length;
+    if (n === 0) return { atLast: 0, slopePerS: 0 };
+    const t0 = this.#samples[0]!.atMs;
+    let mt = 0;
+    let mv = 0;
+    for (const s of this.#samples) {
+      mt += (s.atMs - t0) / 1000;
+      mv += s.value;
+    }
+    mt /= n;
+    mv /= n;
+    let sxy = 0;
+    let sxx = 0;
+    for (const s of this.#samples) {
+      const dt = (s.atMs - t0) / 1000 - mt;
+      sxy += dt * (s.value - mv);
+      sxx += dt * dt;
+    }
+    const raw = sxx > 0 ? sxy / sxx : 0;
+    const lastT = (this.#samples[n - 1]!.atMs - t0) / 1000;
+    const atLast = mv + raw * (lastT - mt);
+    let slopePerS = raw;
+    if (this.#slopeZ > 0 && n > 2) {
+      let sse = 0;
+      for (const s of this.#samples) {
+        const r = s.value - (mv + raw * ((s.atMs - t0) / 1000 - mt));
+        sse += r * r;
+      }
+      const se = Math.sqrt(sse / (n - 2) / sxx);
+      slopePerS = Math.abs(raw) > this.#slopeZ * se ? raw : 0;
+    }
+    return { atLast, slopePerS };
+  }
+}

@@ -32,7 +32,14 @@ export {
   type ResolvedHpaScalingRules,
 } from './hpa-controller.ts';
 export { KPA_TICK_S, KpaAutoscaler, type KpaDecision, type KpaOptions } from './kpa.ts';
-export { BurstDetector, HoltForecaster, type BurstDetectorOptions, type HoltOptions } from './forecast.ts';
+export {
+  BurstDetector,
+  HoltForecaster,
+  LinearTrend,
+  type BurstDetectorOptions,
+  type HoltOptions,
+  type LinearTrendOptions,
+} from './forecast.ts';
 export {
   BallastPolicy,
   type BallastPolicyOptions,
@@ -81,6 +88,7 @@ export {
 export {
   PolicyName,
   ballastDriver,
+  BALLAST_BENCH_BASE,
   driverFor,
   hpaDriver,
   kpaDriver,

@@ -49,7 +49,7 @@ describe('ballast autoscale live: settings', () => {
       [['--interval-ms', '100'], {}, /invalid --interval-ms="100": expected an integer from 200/],
       [['--roles', 'gateway,matching'], {}, /matching scales by shards/],
       [['--min', 'gateway=3', '--max', 'gateway=2'], {}, /gateway min 3 is above max 2/],
-      [['--interval-ms', '1000'], {}, /--scrape-timeout-ms=2000: must be less than --interval-ms/],
+      [['--interval-ms', '1000'], {}, /--scrape-timeout-ms=1000: must be less than --interval-ms/],
       [[], { BALLAST_AUTOSCALE_INTERVAL: '5' }, /unknown environment variable BALLAST_AUTOSCALE_INTERVAL/],
     ] as const) {
       const r = await runBallast(['autoscale', 'live', ...args], env);

@@ -94,7 +94,7 @@ export const AUTOSCALE_LIVE_SETTINGS = {
     env: 'BALLAST_AUTOSCALE_INTERVAL_MS',
     description: 'Time between two decisions (each scrapes every replica).',
     parse: intIn(200, 600_000),
-    default: 5000,
+    default: 2000,
   }),
   scrapeTimeoutMs: s({
     flag: 'scrape-timeout-ms',
@@ -102,7 +102,7 @@ export const AUTOSCALE_LIVE_SETTINGS = {
     description:
       "Longest wait for the status or one replica's /metrics (less than --interval-ms); a ready replica that does not answer puts its role in degraded mode.",
     parse: intIn(50, 60_000),
-    default: 2000,
+    default: 1000,
   }),
   metricsHost: s({
     flag: 'metrics-host',
@@ -192,6 +192,22 @@ export const AUTOSCALE_LIVE_SETTINGS = {
       'First estimate of the time a new replica needs to become ready (the prediction horizon), replaced by measurements.',
     parse: numberIn(0, 600),
     default: 10,
+  }),
+  trendWindowS: s({
+    flag: 'trend-window-s',
+    env: 'BALLAST_AUTOSCALE_TREND_WINDOW_S',
+    description:
+      "Forecast trend: a least-squares line through the orders/s of this many seconds (0 = Holt's smoothed trend).",
+    parse: numberIn(0, 600),
+    default: 10,
+  }),
+  forecastHoldS: s({
+    flag: 'forecast-hold-s',
+    env: 'BALLAST_AUTOSCALE_FORECAST_HOLD_S',
+    description:
+      'Replicas still starting for a forecast that has not been made again for this long, and that the observed load does not need, are withdrawn.',
+    parse: numberIn(0, 3600),
+    default: 20,
   }),
   reactive: s({
     flag: 'reactive',

@@ -81,6 +81,13 @@ export function policyOptions(settings: AutoscaleLiveSettings, role: Role): Ball
     readyDelayS: settings.readyDelayS,
     actuationDelayS: settings.dryRun ? 15 : 0,
     predictive: !settings.reactive,
+    // The configuration bench:autoscale measures: a short least-squares trend, no forecast-error or
+    // burst headroom, and withdrawal of replicas an unconfirmed forecast started.
+    trendWindowS: settings.trendWindowS,
+    trendSlopeZ: 0,
+    noiseZ: 0,
+    burst: { enterRatio: Number.POSITIVE_INFINITY },
+    forecastHoldS: settings.forecastHoldS,
     requiredSignals: ['elu'],
     degradedAction: settings.degraded,
   };
