@@ -22,11 +22,16 @@ export interface CheckpointerOptions {
   readonly intervalMs?: number;
   /** Called with a checkpoint's error (the checkpointer keeps running). */
   readonly onError?: (message: string) => void;
+  /** Longest wait in `stop()` for the thread to close its connection. @default 2000 */
+  readonly stopTimeoutMs?: number;
 }
 
 /** A running checkpointer. */
 export interface Checkpointer {
-  /** Stops the worker (its connection closes; the WAL stays valid whatever it was doing). */
+  /**
+   * Stops the worker and waits (synchronously, at most `stopTimeoutMs`) until its connection is
+   * closed, so the caller's connection is the last one and nothing holds the file afterwards.
+   */
   stop(): void;
 }
 
@@ -52,17 +57,22 @@ parentPort.on('message', (m) => {
   if (m !== 'stop') return;
   clearInterval(timer);
   try { db.close(); } catch {}
+  Atomics.store(workerData.closed, 0, 1);
+  Atomics.notify(workerData.closed, 0);
   parentPort.close();
 });
 `;
 
 /** Starts the checkpointer thread for the database at `path` (it does not keep the process alive). */
 export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
+  // Set to 1 by the thread once its connection is closed.
+  const closed = new Int32Array(new SharedArrayBuffer(4));
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
     workerData: {
       path: options.path,
       intervalMs: options.intervalMs ?? 100,
+      closed,
     },
   });
   worker.unref();
@@ -71,11 +81,19 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
   });
   worker.on('error', (err) => options.onError?.(`WAL checkpointer stopped: ${err.message}`));
   let stopped = false;
+  let exited = false;
+  worker.on('exit', () => {
+    exited = true;
+  });
   return {
     stop() {
       if (stopped) return;
       stopped = true;
+      if (exited) return;
       worker.postMessage('stop');
+      // A connection closed after ours would be the last one: it would checkpoint and delete the
+      // WAL while a new process (a restart, a test) may already be opening the file.
+      Atomics.wait(closed, 0, 0, options.stopTimeoutMs ?? 2000);
     },
   };
 }
