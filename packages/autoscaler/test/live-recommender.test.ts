@@ -155,17 +155,27 @@ describe('Live recommender', () => {
     assert.equal(rec.readyDelayS('gateway'), 4, 'the measured delay is the prediction horizon');
   });
 
-  it('does not send a second request while one is in progress', async () => {
+  it('repeats nothing while a request settles, but sends a newer decision at once', async () => {
     const cluster = new FakeCluster();
     cluster.add(1, 'ready', 0.9);
     const { clock, rec, signal } = setup(cluster);
     await rec.tick(signal);
+    assert.equal(cluster.calls.length, 1);
+    const first = cluster.calls[0]!.replicas;
+    // the same load a second later: the request in progress already asks for that count
+    await clock.advance(1000);
+    const [same] = await rec.tick(signal);
+    assert.equal(same!.desired, first);
+    assert.notEqual(same!.action, 'up');
+    assert.equal(cluster.calls.length, 1);
+    // more load while the first replicas boot: a second request for more, without waiting
     cluster.replicas[0]!.elu = 1;
     cluster.replicas.push({ ...cluster.replicas[0]!, replica: 7, pid: 7, state: 'ready', elu: 1 });
     await clock.advance(1000);
-    const [d] = await rec.tick(signal);
-    assert.equal(d!.action, 'pending');
-    assert.equal(cluster.calls.length, 1);
+    const [more] = await rec.tick(signal);
+    assert.equal(more!.action, 'up');
+    assert.equal(cluster.calls.length, 2);
+    assert.ok(cluster.calls[1]!.replicas > first, `${cluster.calls[1]!.replicas} > ${first}`);
   });
 
   it('scales down only after the stabilization window, removing the replica with the least in-flight work first', async () => {

@@ -181,6 +181,31 @@ describe('cluster supervisor', () => {
     assert.equal(sup.status().filter((r) => r.role === 'oms').length, 1);
   });
 
+  it('a scale-down while a scale-up waits withdraws the replicas still starting, and the scale-up resolves', async () => {
+    const { sup, launched } = setup({ autoReady: false });
+    const started = sup.start(ONE_EACH);
+    await flushMicrotasks();
+    for (const p of launched) p.becomeReady();
+    await flushMicrotasks();
+    for (const p of launched) p.becomeReady();
+    await started;
+    const up = sup.scale('gateway', 3);
+    await flushMicrotasks();
+    const booting = launched.filter((p) => p.role === 'gateway').slice(1);
+    assert.equal(booting.length, 2);
+    // a newer decision: only 2 gateways after all; the ready one stays, a booting one goes
+    await sup.scale('gateway', 2);
+    assert.deepEqual(launched.find((p) => p.role === 'gateway')!.signals, [], 'the ready gateway is kept');
+    assert.deepEqual(
+      booting.map((p) => p.signals.length),
+      [0, 1],
+      'the newest booting replica is withdrawn',
+    );
+    booting[0]!.becomeReady();
+    await up;
+    assert.equal(sup.status().filter((r) => r.role === 'gateway').length, 2);
+  });
+
   it('removes a replica in backoff before a working one, without starting it', async () => {
     const { sup, clock, live, launched } = setup();
     await sup.start({ ...ONE_EACH, gateway: 2 });

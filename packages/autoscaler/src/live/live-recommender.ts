@@ -77,7 +77,10 @@ export interface LiveRoleConfig {
   readonly policy: BallastPolicyOptions;
 }
 
-/** What the recommender did for a role this interval. */
+/**
+ * What the recommender did for a role this interval: `pending` = the request in progress already
+ * asks for the desired count (nothing sent); a different count supersedes it (`up`/`down`).
+ */
 export type LiveAction = 'up' | 'down' | 'hold' | 'pending' | 'dry-run';
 
 /** One interval's decision for one role. */
@@ -142,6 +145,8 @@ interface Tracked {
 interface Pending {
   readonly requestMs: number;
   readonly up: boolean;
+  /** The replica count asked for. */
+  readonly to: number;
   /** Replicas of the role when the request was made. */
   readonly known: ReadonlySet<string>;
   readonly done: Promise<void>;
@@ -157,7 +162,10 @@ export class LiveRecommender {
   readonly #o: LiveRecommenderOptions & { intervalMs: number; timeoutMs: number };
   readonly #policies = new Map<string, BallastPolicy>();
   readonly #tracked = new Map<string, Tracked>();
+  /** The latest scale request per role, until it settles. */
   readonly #pending = new Map<string, Pending>();
+  /** Every scale request not yet settled, superseded ones included (waited for on stop). */
+  readonly #outstanding = new Set<Promise<void>>();
   readonly #stop = new AbortController();
 
   constructor(options: LiveRecommenderOptions) {
@@ -187,7 +195,7 @@ export class LiveRecommender {
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
-      await Promise.allSettled([...this.#pending.values()].map((p) => p.done));
+      await Promise.allSettled([...this.#outstanding]);
     }
   }
 
@@ -266,11 +274,15 @@ export class LiveRecommender {
       const current = mine.filter((r) => r.state !== 'draining').length;
       const remove = rec.remove.map((id) => Number(id.slice(0, id.indexOf(':'))));
       let action: LiveAction = 'hold';
-      if (rec.desiredReplicas !== current) {
-        if (this.#pending.has(role)) action = 'pending';
-        else if (this.#o.dryRun === true) action = 'dry-run';
+      const pending = this.#pending.get(role);
+      if (pending !== undefined && pending.to === rec.desiredReplicas) {
+        if (rec.desiredReplicas !== current) action = 'pending';
+      } else if (rec.desiredReplicas !== current || pending !== undefined) {
+        // A newer decision supersedes a request still settling (replicas booting or draining):
+        // more replicas while the first ones boot, or starting ones withdrawn.
+        if (this.#o.dryRun === true) action = 'dry-run';
         else {
-          action = rec.desiredReplicas > current ? 'up' : 'down';
+          action = rec.desiredReplicas > (pending?.to ?? current) ? 'up' : 'down';
           this.#startScale(role, current, rec.desiredReplicas, remove, mine);
         }
       }
@@ -347,8 +359,12 @@ export class LiveRecommender {
       .catch((error: unknown) => {
         this.#o.onScale?.({ role, from, to, prefer, phase: 'failed', ms: clock.now() - requestMs, error });
       })
-      .finally(() => this.#pending.delete(role));
-    this.#pending.set(role, { requestMs, up: to > from, known, done });
+      .finally(() => {
+        if (this.#pending.get(role)?.done === done) this.#pending.delete(role);
+        this.#outstanding.delete(done);
+      });
+    this.#outstanding.add(done);
+    this.#pending.set(role, { requestMs, up: to > from, to, known, done });
   }
 
   async #withTimeout<T>(signal: AbortSignal, f: (signal: AbortSignal) => Promise<T>): Promise<T> {

@@ -223,7 +223,8 @@ export class Supervisor {
       const p = prefer.indexOf(s.index);
       return p === -1 ? 1_000_000 - s.index : 1 + p;
     };
-    const victims = [...live].sort((a, b) => rank(a) - rank(b)).slice(0, from - replicas);
+    // Not ready first, the newest of them first (an older one is closer to ready), as a ReplicaSet does.
+    const victims = [...live].sort((a, b) => rank(a) - rank(b) || b.index - a.index).slice(0, from - replicas);
     await Promise.all(victims.map((s) => this.#retire(s)));
   }
 
