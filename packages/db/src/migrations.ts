@@ -134,6 +134,18 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
         }
       },
     },
+    '0002_marketdata_snapshots': {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('marketdata_snapshots')
+          .addColumn('symbol', 'text', (c) => c.primaryKey())
+          .addColumn('evt_seq', big, (c) => c.notNull())
+          .addColumn('body_gz', blob, (c) => c.notNull())
+          .addColumn('created_ms', big, (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -104,6 +104,14 @@ export interface SnapshotsTable {
   created_ms: Int;
 }
 
+/** The newest market-data snapshot per symbol (its state after event-log entry `evt_seq`), gzipped JSON. */
+export interface MarketDataSnapshotsTable {
+  symbol: string;
+  evt_seq: Int;
+  body_gz: Uint8Array;
+  created_ms: Int;
+}
+
 /** The whole database. */
 export interface Database {
   accounts: AccountsTable;
@@ -116,6 +124,7 @@ export interface Database {
   outbox: OutboxTable;
   consumer_offsets: ConsumerOffsetsTable;
   snapshots: SnapshotsTable;
+  marketdata_snapshots: MarketDataSnapshotsTable;
 }
 
 /** System account ids. */

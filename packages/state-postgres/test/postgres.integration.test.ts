@@ -24,7 +24,7 @@ describe('PostgreSQL (same Kysely code as SQLite)', { skip: skip ?? false }, () 
   it('migrates once when several replicas start at the same time', async () => {
     const replicas = await Promise.all([open(), open(), open()]);
     const results = await Promise.all(replicas.map((db) => migrateToLatest(db, 'postgres')));
-    assert.deepEqual(results.flat(), ['0001_initial']); // exactly one replica applied it
+    assert.deepEqual(results.flat(), ['0001_initial', '0002_marketdata_snapshots']); // exactly one replica applied them
     const accounts = await replicas[0]!.selectFrom('accounts').select(['id', 'kind']).orderBy('id').execute();
     assert.deepEqual(accounts, [
       { id: 1n, kind: 'external' },

@@ -16,7 +16,7 @@ import { DEFAULT_MARKETS, compileMarkets, type Markets, type MarketsConfig } fro
 import { BallastError, ErrorCode } from '@ballast/errors';
 import { buildAdmin, buildGateway, createOrderResults, createRemoteOms } from '@ballast/gateway';
 import { createLedger } from '@ballast/ledger';
-import { createMarketData } from '@ballast/marketdata';
+import { createMarketData, createSqlMarketDataSnapshots } from '@ballast/marketdata';
 import { createMatching } from '@ballast/matching';
 import { createOms, registerOmsRoutes } from '@ballast/oms';
 import { listInstances, registerInstance } from '@ballast/state';
@@ -171,7 +171,14 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
       ? { partition: { kv: stores.registry, holder: `${hostname()}-${process.pid}`, ttlMs: settings.leaseTtlMs } }
       : {}),
   });
-  const marketData = createMarketData({ log, markets, onError });
+  const marketData = createMarketData({
+    log,
+    markets,
+    onError,
+    snapshots: createSqlMarketDataSnapshots(db),
+    // Gateway-only replicas start from the snapshots the marketdata role saves.
+    saveSnapshots: has('marketdata'),
+  });
   const results = createOrderResults(
     log,
     markets.list.map((m) => m.symbol),

@@ -12,7 +12,9 @@ export {
   type MarketData,
   type MarketDataConfig,
   type MarketDataEvent,
+  type MarketDataSnapshotStore,
   type Ticker24h,
   type TradeView,
 } from './market-data.ts';
+export { createSqlMarketDataSnapshots } from './sql-snapshots.ts';
 export { INTERVALS, intervalStart, isInterval, type Interval } from './intervals.ts';

@@ -11,13 +11,18 @@
  * Tracing (when on): once caught up, an entry carrying a sampled W3C trace context is applied
  * inside a consumer span `apply evt.<symbol>` of the order's trace (never during the rebuild).
  *
+ * Snapshots (with a `snapshots` store): every `snapshotEveryEntries` entries, or `snapshotEveryMs`
+ * after the last one when entries arrived, the state of a symbol is saved with the sequence of
+ * the last entry applied; a restart loads it and reads the log only after it, so start-up time
+ * does not grow with the log. A snapshot that cannot be read is reported and ignored (full replay).
+ *
  * @module
  */
 import type { BookEvent } from '@ballast/engine';
 import type { Markets } from '@ballast/contracts';
 import { SpanKind, contextFromCarrier, startSpan, tracingEnabled } from '@ballast/runtime';
 import { tailLog, type EventLog, type LogEntry } from '@ballast/state';
-import { INTERVALS, intervalStart, type Interval } from './intervals.ts';
+import { INTERVALS, intervalStart, isInterval, type Interval } from './intervals.ts';
 
 /** A trade as market data shows it. */
 export interface TradeView {
@@ -108,6 +113,13 @@ const MAX_TRADES = 1000;
 const MAX_CANDLES = 1500;
 
 class SymbolState {
+  /** Sequence of the last event-log entry applied. */
+  logSeq = 0;
+  /** Entries applied since the last snapshot. */
+  sinceSnapshot = 0;
+  lastSnapshotMs = 0;
+  /** The save in progress, if any. */
+  saving: Promise<void> | undefined;
   readonly bids = new Map<number, number>();
   readonly asks = new Map<number, number>();
   bestBid = 0;
@@ -124,10 +136,26 @@ class SymbolState {
   lastTrade: TradeView | undefined;
 }
 
+/** Where market data keeps one snapshot per symbol (see {@link createSqlMarketDataSnapshots}). */
+export interface MarketDataSnapshotStore {
+  /** The newest snapshot of `symbol`: the state after event-log entry `logSeq`. */
+  load(symbol: string, signal: AbortSignal): Promise<{ readonly logSeq: number; readonly body: string } | undefined>;
+  /** Stores a snapshot; one older than the stored one must not replace it. */
+  save(symbol: string, logSeq: number, body: string): Promise<void>;
+}
+
 /** Construction config of market data. */
 export interface MarketDataConfig {
   readonly log: EventLog;
   readonly markets: Markets;
+  /** Snapshots to start from and to save; absent = replay every log from its start. */
+  readonly snapshots?: MarketDataSnapshotStore;
+  /** Save snapshots (false: only load them, e.g. on gateway replicas). @default true */
+  readonly saveSnapshots?: boolean;
+  /** Save a snapshot after this many log entries. @default 50000 */
+  readonly snapshotEveryEntries?: number;
+  /** Also save when this long has passed since the last snapshot and entries arrived. @default 60000 */
+  readonly snapshotEveryMs?: number;
   /** @default Date.now */
   readonly nowMs?: () => number;
   /** @default 100 */
@@ -163,6 +191,185 @@ const sortedLevels = (m: Map<number, number>, desc: boolean, limit: number): [nu
   }
   return out;
 };
+
+const SNAPSHOT_VERSION = 1;
+
+/**
+ * A symbol's state captured at one log sequence, cheaply: closed candles, trades and aggregate
+ * trades are never changed once made, so arrays of references are enough; only each interval's
+ * open candle (still changing) and the book levels are copied.
+ */
+interface CapturedState {
+  readonly logSeq: number;
+  readonly lastUpdateId: number;
+  readonly bids: [number, number][];
+  readonly asks: [number, number][];
+  readonly trades: readonly TradeView[];
+  readonly aggs: readonly AggTradeView[];
+  readonly aggSeq: number;
+  readonly candles: readonly (readonly [Interval, readonly Candle[]])[];
+}
+
+function captureState(s: SymbolState): CapturedState {
+  return {
+    logSeq: s.logSeq,
+    lastUpdateId: s.lastUpdateId,
+    bids: [...s.bids],
+    asks: [...s.asks],
+    trades: s.trades.slice(),
+    aggs: s.aggs.slice(),
+    aggSeq: s.aggSeq,
+    candles: [...s.candles].map(([interval, list]): [Interval, Candle[]] => {
+      const last = list.at(-1);
+      return [interval, last === undefined ? [] : [...list.slice(0, -1), { ...last }]];
+    }),
+  };
+}
+
+const tradeRow = (t: TradeView): unknown[] => [t.id, t.priceTicks, t.qtyLots, t.timeMs, t.isBuyerMaker ? 1 : 0];
+const aggRow = (a: AggTradeView): unknown[] => [
+  a.id,
+  a.priceTicks,
+  a.qtyLots,
+  a.firstTradeId,
+  a.lastTradeId,
+  a.timeMs,
+  a.isBuyerMaker ? 1 : 0,
+];
+const candleRow = (c: Candle): unknown[] => [
+  c.openTime,
+  c.closeTime,
+  c.open,
+  c.high,
+  c.low,
+  c.close,
+  c.volumeLots,
+  c.quoteTickLots.toString(),
+  c.trades,
+  c.takerBuyLots,
+  c.takerBuyQuoteTickLots.toString(),
+  c.firstTradeId,
+  c.lastTradeId,
+];
+/** Candles serialized between two yields (a few milliseconds of work). */
+const CANDLES_PER_SLICE = 500;
+
+/**
+ * The snapshot body (JSON, rows as arrays, bigints as decimal strings), built in slices with
+ * `yieldNow` between them, so a large state (thousands of candles) never blocks the thread long.
+ */
+async function snapshotBody(c: CapturedState, yieldNow: () => Promise<void>): Promise<string> {
+  const parts = [
+    `{"v":${SNAPSHOT_VERSION},"logSeq":${c.logSeq},"lastUpdateId":${c.lastUpdateId},"aggSeq":${c.aggSeq}`,
+    `,"bids":${JSON.stringify(c.bids)},"asks":${JSON.stringify(c.asks)}`,
+    `,"trades":${JSON.stringify(c.trades.map(tradeRow))},"aggs":${JSON.stringify(c.aggs.map(aggRow))},"candles":[`,
+  ];
+  let first = true;
+  for (const [interval, list] of c.candles) {
+    for (let i = 0; i < list.length || i === 0; i += CANDLES_PER_SLICE) {
+      await yieldNow();
+      const rows = JSON.stringify(list.slice(i, i + CANDLES_PER_SLICE).map(candleRow)).slice(1, -1);
+      if (i === 0) parts.push(`${first ? '' : ','}["${interval}",[${rows}`);
+      else if (rows.length > 0) parts.push(`,${rows}`);
+      first = false;
+    }
+    parts.push(']]');
+  }
+  parts.push(']}');
+  return parts.join('');
+}
+
+const isNumberRow = (x: unknown, n: number): x is number[] =>
+  Array.isArray(x) && x.length === n && x.every((v) => typeof v === 'number' && Number.isFinite(v));
+const isPairList = (x: unknown): x is [number, number][] => Array.isArray(x) && x.every((p) => isNumberRow(p, 2));
+
+/**
+ * Restores a snapshot body into `s` (empty); returns the log sequence it covers.
+ *
+ * @throws Error when the body is not a snapshot of this version (then `s` is unchanged).
+ */
+function restoreSnapshot(s: SymbolState, body: string): number {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const o = JSON.parse(body) as any;
+  if (o?.v !== SNAPSHOT_VERSION) throw new Error(`snapshot version ${String(o?.v)}, expected ${SNAPSHOT_VERSION}`);
+  if (![o.logSeq, o.lastUpdateId, o.aggSeq].every((x) => Number.isSafeInteger(x) && x >= 0)) {
+    throw new Error('snapshot without sequences');
+  }
+  if (!isPairList(o.bids) || !isPairList(o.asks)) throw new Error('snapshot without a book');
+  if (!Array.isArray(o.trades) || !o.trades.every((r: unknown) => isNumberRow(r, 5))) {
+    throw new Error('snapshot with malformed trades');
+  }
+  if (!Array.isArray(o.aggs) || !o.aggs.every((r: unknown) => isNumberRow(r, 7))) {
+    throw new Error('snapshot with malformed aggregate trades');
+  }
+  if (!Array.isArray(o.candles)) throw new Error('snapshot without candles');
+  // Everything that can throw happens before `s` changes.
+  const candles = (o.candles as unknown[]).map((entry): [Interval, Candle[]] => {
+    const [interval, rows] = entry as [unknown, unknown];
+    if (!isInterval(interval) || !Array.isArray(rows)) throw new Error('snapshot with malformed candles');
+    return [
+      interval,
+      rows.slice(-MAX_CANDLES).map((r: unknown): Candle => {
+        const a = r as unknown[];
+        if (!Array.isArray(a) || a.length !== 13) throw new Error('snapshot with malformed candles');
+        const n = (i: number): number => {
+          const v = a[i];
+          if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error('snapshot with malformed candles');
+          return v;
+        };
+        return {
+          interval,
+          openTime: n(0),
+          closeTime: n(1),
+          open: n(2),
+          high: n(3),
+          low: n(4),
+          close: n(5),
+          volumeLots: n(6),
+          quoteTickLots: BigInt(a[7] as string),
+          trades: n(8),
+          takerBuyLots: n(9),
+          takerBuyQuoteTickLots: BigInt(a[10] as string),
+          firstTradeId: n(11),
+          lastTradeId: n(12),
+        };
+      }),
+    ];
+  });
+  const trades = (o.trades as number[][])
+    .slice(-MAX_TRADES)
+    .map(([id, priceTicks, qtyLots, timeMs, maker]): TradeView => ({
+      id: id!,
+      priceTicks: priceTicks!,
+      qtyLots: qtyLots!,
+      timeMs: timeMs!,
+      isBuyerMaker: maker === 1,
+    }));
+  const aggs = (o.aggs as number[][])
+    .slice(-MAX_TRADES)
+    .map(([id, priceTicks, qtyLots, firstTradeId, lastTradeId, timeMs, maker]): AggTradeView => ({
+      id: id!,
+      priceTicks: priceTicks!,
+      qtyLots: qtyLots!,
+      firstTradeId: firstTradeId!,
+      lastTradeId: lastTradeId!,
+      timeMs: timeMs!,
+      isBuyerMaker: maker === 1,
+    }));
+  for (const [p, q] of o.bids as [number, number][]) s.bids.set(p, q);
+  for (const [p, q] of o.asks as [number, number][]) s.asks.set(p, q);
+  s.bestBid = s.bids.size === 0 ? 0 : Math.max(...s.bids.keys());
+  s.bestAsk = s.asks.size === 0 ? 0 : Math.min(...s.asks.keys());
+  s.lastUpdateId = o.lastUpdateId;
+  s.lastFlushedU = o.lastUpdateId;
+  s.trades.push(...trades);
+  s.aggs.push(...aggs);
+  s.aggSeq = o.aggSeq;
+  for (const [interval, list] of candles) s.candles.set(interval, list);
+  s.lastTrade = trades.at(-1);
+  s.logSeq = o.logSeq;
+  return o.logSeq;
+}
 
 /** Creates the market-data role. */
 export function createMarketData(config: MarketDataConfig): MarketData {
@@ -348,6 +555,35 @@ export function createMarketData(config: MarketDataConfig): MarketData {
     }
   };
 
+  const everyEntries = config.snapshotEveryEntries ?? 50_000;
+  const everyMs = config.snapshotEveryMs ?? 60_000;
+  const saveStore = config.saveSnapshots === false ? undefined : config.snapshots;
+  const yieldNow = (): Promise<void> => new Promise((r) => setImmediate(r));
+  const maybeSnapshot = (symbol: string, s: SymbolState, force = false): void => {
+    if (saveStore === undefined || s.saving !== undefined || s.sinceSnapshot === 0) return;
+    const t = now();
+    if (!force && s.sinceSnapshot < everyEntries && t - s.lastSnapshotMs < everyMs) return;
+    // Captured now (consistent at this log sequence), serialized and saved in the background.
+    const captured = captureState(s);
+    s.sinceSnapshot = 0;
+    s.lastSnapshotMs = t;
+    s.saving = (async () => {
+      try {
+        await saveStore.save(symbol, captured.logSeq, await snapshotBody(captured, yieldNow));
+      } catch (err) {
+        config.onError?.(`market data ${symbol}: snapshot failed`, err);
+      } finally {
+        s.saving = undefined;
+      }
+    })();
+  };
+  /** On stop: waits for saves in progress, then saves what changed since (a restart reads nothing). */
+  const finalSnapshots = async (): Promise<void> => {
+    await Promise.all([...states.values()].map((s) => s.saving));
+    for (const [symbol, s] of states) maybeSnapshot(symbol, s, true);
+    await Promise.all([...states.values()].map((s) => s.saving));
+  };
+
   const flushCandles = (): void => {
     for (const [symbol, s] of states) {
       for (const interval of s.dirtyCandles) {
@@ -380,6 +616,25 @@ export function createMarketData(config: MarketDataConfig): MarketData {
     }
   };
 
+  /** Restores the stored snapshot of `symbol` into `s`; returns the first log sequence to read. */
+  const loadSnapshot = async (symbol: string, s: SymbolState, signal: AbortSignal): Promise<number> => {
+    let snap: { readonly logSeq: number; readonly body: string } | undefined;
+    try {
+      snap = await config.snapshots!.load(symbol, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      config.onError?.(`market data ${symbol}: snapshot unreadable; replaying the whole log`, err);
+      return 1;
+    }
+    if (snap === undefined) return 1;
+    try {
+      return restoreSnapshot(s, snap.body) + 1;
+    } catch (err) {
+      config.onError?.(`market data ${symbol}: snapshot at ${snap.logSeq} unusable; replaying the whole log`, err);
+      return 1;
+    }
+  };
+
   return {
     async run(signal) {
       const depthMs = config.depthIntervalMs ?? 100;
@@ -392,6 +647,7 @@ export function createMarketData(config: MarketDataConfig): MarketData {
           ticks = 0;
           flushCandles();
           emit({ kind: 'tick', everyMs: 1000 });
+          for (const [symbol, s] of states) maybeSnapshot(symbol, s);
         }
       }, depthMs);
       timer.unref();
@@ -402,8 +658,11 @@ export function createMarketData(config: MarketDataConfig): MarketData {
         await Promise.all(
           [...states].map(async ([symbol, s]) => {
             const name = `evt.${symbol}`;
+            let fromSeq = 1;
+            s.lastSnapshotMs = now();
+            if (config.snapshots !== undefined) fromSeq = await loadSnapshot(symbol, s, signal);
             let target = await config.log.lastSeq(name, { signal });
-            let live = target === 0;
+            let live = target < fromSeq;
             const markCaughtUp = (): void => {
               live = true;
               // Diffs start after what the first REST snapshot will show.
@@ -420,17 +679,21 @@ export function createMarketData(config: MarketDataConfig): MarketData {
               (entries) => {
                 if (live && tracingEnabled()) for (const e of entries) applyTraced(symbol, s, e);
                 else for (const e of entries) applyEntry(symbol, s, e, live);
-                if (!live && (entries.at(-1) as LogEntry).seq >= target) {
+                s.logSeq = (entries.at(-1) as LogEntry).seq;
+                s.sinceSnapshot += entries.length;
+                if (!live && s.logSeq >= target) {
                   target = 0;
                   markCaughtUp();
                 }
+                maybeSnapshot(symbol, s);
               },
-              { fromSeq: 1, signal, onError: (err) => config.onError?.(`market data ${symbol}: read failed`, err) },
+              { fromSeq, signal, onError: (err) => config.onError?.(`market data ${symbol}: read failed`, err) },
             );
           }),
         );
       } finally {
         clearInterval(timer);
+        await finalSnapshots();
       }
     },
     ready: () => readyP,
