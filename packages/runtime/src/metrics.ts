@@ -21,6 +21,9 @@ export interface BallastMetrics {
   readonly wsDisconnectsSlow: Counter;
   readonly consumerLag: Gauge<'consumer' | 'log'>;
   readonly commandsApplied: Counter<'symbol'>;
+  /** 1 while this process leads the matching shard, 0 after it stopped leading it. */
+  readonly matchingLeader: Gauge<'shard'>;
+  readonly matchingLeadershipChanges: Counter<'shard' | 'leading'>;
   readonly rateLimitStoreErrors: Counter;
 }
 
@@ -116,6 +119,18 @@ export function createMetrics(): BallastMetrics {
       name: 'ballast_matching_commands_total',
       help: 'Commands applied by matching.',
       labelNames: ['symbol'],
+      registers: [registry],
+    }),
+    matchingLeader: new Gauge({
+      name: 'ballast_matching_leader',
+      help: 'Whether this process leads the matching shard (1) or no longer does (0); sum by shard should be 1.',
+      labelNames: ['shard'],
+      registers: [registry],
+    }),
+    matchingLeadershipChanges: new Counter({
+      name: 'ballast_matching_leadership_changes_total',
+      help: 'Times this process took (leading="true") or lost (leading="false") the lead of a matching shard.',
+      labelNames: ['shard', 'leading'],
       registers: [registry],
     }),
   };

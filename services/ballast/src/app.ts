@@ -151,7 +151,11 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     shardMap: settings.shardMap,
     leaseTtlMs: settings.leaseTtlMs,
     ...(stores.registry !== undefined ? { kv: stores.registry } : {}),
-    onLeadership: (shard, leading, reason) => logger.info({ shard, leading, reason }, 'matching leadership'),
+    onLeadership: (shard, leading, reason) => {
+      logger.info({ shard, leading, reason }, 'matching leadership');
+      metrics.matchingLeader.set({ shard }, leading ? 1 : 0);
+      metrics.matchingLeadershipChanges.inc({ shard, leading: String(leading) });
+    },
     onError,
     onApplied: (symbol, commands, trades) => {
       metrics.commandsApplied.inc({ symbol }, commands);

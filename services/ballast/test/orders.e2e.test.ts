@@ -212,5 +212,8 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
     ]) {
       assert.ok(m.includes(name), `metrics include ${name}`);
     }
+    // one process: it leads every matching shard
+    const leading = m.split('\n').filter((l) => l.startsWith('ballast_matching_leader{'));
+    assert.ok(leading.length > 0 && leading.every((l) => l.endsWith(' 1')), leading.join('\n'));
   });
 });
