@@ -8,8 +8,8 @@
  * - consumer lag: capacity to serve arrivals and drain the backlog within `lagDrainS`;
  * - market activity (orders/s), the leading indicator, converted with a learned capacity per
  *   replica, and its forecast over the horizon a new replica needs to become useful (measured
- *   start-up delay + actuation delay), by Holt's linear trend, plus headroom while the burst
- *   detector sees a burst;
+ *   start-up delay + actuation delay), by a short least-squares trend (`trendWindowS`) or Holt's
+ *   smoothed trend, plus headroom while the burst detector sees a burst;
  * - optionally (`swingZ`), variance-aware headroom for load that swings around a slow level:
  *   `level × exp(swingZ × σ)` of the recent log-deviations.
  *
@@ -17,7 +17,9 @@
  * capacity arriving at their expected ready time and are not ordered twice; a decision still in the
  * actuation pipe (KEDA → HPA) counts as the current count, so holding never undoes it. Scale-down needs the
  * recommendation to fall by a hysteresis margin, is stabilized over a short window, and never
- * happens during a burst or in degraded mode. Missing required signals switch to an explicit
+ * happens during a burst or in degraded mode. Replicas still starting that only a forecast asked
+ * for, and that the observed load does not need, are withdrawn `forecastHoldS` after the last
+ * forecast that wanted them (`withdrawUnconfirmed`). Missing required signals switch to an explicit
  * degraded mode (`hold` the current count, or fall back to a `floor`), reported in the status.
  * The replicas to remove are chosen by {@link chooseReplicasToRemove} (least in-flight work first).
  *
@@ -97,7 +99,7 @@ export interface BallastPolicyOptions {
    * follows a ramp within a few syncs. @default 0
    */
   readonly trendWindowS?: number;
-  /** With `trendWindowS`: shrink the fitted slope by this many standard errors. @default 1 */
+  /** With `trendWindowS`: ignore a fitted slope within this many standard errors (0 = never). @default 0 */
   readonly trendSlopeZ?: number;
   readonly burst?: BurstDetectorOptions;
   /** Capacity multiplier on the current load while a burst is detected. @default 1.25 */
@@ -226,7 +228,7 @@ export class BallastPolicy {
     this.#floor = options.floorReplicas ?? min;
     this.#trend =
       (options.trendWindowS ?? 0) > 0
-        ? new LinearTrend({ windowS: options.trendWindowS!, slopeZ: options.trendSlopeZ ?? 1 })
+        ? new LinearTrend({ windowS: options.trendWindowS!, slopeZ: options.trendSlopeZ ?? 0 })
         : new HoltForecaster(options.holt);
     this.#burst = new BurstDetector(options.burst);
     this.#swing = new SwingEstimator({ windowS: this.#o.swingWindowS });

@@ -222,8 +222,8 @@ export interface LinearTrendOptions {
   /** Fit the samples of the last this many seconds. @default 15 */
   readonly windowS?: number;
   /**
-   * Shrink the slope towards 0 by this many standard errors (from the fit's residuals), so noise
-   * alone does not read as a ramp. 0 = the plain least-squares slope. @default 0
+   * Treat a slope within this many standard errors of 0 (from the fit's residuals) as 0, so noise
+   * alone does not read as a ramp. 0 = always the plain least-squares slope. @default 0
    */
   readonly slopeZ?: number;
 }
