@@ -16,8 +16,10 @@
  * acknowledged = durably committed) around a mid price, about a quarter crossing, and cancels
  * earlier orders (`--cancel-ratio`), over `--connections` keep-alive connections (default 256).
  *
- * A rate is "sustained" when fewer than 1% of its requests fail (HTTP error, or still
- * outstanding past 2 s) and completions keep up with arrivals (≥ 95%). The bench steps up
+ * Each measured run starts once `/admin/lag` shows no backlog (matching, ledger, outbox), so a
+ * step never inherits the previous one's. A rate is "sustained" when fewer than 1% of its
+ * requests fail (HTTP error, or still outstanding past 2 s), completions keep up with arrivals
+ * (≥ 95%) and p99 stays under 1 s. The bench steps up
  * through `--rates`, reports the highest sustained one, then runs at half of it and reports
  * p50/p99/p99.9. CPU per process (each replica, the supervisor, PostgreSQL, NATS, Redis and the
  * load generator itself) is read from /proc over the highest sustained step, so the bottleneck
@@ -421,17 +423,37 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
     return res;
   }
 
+  /**
+   * Waits until matching, the ledger and the outbox have caught up (`/admin/lag` all 0; at most
+   * 60 s), then 1 s for breakers: each measured run starts without the previous one's backlog.
+   */
+  const drained = async (): Promise<void> => {
+    const until = performance.now() + 60_000;
+    while (performance.now() < until) {
+      const r = await admin.request({
+        method: 'GET',
+        path: '/admin/lag',
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const lag = JSON.parse(await r.body.text()) as { matchingLag: number; ledgerLag: number; outbox: number }[];
+      if (r.statusCode === 200 && lag.every((l) => l.matchingLag === 0 && l.ledgerLag === 0 && l.outbox === 0)) break;
+      await idle(250);
+    }
+    await idle(1000);
+  };
+
   // Warm-up: the first seconds after start pay for JIT compilation of the whole path (a 1–3 s
   // latency bump at 2,000/s when measured cold); measure the steady state. Below what the target
   // sustains, or the first step would start with its backlog (and open breakers).
   await runAt(warmupRate / 3, 2);
   await runAt(warmupRate, 8);
-  await idle(3000);
+  await drained();
   const pids = await target.pids();
   const steps: StepResult[] = [];
   let best = 0;
   let cpuPctAtMax: Record<string, number> = {};
   for (const rate of rates) {
+    if (steps.length > 0) await drained();
     const meter = cpuMeter(pids);
     const r = await runAt(rate, stepSeconds);
     r.cpuPct = meter();
@@ -451,7 +473,7 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
     cpuPctAtMax = r.cpuPct;
   }
   const half = Math.max(1, Math.round(best / 2));
-  await idle(5000); // let the failed step's backlog drain and breakers close
+  await drained(); // the failed step's backlog, and breakers it opened
   const atHalf = await runAt(half, halfSeconds);
   log(
     `at half (${half}/s): p50 ${atHalf.p50Ms} ms, p99 ${atHalf.p99Ms} ms, p99.9 ${atHalf.p999Ms} ms, errors ${atHalf.errors}`,
