@@ -120,6 +120,8 @@ class SymbolState {
   lastSnapshotMs = 0;
   /** The save in progress, if any. */
   saving: Promise<void> | undefined;
+  /** The last save failed (the store is down): no extra save on stop. */
+  saveFailed = false;
   readonly bids = new Map<number, number>();
   readonly asks = new Map<number, number>();
   bestBid = 0;
@@ -156,6 +158,8 @@ export interface MarketDataConfig {
   readonly snapshotEveryEntries?: number;
   /** Also save when this long has passed since the last snapshot and entries arrived. @default 60000 */
   readonly snapshotEveryMs?: number;
+  /** On stop, wait at most this long for the last snapshots. @default 2000 */
+  readonly finalSnapshotMs?: number;
   /** @default Date.now */
   readonly nowMs?: () => number;
   /** @default 100 */
@@ -570,18 +574,32 @@ export function createMarketData(config: MarketDataConfig): MarketData {
     s.saving = (async () => {
       try {
         await saveStore.save(symbol, captured.logSeq, await snapshotBody(captured, yieldNow));
+        s.saveFailed = false;
       } catch (err) {
+        s.saveFailed = true;
         config.onError?.(`market data ${symbol}: snapshot failed`, err);
       } finally {
         s.saving = undefined;
       }
     })();
   };
-  /** On stop: waits for saves in progress, then saves what changed since (a restart reads nothing). */
+  /**
+   * On stop: waits for saves in progress, then saves what changed since (a restart then reads
+   * nothing), within `finalSnapshotMs` in all: a store that is down must not eat the drain's grace.
+   */
   const finalSnapshots = async (): Promise<void> => {
-    await Promise.all([...states.values()].map((s) => s.saving));
-    for (const [symbol, s] of states) maybeSnapshot(symbol, s, true);
-    await Promise.all([...states.values()].map((s) => s.saving));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((r) => (timer = setTimeout(r, config.finalSnapshotMs ?? 2000)));
+    const saves = async (): Promise<void> => {
+      await Promise.all([...states.values()].map((s) => s.saving));
+      for (const [symbol, s] of states) if (!s.saveFailed) maybeSnapshot(symbol, s, true);
+      await Promise.all([...states.values()].map((s) => s.saving));
+    };
+    try {
+      await Promise.race([saves(), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   };
 
   const flushCandles = (): void => {
@@ -616,8 +634,17 @@ export function createMarketData(config: MarketDataConfig): MarketData {
     }
   };
 
-  /** Restores the stored snapshot of `symbol` into `s`; returns the first log sequence to read. */
-  const loadSnapshot = async (symbol: string, s: SymbolState, signal: AbortSignal): Promise<number> => {
+  /**
+   * Restores the stored snapshot of `symbol` into `s`; returns the first log sequence to read. A
+   * snapshot beyond the log's last entry (`lastSeq`) belongs to another log — a recreated stream,
+   * another prefix — and is not used: its state would hide the entries up to its sequence.
+   */
+  const loadSnapshot = async (
+    symbol: string,
+    s: SymbolState,
+    lastSeq: number,
+    signal: AbortSignal,
+  ): Promise<number> => {
     let snap: { readonly logSeq: number; readonly body: string } | undefined;
     try {
       snap = await config.snapshots!.load(symbol, signal);
@@ -627,6 +654,13 @@ export function createMarketData(config: MarketDataConfig): MarketData {
       return 1;
     }
     if (snap === undefined) return 1;
+    if (snap.logSeq > lastSeq) {
+      config.onError?.(
+        `market data ${symbol}: snapshot at ${snap.logSeq} is beyond the log's last entry ${lastSeq}; replaying the whole log`,
+        undefined,
+      );
+      return 1;
+    }
     try {
       return restoreSnapshot(s, snap.body) + 1;
     } catch (err) {
@@ -658,10 +692,9 @@ export function createMarketData(config: MarketDataConfig): MarketData {
         await Promise.all(
           [...states].map(async ([symbol, s]) => {
             const name = `evt.${symbol}`;
-            let fromSeq = 1;
             s.lastSnapshotMs = now();
-            if (config.snapshots !== undefined) fromSeq = await loadSnapshot(symbol, s, signal);
             let target = await config.log.lastSeq(name, { signal });
+            const fromSeq = config.snapshots !== undefined ? await loadSnapshot(symbol, s, target, signal) : 1;
             let live = target < fromSeq;
             const markCaughtUp = (): void => {
               live = true;

@@ -156,6 +156,47 @@ describe('market data snapshots', () => {
     await db.destroy();
   });
 
+  it('a snapshot beyond the end of the log (another or a recreated log) is reported and not used', async () => {
+    const { db, log } = await open();
+    const book = new OrderBook();
+    await trade(log, book, 1, 100);
+    // a snapshot of a longer log of the same symbol, e.g. before its stream was recreated
+    const other = await open();
+    await trade(other.log, new OrderBook(), 1, 400);
+    const snapshots = createSqlMarketDataSnapshots(db);
+    const first = await start(other.log, { snapshots });
+    await first.stop();
+    assert.equal((await snapshots.load('BTCUSDT', new AbortController().signal))?.logSeq, 400);
+    const errors: string[] = [];
+    const counted = counting(log);
+    const md = await start(counted.log, { snapshots, saveSnapshots: false, onError: (m) => errors.push(m) });
+    assert.equal(counted.read(), 100, 'the whole (shorter) log was replayed');
+    assert.ok(
+      errors.some((m) => /snapshot at 400 is beyond the log's last entry 100/.test(m)),
+      errors.join('\n'),
+    );
+    const full = await start(log);
+    assert.deepEqual(view(md.md), view(full.md));
+    await md.stop();
+    await full.stop();
+    await other.db.destroy();
+    await db.destroy();
+  });
+
+  it('stops within finalSnapshotMs when the store does not answer', async () => {
+    const { db, log } = await open();
+    await trade(log, new OrderBook(), 1, 50);
+    const hanging: MarketDataSnapshotStore = {
+      load: async () => undefined,
+      save: () => new Promise(() => {}),
+    };
+    const md = await start(log, { snapshots: hanging, finalSnapshotMs: 50 });
+    const t0 = performance.now();
+    await md.stop();
+    assert.ok(performance.now() - t0 < 1000, `stopped in ${Math.round(performance.now() - t0)} ms`);
+    await db.destroy();
+  });
+
   it('saves after snapshotEveryMs when entries arrived, and not while the log is idle', async () => {
     const { db, log } = await open();
     await trade(log, new OrderBook(), 1, 10);
