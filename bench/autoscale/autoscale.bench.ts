@@ -123,6 +123,7 @@ for (const [name, trace] of Object.entries(traces)) {
     entry[policy] = {
       sloViolationMin: round(best.sloViolationMin),
       replicaHours: round(best.replicaHours),
+      withinBudget: best.replicaHours <= budget,
       knobs: best.label,
       overProvisionedReplicaHours: round(best.overProvisionedReplicaHours),
       underProvisionedReplicaHours: round(best.underProvisionedReplicaHours),
@@ -139,7 +140,8 @@ for (const [name, trace] of Object.entries(traces)) {
   out[name] = entry;
   const sloRatio = picks.hpa!.sloViolationMin > 0 ? picks.ballast!.sloViolationMin / picks.hpa!.sloViolationMin : null;
   const rhRatio = picks.ballast!.replicaHours / picks.hpa!.replicaHours;
-  const met = sloRatio !== null && sloRatio <= 0.5 && rhRatio <= 1.1;
+  // Within the budget too: bestWithinBudget falls back to the cheapest setting when none fits.
+  const met = sloRatio !== null && sloRatio <= 0.5 && rhRatio <= 1.1 && picks.ballast!.replicaHours <= budget;
   allMet &&= met;
   ratios[name] = {
     ballastOverHpaSloViolationMin: sloRatio === null ? null : round(sloRatio, 3),

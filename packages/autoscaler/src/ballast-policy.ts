@@ -17,7 +17,7 @@
  * capacity arriving at their expected ready time and are not ordered twice; a decision still in the
  * actuation pipe (KEDA → HPA) counts as the current count, so holding never undoes it. Scale-down needs the
  * recommendation to fall by a hysteresis margin, is stabilized over a short window, and never
- * happens during a burst or in degraded mode. Replicas still starting that only a forecast asked
+ * happens during a burst (when the burst detector is on) or in degraded mode. Replicas still starting that only a forecast asked
  * for, and that the observed load does not need, are withdrawn `forecastHoldS` after the last
  * forecast that wanted them (`withdrawUnconfirmed`). Missing required signals switch to an explicit
  * degraded mode (`hold` the current count, or fall back to a `floor`), reported in the status.
@@ -43,7 +43,7 @@ export interface BallastReplica {
   readonly state: 'starting' | 'ready' | 'draining';
   /** Creation time, ms. */
   readonly startedMs: number;
-  /** When it became ready, ms (ready and draining replicas). */
+  /** When it became ready, ms (ready and draining replicas, and ones that were ready but are not now). */
   readonly readyMs?: number;
   /** In-flight work now (requests or messages). */
   readonly inFlight: number;
@@ -358,7 +358,10 @@ export class BallastPolicy {
         for (const h of this.#history) {
           observedMax = Math.max(observedMax, h.atMs > forecastCutoff ? h.value : h.observed);
         }
-        desired = Math.min(desired, Math.max(observedMax, Math.min(desired, ready)));
+        // Kept: ready replicas, and ones that were ready (`readyMs`) but are not now (a failing
+        // readiness probe): they may hold work and must follow the stabilization window.
+        const served = live.filter((r) => r.state === 'ready' || r.readyMs !== undefined).length;
+        desired = Math.min(desired, Math.max(observedMax, Math.min(desired, served)));
       }
     }
     desired = Math.max(o.minReplicas, Math.min(o.maxReplicas, desired));

@@ -284,7 +284,6 @@ export class LinearTrend {
     const raw = sxx > 0 ? sxy / sxx : 0;
     const lastT = (this.#samples[n - 1]!.atMs - t0) / 1000;
     const atLast = mv + raw * (lastT - mt);
-    let slopePerS = raw;
     if (this.#slopeZ > 0 && n > 2) {
       let sse = 0;
       for (const s of this.#samples) {
@@ -292,8 +291,9 @@ export class LinearTrend {
         sse += r * r;
       }
       const se = Math.sqrt(sse / (n - 2) / sxx);
-      slopePerS = Math.abs(raw) > this.#slopeZ * se ? raw : 0;
+      // A slope within its noise is no slope: the level is then the mean, not the fitted end.
+      if (Math.abs(raw) <= this.#slopeZ * se) return { atLast: mv, slopePerS: 0 };
     }
-    return { atLast, slopePerS };
+    return { atLast, slopePerS: raw };
   }
 }

@@ -39,6 +39,9 @@ describe('Ballast policy: least-squares trend and withdrawal of unconfirmed repl
       clear.update(i * 2000, 500 + 40 * i + (i % 2 === 0 ? 3 : -3));
     }
     assert.equal(noisy.trendPerS, 0);
+    // and its level is the samples' mean, not the end of the rejected line
+    const mean = wiggle.reduce((a, w, i) => a + 500 + w + i, 0) / wiggle.length;
+    assert.ok(Math.abs(noisy.forecast(50) - mean) < 1e-9, `${noisy.forecast(50)} vs ${mean}`);
     assert.ok(clear.trendPerS > 19 && clear.trendPerS < 21, `slope ${clear.trendPerS}`);
   });
 
@@ -98,6 +101,35 @@ describe('Ballast policy: least-squares trend and withdrawal of unconfirmed repl
     const peak = Math.max(...decisions.map((d) => d.desired));
     assert.ok(peak >= 15);
     assert.ok(decisions.filter((d) => d.atS >= 140 && d.atS <= 160).every((d) => d.desired === peak));
+  });
+
+  it('a replica that was ready but fails its readiness probe now is not withdrawn as if it had never served', async () => {
+    const p = new BallastPolicy({ ...opts, forecastHoldS: 20 });
+    // the blip of runBlip: the forecast orders several replicas, the load settles at 560/s (12)
+    let spec = 10;
+    for (let t = 0; t <= 110; t += 2) {
+      const orders = t <= 100 ? 500 : 500 + 10 * Math.min(6, t - 100);
+      spec = p.recommend(t * 1000, replicas(10, spec - 10, 100_000), {
+        elu: 0.5,
+        activity: { ordersPerS: orders },
+      }).desiredReplicas;
+    }
+    assert.ok(spec >= 15, `ordered ${spec}`);
+    // t = 140 s (no sync in between; the last forecast is 30 s old): 10 ready; 3 of the others were ready and fail readiness now (readyMs set); the rest
+    // never became ready. Only never-ready ones may go: 13 stay, not the 12 the load needs.
+    const wasReady: BallastReplica[] = [0, 1, 2].map((i) => ({
+      id: `u${i}`,
+      state: 'starting',
+      startedMs: 100_000,
+      readyMs: 130_000,
+      inFlight: 2,
+    }));
+    const r = p.recommend(140_000, [...replicas(10), ...wasReady, ...replicas(0, spec - 13, 100_000)], {
+      elu: 0.5,
+      activity: { ordersPerS: 560 },
+    });
+    assert.equal(r.desiredReplicas, 13);
+    assert.ok(r.remove.length > 0 && r.remove.every((id) => id.startsWith('s')), `removed ${r.remove.join(',')}`);
   });
 
   it('a ready replica is never withdrawn early: once the forecast replicas are ready they wait for the window', () => {

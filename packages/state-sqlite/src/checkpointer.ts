@@ -76,12 +76,15 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
     },
   });
   worker.unref();
+  let exited = false;
   worker.on('message', (m: { error?: string }) => {
     if (m.error !== undefined) options.onError?.(`WAL checkpoint failed: ${m.error}`);
   });
-  worker.on('error', (err) => options.onError?.(`WAL checkpointer stopped: ${err.message}`));
+  worker.on('error', (err) => {
+    exited = true;
+    options.onError?.(`WAL checkpointer stopped: ${err.message}`);
+  });
   let stopped = false;
-  let exited = false;
   worker.on('exit', () => {
     exited = true;
   });
@@ -93,7 +96,9 @@ export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
       worker.postMessage('stop');
       // A connection closed after ours would be the last one: it would checkpoint and delete the
       // WAL while a new process (a restart, a test) may already be opening the file.
-      Atomics.wait(closed, 0, 0, options.stopTimeoutMs ?? 2000);
+      if (Atomics.wait(closed, 0, 0, options.stopTimeoutMs ?? 2000) === 'timed-out') {
+        options.onError?.('WAL checkpointer did not close its connection in time; closing anyway');
+      }
     },
   };
 }

@@ -30,6 +30,8 @@ class FakeApi {
   pods: FakePod[] = [];
   tokens: string[] = [];
   scaleCalls: { deployment: string; replicas: number }[] = [];
+  /** Delays of the next scale PATCHes, ms (one taken per call). */
+  scaleDelaysMs: number[] = [];
   forbidden = false;
   #serial = 0;
   url = '';
@@ -74,6 +76,8 @@ class FakeApi {
         return reply.code(403).send({ kind: 'Status', message: 'deployments.apps "x" is forbidden: RBAC' });
       const deployment = (req.params as { name: string }).name;
       const replicas = (req.body as { spec: { replicas: number } }).spec.replicas;
+      const delayMs = this.scaleDelaysMs.shift() ?? 0;
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
       this.scaleCalls.push({ deployment, replicas });
       const role = deployment.replace(/^ballast-/, '');
       const mine = () => this.pods.filter((p) => p.role === role);
@@ -180,6 +184,29 @@ describe('the live recommender on Kubernetes (API server stand-in)', () => {
       [0, 1, 2],
     );
     assert.equal(gw[0]!.opsUrl, before.replicas[0]!.opsUrl);
+  });
+
+  it('a superseded request stops waiting, and its PATCH still lands before the newer one', async () => {
+    api.pods = [];
+    api.scaleCalls = [];
+    api.add('gateway', true);
+    api.scaleDelaysMs = [150]; // the first PATCH is slow at the API server
+    const c = cluster();
+    const older = new AbortController();
+    const first = c.scale('gateway', 5, [], older.signal).then(
+      () => 'settled',
+      (err: unknown) => (err as Error).message,
+    );
+    await new Promise((r) => setTimeout(r, 60)); // its PATCH is at the API server now
+    older.abort(new Error('superseded'));
+    const s = await c.scale('gateway', 2, [], signal);
+    assert.equal(await first, 'superseded');
+    assert.deepEqual(
+      api.scaleCalls.map((x) => x.replicas),
+      [5, 2],
+      'the newest count is the last one applied',
+    );
+    assert.equal(s.replicas.filter((r) => r.role === 'gateway').length, 2);
   });
 
   it('fails a scale request with the API server’s reason (RBAC)', async () => {

@@ -110,7 +110,8 @@ export interface LiveScaleEvent {
   readonly from: number;
   readonly to: number;
   readonly prefer: readonly number[];
-  readonly phase: 'requested' | 'done' | 'failed';
+  /** `superseded`: a newer decision replaced it before it settled (its wait was aborted). */
+  readonly phase: 'requested' | 'done' | 'failed' | 'superseded';
   /** Time since the request (done / failed), ms. */
   readonly ms: number;
   /** Ready times measured for the replicas this request added, seconds. */
@@ -123,7 +124,7 @@ export interface LiveRecommenderOptions {
   readonly cluster: LiveCluster;
   readonly clock: LiveClock;
   readonly roles: readonly LiveRoleConfig[];
-  /** @default 5000 */
+  /** Time between decisions, ms. @default 2000 */
   readonly intervalMs?: number;
   /** Longest wait for the status or one scrape. @default 2000 */
   readonly timeoutMs?: number;
@@ -147,6 +148,8 @@ interface Pending {
   readonly up: boolean;
   /** The replica count asked for. */
   readonly to: number;
+  /** Aborts this request's wait when a newer decision supersedes it. */
+  readonly abort: AbortController;
   /** Replicas of the role when the request was made. */
   readonly known: ReadonlySet<string>;
   readonly done: Promise<void>;
@@ -169,7 +172,7 @@ export class LiveRecommender {
   readonly #stop = new AbortController();
 
   constructor(options: LiveRecommenderOptions) {
-    this.#o = { ...options, intervalMs: options.intervalMs ?? 5000, timeoutMs: options.timeoutMs ?? 2000 };
+    this.#o = { ...options, intervalMs: options.intervalMs ?? 2000, timeoutMs: options.timeoutMs ?? 2000 };
     for (const r of options.roles) this.#policies.set(r.role, new BallastPolicy(r.policy));
   }
 
@@ -343,8 +346,11 @@ export class LiveRecommender {
     const requestMs = clock.now();
     const known = new Set(mine.map(keyOf));
     this.#o.onScale?.({ role, from, to, prefer, phase: 'requested', ms: 0 });
+    // A request still settling is superseded: its wait stops (the cluster keeps what it did).
+    this.#pending.get(role)?.abort.abort(new Error('superseded by a newer decision'));
+    const abort = new AbortController();
     const done = cluster
-      .scale(role, to, to < from ? prefer : [], this.#stop.signal)
+      .scale(role, to, to < from ? prefer : [], AbortSignal.any([this.#stop.signal, abort.signal]))
       .then((status) => {
         const nowMs = clock.now();
         this.#observe(status, nowMs);
@@ -357,14 +363,15 @@ export class LiveRecommender {
         this.#o.onScale?.({ role, from, to, prefer, phase: 'done', ms: nowMs - requestMs, readyDelaysS });
       })
       .catch((error: unknown) => {
-        this.#o.onScale?.({ role, from, to, prefer, phase: 'failed', ms: clock.now() - requestMs, error });
+        const phase = abort.signal.aborted && !this.#stop.signal.aborted ? 'superseded' : 'failed';
+        this.#o.onScale?.({ role, from, to, prefer, phase, ms: clock.now() - requestMs, error });
       })
       .finally(() => {
         if (this.#pending.get(role)?.done === done) this.#pending.delete(role);
         this.#outstanding.delete(done);
       });
     this.#outstanding.add(done);
-    this.#pending.set(role, { requestMs, up: to > from, to, known, done });
+    this.#pending.set(role, { requestMs, up: to > from, to, known, done, abort });
   }
 
   async #withTimeout<T>(signal: AbortSignal, f: (signal: AbortSignal) => Promise<T>): Promise<T> {

@@ -62,6 +62,8 @@ const ROLE_LABEL = 'app.kubernetes.io/component';
 const SELECTOR = 'app.kubernetes.io/name=ballast';
 /** Lower cost = removed first by the ReplicaSet controller. */
 const REMOVE_FIRST_COST = '-1000';
+/** Longest wait for one scale PATCH, which a superseding decision does not cancel. */
+const PATCH_TIMEOUT_MS = 10_000;
 
 /** A {@link LiveCluster} over the Kubernetes API. */
 export function kubernetesCluster(options: KubernetesClusterOptions): LiveCluster {
@@ -168,6 +170,8 @@ export function kubernetesCluster(options: KubernetesClusterOptions): LiveCluste
 
   const status = async (signal: AbortSignal) => toStatus(await listPods(signal));
 
+  /** Per role, the PATCH section of the latest scale request (see `scale`). */
+  const patching = new Map<string, Promise<void>>();
   return {
     async status(signal) {
       const { replicas } = await status(signal);
@@ -177,20 +181,37 @@ export function kubernetesCluster(options: KubernetesClusterOptions): LiveCluste
     scrape: scrapeMetrics,
 
     async scale(role, replicas, prefer, signal) {
-      const before = await status(signal);
-      for (const n of prefer) {
-        const name = before.names.get(`${role}/${n}`);
-        if (name === undefined) continue;
-        await call('PATCH', `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, signal, {
-          metadata: { annotations: { 'controller.kubernetes.io/pod-deletion-cost': REMOVE_FIRST_COST } },
-        });
+      // One role's scale PATCHes go out in request order and one at a time: a request superseded
+      // while its PATCH is in flight lets it finish before the next one is sent, so the newest
+      // count lands last.
+      const previous = patching.get(role) ?? Promise.resolve();
+      let release!: () => void;
+      const mine = new Promise<void>((r) => (release = r));
+      patching.set(role, mine);
+      try {
+        await previous;
+        signal.throwIfAborted();
+        const before = await status(signal);
+        for (const n of prefer) {
+          const name = before.names.get(`${role}/${n}`);
+          if (name === undefined) continue;
+          await call('PATCH', `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`, signal, {
+            metadata: { annotations: { 'controller.kubernetes.io/pod-deletion-cost': REMOVE_FIRST_COST } },
+          });
+        }
+        signal.throwIfAborted();
+        // Not cancelled once sent (only bounded): an aborted request could still land at the API
+        // server after the next one's and leave the older count.
+        await call(
+          'PATCH',
+          `/apis/apps/v1/namespaces/${ns}/deployments/${encodeURIComponent(prefix + role)}/scale`,
+          AbortSignal.timeout(PATCH_TIMEOUT_MS),
+          { spec: { replicas } },
+        );
+      } finally {
+        release();
+        if (patching.get(role) === mine) patching.delete(role);
       }
-      await call(
-        'PATCH',
-        `/apis/apps/v1/namespaces/${ns}/deployments/${encodeURIComponent(prefix + role)}/scale`,
-        signal,
-        { spec: { replicas } },
-      );
       // Settle: added replicas ready, removed ones gone (or the wait runs out: the status says where they are).
       const deadline = now() + settleMs;
       for (;;) {

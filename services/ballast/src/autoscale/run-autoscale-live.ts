@@ -181,6 +181,7 @@ export async function runAutoscaleLive(options: AutoscaleLiveOptions): Promise<n
       metrics.scale(e);
       const fields = { role: e.role, from: e.from, to: e.to, prefer: e.prefer, ms: e.ms, readyDelaysS: e.readyDelaysS };
       if (e.phase === 'failed') logger.warn({ ...fields, err: e.error }, 'scale request failed');
+      else if (e.phase === 'superseded') logger.info(fields, 'scale request superseded by a newer decision');
       else logger.info(fields, e.phase === 'requested' ? 'scale requested' : 'scaled');
     },
     onError: (message, err) => {
