@@ -371,6 +371,8 @@ export interface LoadAnswer {
   readonly status: number;
   readonly retryAfter: string | null;
   readonly ms: number;
+  /** The error body's `code` (or the network error), for diagnosis. */
+  readonly code?: number | string;
 }
 
 /**
@@ -395,8 +397,10 @@ export function startRetryingLoad(
   let stopped = false;
   let n = 0;
   let attempts = 0;
+  let failure = '';
   const placeUntilAcked = async (clientId: string, i: number): Promise<void> => {
     for (let attempt = 0; attempt < (options.maxAttempts ?? Infinity); attempt++) {
+      if (stopped) return; // stop() never waits on an order that cannot be placed
       attempts++;
       const t = performance.now();
       const res = await fetch(`${inst.httpUrl}/api/v3/order`, {
@@ -413,12 +417,16 @@ export function startRetryingLoad(
           newOrderRespType: 'ACK',
         }).toString(),
         signal: AbortSignal.timeout(10_000),
-      }).catch(() => undefined);
+      }).catch((err: unknown) => {
+        failure = String((err as Error).cause ?? (err as Error).message ?? err);
+        return undefined;
+      });
       const body = res === undefined ? undefined : ((await res.json().catch(() => undefined)) as any);
       options.onAnswer?.({
         status: res?.status ?? 0,
         retryAfter: res?.headers.get('retry-after') ?? null,
         ms: performance.now() - t,
+        ...(res === undefined ? { code: failure } : body?.code !== undefined ? { code: body.code as number } : {}),
       });
       if (res?.status === 200) {
         acked.set(clientId, body.orderId as number);

@@ -46,6 +46,7 @@ const stores = privateStores('outage');
 
 describe('store outages: each store stopped and started again under load', { skip: skip ?? false }, () => {
   let cl: ClusterInstance;
+  let stopLoad: (() => Promise<void>) | undefined;
   before(async () => {
     await stores.create();
     cl = await startCluster([
@@ -62,6 +63,7 @@ describe('store outages: each store stopped and started again under load', { ski
   });
   after(async () => {
     await run('bash', [SERVICES_SH], { timeout: 120_000 }); // every store up again, whatever happened
+    await stopLoad?.(); // a failed test leaves its load running: its connections would hold the cluster open
     if (cl !== undefined && cl.child.exitCode === null) {
       cl.child.kill('SIGINT');
       await cl.exited;
@@ -80,6 +82,7 @@ describe('store outages: each store stopped and started again under load', { ski
       onAnswer: (a) => seen.push({ ...a, phase }),
     });
     const { acked } = load;
+    stopLoad = () => load.stop();
     const okIn = (p: string) => seen.filter((s) => s.phase === p && s.status === 200).length;
 
     for (const store of ['redis', 'nats', 'postgres'] as const) {
@@ -94,7 +97,14 @@ describe('store outages: each store stopped and started again under load', { ski
       await waitUntil(async () => performance.now() - down > 4000, 10_000, 'the outage to last 4 s');
       phase = `${store}-back`;
       await service('start', store);
-      await waitUntil(async () => okIn(phase) >= 10, 60_000, `order entry to resume by itself after ${store}`);
+      await waitUntil(async () => okIn(phase) >= 10, 60_000, `order entry to resume by itself after ${store}`).catch(
+        (err: unknown) => {
+          // What the client saw since the store came back: the way to tell a stuck role from a dead load.
+          const answers = seen.filter((s) => s.phase === phase).map((s) => `${s.status}:${s.code ?? ''}`);
+          const counts = [...new Set(answers)].map((a) => `${a} ×${answers.filter((x) => x === a).length}`);
+          throw new Error(`${(err as Error).message}; answers since: ${counts.join(', ') || 'none'}`, { cause: err });
+        },
+      );
     }
     phase = 'done';
     await load.stop();
