@@ -23,14 +23,11 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  BALLAST_BENCH_BASE,
-  ballastDriver,
   bestWithinBudget,
   createProgressBar,
   defaultGrid,
   generateCryptoTrace,
   loadTraceFile,
-  resolvePlant,
   sweep,
   SWEEP_SIZE,
   type PolicyName,
@@ -73,17 +70,7 @@ const policies: PolicyName[] = ['hpa', 'kpa', 'ballast'];
  * Extra, reported apart: the same Ballast grid applied through Prometheus → KEDA → HPA (a 15 s
  * actuation delay) instead of directly.
  */
-const plant = resolvePlant();
-const viaKedaGrid = defaultGrid('ballast').map((g) => ({
-  ...g,
-  create: () =>
-    // Every knob of the setting; only the actuation delay differs.
-    ballastDriver(plant.minReplicas, plant.maxReplicas, 1000 / plant.serviceMs, plant.sloP99Ms, {
-      ...BALLAST_BENCH_BASE,
-      ...g.knobs,
-      actuationDelayS: 15,
-    }),
-}));
+const viaKedaGrid = defaultGrid('ballast', {}, { actuationDelayS: 15 });
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 const started = performance.now();
 

@@ -152,16 +152,25 @@ export function ballastDriver(
 }
 
 /**
- * What every setting of the Ballast grid shares: 2 s syncs, direct actuation (no KEDA → HPA hop),
- * the least-squares trend without slope shrinking, no forecast-error or burst headroom.
+ * The policy configuration `bench:autoscale` measures, and `ballast autoscale live` runs: a 10 s
+ * least-squares trend (no slope gate), withdrawal of unconfirmed replicas after 20 s, and no
+ * forecast-error or burst headroom (the burst detector fired on ordinary swings and then blocked
+ * scale-down).
  */
+export const BALLAST_TUNED_OPTIONS = {
+  trendWindowS: 10,
+  trendSlopeZ: 0,
+  forecastHoldS: 20,
+  noiseZ: 0,
+  burst: { enterRatio: Number.POSITIVE_INFINITY },
+} as const satisfies Partial<BallastPolicyOptions>;
+
+/** What every setting of the Ballast grid shares: {@link BALLAST_TUNED_OPTIONS}, 2 s syncs, direct actuation. */
 export const BALLAST_BENCH_BASE = {
+  ...BALLAST_TUNED_OPTIONS,
   syncS: 2,
   actuationDelayS: 0,
-  noiseZ: 0,
-  trendSlopeZ: 0,
-  burst: { enterRatio: Number.POSITIVE_INFINITY },
-} as const;
+} as const satisfies BallastDriverOptions;
 
 /** Knob value per policy from a common target utilization `u` in (0, 1). */
 export function driverFor(
@@ -180,7 +189,6 @@ export function driverFor(
     case 'ballast':
       return ballastDriver(plant.minReplicas, plant.maxReplicas, 1000 / plant.serviceMs, plant.sloP99Ms, {
         ...BALLAST_BENCH_BASE,
-        trendWindowS: 10,
         targetElu: u,
       });
   }

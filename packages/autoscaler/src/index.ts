@@ -89,6 +89,7 @@ export {
   PolicyName,
   ballastDriver,
   BALLAST_BENCH_BASE,
+  BALLAST_TUNED_OPTIONS,
   driverFor,
   hpaDriver,
   kpaDriver,

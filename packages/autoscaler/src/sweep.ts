@@ -4,7 +4,14 @@
  *
  * @module
  */
-import { BALLAST_BENCH_BASE, ballastDriver, hpaDriver, kpaDriver, type PolicyName } from './drivers.ts';
+import {
+  BALLAST_BENCH_BASE,
+  ballastDriver,
+  hpaDriver,
+  kpaDriver,
+  type BallastDriverOptions,
+  type PolicyName,
+} from './drivers.ts';
 import { paretoFront } from './pareto.ts';
 import { resolvePlant, simulate, type PlantOptions, type PolicyDriver, type SimResult } from './simulator.ts';
 import type { Trace } from './trace.ts';
@@ -25,7 +32,12 @@ export const SWEEP_SIZE = 8;
  * with target ELU 0.75–0.8, trend window 10–15 s, swing headroom 0–0.25, scale-down hysteresis
  * 0.05–0.1 and forecast hold 20–30 s.
  */
-export function defaultGrid(policy: PolicyName, plantOptions: PlantOptions = {}): KnobSetting[] {
+export function defaultGrid(
+  policy: PolicyName,
+  plantOptions: PlantOptions = {},
+  /** Ballast only: options applied over every setting (e.g. `actuationDelayS` for the KEDA path). */
+  ballastOverrides: BallastDriverOptions = {},
+): KnobSetting[] {
   const p = resolvePlant(plantOptions);
   const us = [0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8];
   const cap = 1000 / p.serviceMs;
@@ -66,7 +78,12 @@ export function defaultGrid(policy: PolicyName, plantOptions: PlantOptions = {})
       return settings.map((k) => ({
         label: `elu=${k.targetElu},trend=${k.trendWindowS}s,swing=${k.swingZ},hyst=${k.scaleDownHysteresis},hold=${k.forecastHoldS}s`,
         knobs: k,
-        create: () => ballastDriver(p.minReplicas, p.maxReplicas, cap, p.sloP99Ms, { ...BALLAST_BENCH_BASE, ...k }),
+        create: () =>
+          ballastDriver(p.minReplicas, p.maxReplicas, cap, p.sloP99Ms, {
+            ...BALLAST_BENCH_BASE,
+            ...k,
+            ...ballastOverrides,
+          }),
       }));
     }
   }

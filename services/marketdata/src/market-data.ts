@@ -21,7 +21,7 @@
 import type { BookEvent } from '@ballast/engine';
 import type { Markets } from '@ballast/contracts';
 import { SpanKind, contextFromCarrier, startSpan, tracingEnabled } from '@ballast/runtime';
-import { tailLog, type EventLog, type LogEntry } from '@ballast/state';
+import { tailLog, within, type EventLog, type LogEntry } from '@ballast/state';
 import { INTERVALS, intervalStart, isInterval, type Interval } from './intervals.ts';
 
 /** A trade as market data shows it. */
@@ -588,18 +588,14 @@ export function createMarketData(config: MarketDataConfig): MarketData {
    * nothing), within `finalSnapshotMs` in all: a store that is down must not eat the drain's grace.
    */
   const finalSnapshots = async (): Promise<void> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<void>((r) => (timer = setTimeout(r, config.finalSnapshotMs ?? 2000)));
     const saves = async (): Promise<void> => {
       await Promise.all([...states.values()].map((s) => s.saving));
       for (const [symbol, s] of states) if (!s.saveFailed) maybeSnapshot(symbol, s, true);
       await Promise.all([...states.values()].map((s) => s.saving));
     };
-    try {
-      await Promise.race([saves(), deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await within(saves(), config.finalSnapshotMs ?? 2000, 'market data: last snapshots on stop').catch((err: unknown) =>
+      config.onError?.('market data: last snapshots not saved; a restart replays the log after the previous ones', err),
+    );
   };
 
   const flushCandles = (): void => {

@@ -10,7 +10,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { LiveRecommender, type BallastPolicyOptions, type LiveCluster, type LiveDecision } from '@ballast/autoscaler';
+import {
+  BALLAST_TUNED_OPTIONS,
+  LiveRecommender,
+  type BallastPolicyOptions,
+  type LiveCluster,
+  type LiveDecision,
+} from '@ballast/autoscaler';
 import { isBallastError } from '@ballast/errors';
 import { systemClock } from '@ballast/resilience';
 import { createLogger } from '@ballast/runtime';
@@ -81,12 +87,9 @@ export function policyOptions(settings: AutoscaleLiveSettings, role: Role): Ball
     readyDelayS: settings.readyDelayS,
     actuationDelayS: settings.dryRun ? 15 : 0,
     predictive: !settings.reactive,
-    // The configuration bench:autoscale measures: a short least-squares trend, no forecast-error or
-    // burst headroom, and withdrawal of replicas an unconfirmed forecast started.
+    // The configuration bench:autoscale measures, with its two knobs from the settings.
+    ...BALLAST_TUNED_OPTIONS,
     trendWindowS: settings.trendWindowS,
-    trendSlopeZ: 0,
-    noiseZ: 0,
-    burst: { enterRatio: Number.POSITIVE_INFINITY },
     forecastHoldS: settings.forecastHoldS,
     requiredSignals: ['elu'],
     degradedAction: settings.degraded,
