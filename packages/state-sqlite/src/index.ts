@@ -4,5 +4,5 @@
  * @module
  */
 export { openSqlite, type OpenSqliteOptions } from './node-sqlite-dialect.ts';
-export { createSqliteEventLog } from './sqlite-event-log.ts';
+export { createSqliteEventLog, type SqliteEventLog } from './sqlite-event-log.ts';
 export { classifySqliteError } from './classify.ts';

@@ -18,11 +18,13 @@ import type {
   AppendOptions,
   AppendResult,
   EntryHeaders,
+  AppendsInTransaction,
   EventLog,
+  LogAppend,
   LogEntry,
   WaitOptions,
 } from '@ballast/state';
-import { CompiledQuery, sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import { classifySqliteError } from './classify.ts';
 
 interface LogTables {
@@ -70,12 +72,19 @@ export interface SqliteEventLogOptions {
   readonly cacheEntries?: number;
 }
 
+/**
+ * The SQLite log: an {@link EventLog} that can also append in a transaction of the database it
+ * lives in (the oms writes an order and its command in one commit).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type SqliteEventLog = EventLog & AppendsInTransaction<Transaction<any>>;
+
 /** Creates the table if needed and returns the log. */
 export async function createSqliteEventLog(
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   anyDb: Kysely<any>,
   options: SqliteEventLogOptions = {},
-): Promise<EventLog> {
+): Promise<SqliteEventLog> {
   const db = anyDb as Kysely<LogTables>;
   const now = options.nowMs ?? Date.now;
   const cacheMax = options.cacheEntries ?? 20_000;
@@ -120,29 +129,128 @@ export async function createSqliteEventLog(
     readonly resolve: (r: AppendResult[]) => void;
     readonly reject: (e: unknown) => void;
   }
+  /** The caller's work, run in the group's transaction, and the entries it returns. */
+  interface WorkRequest {
+    readonly logs: readonly string[];
+    readonly work: (trx: Transaction<LogTables>) => Promise<{ result: unknown; appends: readonly LogAppend[] }>;
+    readonly resolve: (r: { result: unknown; appended: AppendResult[][] }) => void;
+    readonly reject: (e: unknown) => void;
+  }
+  type Request = AppendRequest | WorkRequest;
+  const isWork = (r: Request): r is WorkRequest => 'work' in r;
   // Group commit: appends that arrive while a transaction is running are written together in the
   // next one (one commit for all of them), in arrival order. One group at a time, so the cached
   // last sequences are the ones the transaction sees.
-  let queue: AppendRequest[] = [];
+  let queue: Request[] = [];
   let running = false;
 
-  const appendGroup = async (group: AppendRequest[]): Promise<void> => {
-    const logs = [...new Set(group.map((r) => r.log))];
+  /**
+   * Inserts one append's entries in `trx` after `last.get(log)` (updated), skipping keys already
+   * in the log; the new entries are added to `added` (for the cache, after commit).
+   */
+  const insertEntries = async (
+    trx: Transaction<LogTables>,
+    log: string,
+    entries: readonly AppendInput[],
+    timeMs: number,
+    last: Map<string, number>,
+    added: Map<string, LogEntry[]>,
+  ): Promise<AppendResult[]> => {
+    let seq = last.get(log) as number;
+    const out: AppendResult[] = [];
+    let list = added.get(log);
+    if (list === undefined) added.set(log, (list = []));
+    // Keys already in the log (this transaction's earlier inserts included): one query.
+    const keys = entries.flatMap((e) => (e.key == null ? [] : [e.key]));
+    const taken = new Map<string, number>();
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const part = keys.slice(i, i + CHUNK);
+      const found = await trx.executeQuery<{ key: string; seq: bigint | number }>(
+        CompiledQuery.raw(`${SELECT_KEYS}(${part.map(() => '?').join(',')})`, [log, ...part]),
+      );
+      for (const row of found.rows) taken.set(row.key, Number(row.seq));
+    }
+    const params: (string | number | null)[] = [];
+    for (const e of entries) {
+      const key = e.key ?? null;
+      const dup = key === null ? undefined : taken.get(key);
+      if (dup !== undefined) {
+        out.push({ seq: dup, duplicate: true }); // the key is taken: report the original entry
+        continue;
+      }
+      seq++;
+      if (key !== null) taken.set(key, seq);
+      params.push(log, seq, key, e.payload, timeMs, e.headers === undefined ? null : JSON.stringify(e.headers));
+      list.push(entryOf(seq, key, e.payload, timeMs, e.headers));
+      out.push({ seq, duplicate: false });
+    }
+    // New entries in multi-row inserts of precompiled text (no query building per entry). A
+    // sequence already taken fails the statement, and with it the transaction.
+    for (let i = 0; i < params.length; i += CHUNK * COLUMNS) {
+      const part = params.slice(i, i + CHUNK * COLUMNS);
+      await trx.executeQuery(CompiledQuery.raw(insertRows(part.length / COLUMNS), part));
+    }
+    last.set(log, seq);
+    return out;
+  };
+
+  /**
+   * A work request behind a savepoint: when the work (or its appends) fails, only its own writes
+   * are undone, in the database and in `last` / `added`, and the error is its outcome.
+   */
+  const runWork = async (
+    trx: Transaction<LogTables>,
+    r: WorkRequest,
+    timeMs: number,
+    last: Map<string, number>,
+    added: Map<string, LogEntry[]>,
+  ): Promise<{ result: unknown; appended: AppendResult[][] } | { failed: unknown }> => {
+    const lastBefore = new Map(last);
+    const sizesBefore = new Map([...added].map(([l, list]) => [l, list.length]));
+    await sql`SAVEPOINT log_work`.execute(trx);
+    try {
+      const { result, appends } = await r.work(trx);
+      const appended: AppendResult[][] = [];
+      for (const a of appends) {
+        if (!r.logs.includes(a.log)) throw new Error(`appendInTransaction: log ${a.log} was not named in logs`);
+        appended.push(await insertEntries(trx, a.log, a.entries, timeMs, last, added));
+      }
+      await sql`RELEASE log_work`.execute(trx);
+      return { result, appended };
+    } catch (err) {
+      await sql`ROLLBACK TO log_work`.execute(trx);
+      await sql`RELEASE log_work`.execute(trx);
+      for (const [l, seq] of lastBefore) last.set(l, seq);
+      for (const [l, list] of added) list.length = sizesBefore.get(l) ?? 0;
+      return { failed: err };
+    }
+  };
+
+  const appendGroup = async (group: Request[]): Promise<void> => {
+    const logs = [...new Set(group.flatMap((r) => (isWork(r) ? r.logs : [r.log])))];
+    const rejectAll = (err: unknown): void => {
+      for (const r of group)
+        r.reject(classifySqliteError(err, isWork(r) ? 'append in a transaction' : `append to ${r.log}`));
+    };
     const tails = new Map<string, Tail>();
     try {
       for (const l of logs) tails.set(l, await tailOf(l));
     } catch (err) {
-      for (const r of group) r.reject(classifySqliteError(err, `append to ${r.log}`));
+      rejectAll(err);
       return;
     }
     const timeMs = now();
-    const outcomes: (AppendResult[] | BallastError)[] = [];
+    const outcomes: unknown[] = [];
     const added = new Map<string, LogEntry[]>();
     try {
       await db.transaction().execute(async (trx) => {
         const last = new Map(logs.map((l) => [l, (tails.get(l) as Tail).last]));
         for (const r of group) {
-          let seq = last.get(r.log) as number;
+          if (isWork(r)) {
+            outcomes.push(await runWork(trx, r, timeMs, last, added));
+            continue;
+          }
+          const seq = last.get(r.log) as number;
           if (r.opts.expectedLastSeq !== undefined && r.opts.expectedLastSeq !== seq) {
             outcomes.push(
               new BallastError(
@@ -152,45 +260,11 @@ export async function createSqliteEventLog(
             );
             continue;
           }
-          const out: AppendResult[] = [];
-          let list = added.get(r.log);
-          if (list === undefined) added.set(r.log, (list = []));
-          // Keys already in the log (this transaction's earlier inserts included): one query.
-          const keys = r.entries.flatMap((e) => (e.key == null ? [] : [e.key]));
-          const taken = new Map<string, number>();
-          for (let i = 0; i < keys.length; i += CHUNK) {
-            const part = keys.slice(i, i + CHUNK);
-            const found = await trx.executeQuery<{ key: string; seq: bigint | number }>(
-              CompiledQuery.raw(`${SELECT_KEYS}(${part.map(() => '?').join(',')})`, [r.log, ...part]),
-            );
-            for (const row of found.rows) taken.set(row.key, Number(row.seq));
-          }
-          const params: (string | number | null)[] = [];
-          for (const e of r.entries) {
-            const key = e.key ?? null;
-            const dup = key === null ? undefined : taken.get(key);
-            if (dup !== undefined) {
-              out.push({ seq: dup, duplicate: true }); // the key is taken: report the original entry
-              continue;
-            }
-            seq++;
-            if (key !== null) taken.set(key, seq);
-            params.push(r.log, seq, key, e.payload, timeMs, e.headers === undefined ? null : JSON.stringify(e.headers));
-            list.push(entryOf(seq, key, e.payload, timeMs, e.headers));
-            out.push({ seq, duplicate: false });
-          }
-          // New entries in multi-row inserts of precompiled text (no query building per entry). A
-          // sequence already taken fails the statement, and with it the transaction.
-          for (let i = 0; i < params.length; i += CHUNK * COLUMNS) {
-            const part = params.slice(i, i + CHUNK * COLUMNS);
-            await trx.executeQuery(CompiledQuery.raw(insertRows(part.length / COLUMNS), part));
-          }
-          last.set(r.log, seq);
-          outcomes.push(out);
+          outcomes.push(await insertEntries(trx, r.log, r.entries, timeMs, last, added));
         }
       });
     } catch (err) {
-      for (const r of group) r.reject(classifySqliteError(err, `append to ${r.log}`));
+      rejectAll(err);
       return;
     }
     for (const [l, list] of added) {
@@ -203,9 +277,21 @@ export async function createSqliteEventLog(
     }
     group.forEach((r, i) => {
       const o = outcomes[i];
-      if (o instanceof BallastError) r.reject(o);
+      if (isWork(r)) {
+        const w = o as { result: unknown; appended: AppendResult[][] } | { failed: unknown };
+        if ('failed' in w) r.reject(w.failed);
+        else r.resolve(w);
+      } else if (o instanceof BallastError) r.reject(o);
       else r.resolve(o as AppendResult[]);
     });
+  };
+
+  const enqueue = (r: Request): void => {
+    queue.push(r);
+    if (!running) {
+      running = true;
+      void drainQueue();
+    }
   };
 
   const drainQueue = async (): Promise<void> => {
@@ -224,13 +310,21 @@ export async function createSqliteEventLog(
     append(log, entries, opts = {}) {
       opts.signal?.throwIfAborted();
       if (entries.length === 0) return Promise.resolve([]);
-      return new Promise<AppendResult[]>((resolve, reject) => {
-        queue.push({ log, entries, opts, resolve, reject });
-        if (!running) {
-          running = true;
-          void drainQueue();
-        }
-      });
+      return new Promise<AppendResult[]>((resolve, reject) => enqueue({ log, entries, opts, resolve, reject }));
+    },
+
+    appendInTransaction<T>(
+      logs: readonly string[],
+      work: (trx: Transaction<unknown>) => Promise<{ readonly result: T; readonly appends: readonly LogAppend[] }>,
+    ) {
+      return new Promise<{ result: T; appended: AppendResult[][] }>((resolve, reject) =>
+        enqueue({
+          logs,
+          work: work as unknown as WorkRequest['work'],
+          resolve: resolve as WorkRequest['resolve'],
+          reject,
+        }),
+      );
     },
 
     async read(log, fromSeq, limit, opts: WaitOptions = {}) {

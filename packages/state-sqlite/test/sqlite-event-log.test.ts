@@ -59,3 +59,99 @@ describe('SQLite event log headers', () => {
     }
   });
 });
+
+describe('SQLite event log: appending in the caller transaction', () => {
+  const setup = async () => {
+    const db = openSqlite<{ rows: { v: string } }>({ path: ':memory:' });
+    await sql`CREATE TABLE rows (v TEXT NOT NULL)`.execute(db);
+    const log = await createSqliteEventLog(db);
+    const rows = async () => (await db.selectFrom('rows').select('v').execute()).map((r) => r.v);
+    return { db, log, rows };
+  };
+
+  it("commits the caller's rows and the entries together, sharing the transaction with plain appends", async () => {
+    const { db, log, rows } = await setup();
+    try {
+      const plain = log.append('a', [{ key: 'p1', payload: 'plain' }]);
+      const inTx = log.appendInTransaction(['a', 'b'], async (trx) => {
+        await trx.insertInto('rows').values({ v: 'order' }).execute();
+        return {
+          result: 'done',
+          appends: [
+            { log: 'a', entries: [{ key: 'k1', payload: 'cmd a' }] },
+            { log: 'b', entries: [{ payload: 'cmd b' }] },
+          ],
+        };
+      });
+      const [p, t] = await Promise.all([plain, inTx]);
+      assert.deepEqual(p, [{ seq: 1, duplicate: false }]);
+      assert.equal(t.result, 'done');
+      assert.deepEqual(t.appended, [[{ seq: 2, duplicate: false }], [{ seq: 1, duplicate: false }]]);
+      assert.deepEqual(await rows(), ['order']);
+      assert.deepEqual(
+        (await log.read('a', 1, 10)).map((e) => e.payload),
+        ['plain', 'cmd a'],
+      );
+      assert.equal(await log.lastSeq('b'), 1);
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('keeps nothing of a failing work, and the appends around it still land', async () => {
+    const { db, log, rows } = await setup();
+    try {
+      const before = log.append('a', [{ payload: 'before' }]);
+      const failing = log.appendInTransaction(['a'], async (trx) => {
+        await trx.insertInto('rows').values({ v: 'rolled back' }).execute();
+        throw new Error('insufficient');
+      });
+      const failingAppend = log.appendInTransaction(['a'], async (trx) => {
+        await trx.insertInto('rows').values({ v: 'rolled back too' }).execute();
+        return { result: 1, appends: [{ log: 'not-named', entries: [{ payload: 'x' }] }] };
+      });
+      const after = log.append('a', [{ payload: 'after' }]);
+      await assert.rejects(failing, /insufficient/);
+      await assert.rejects(failingAppend, /not named/);
+      assert.deepEqual(await before, [{ seq: 1, duplicate: false }]);
+      assert.deepEqual(await after, [{ seq: 2, duplicate: false }]);
+      assert.deepEqual(await rows(), []);
+      assert.deepEqual(
+        (await log.read('a', 1, 10)).map((e) => [e.seq, e.payload]),
+        [
+          [1, 'before'],
+          [2, 'after'],
+        ],
+      );
+    } finally {
+      await db.destroy();
+    }
+  });
+
+  it('reports an entry whose key is already in the log as a duplicate, as append does', async () => {
+    const { db, log } = await setup();
+    try {
+      await log.append('a', [{ key: 'o1', payload: 'first' }]);
+      const t = await log.appendInTransaction(['a'], async () => ({
+        result: null,
+        appends: [
+          {
+            log: 'a',
+            entries: [
+              { key: 'o1', payload: 'again' },
+              { key: 'o2', payload: 'new' },
+            ],
+          },
+        ],
+      }));
+      assert.deepEqual(t.appended, [
+        [
+          { seq: 1, duplicate: true },
+          { seq: 2, duplicate: false },
+        ],
+      ]);
+    } finally {
+      await db.destroy();
+    }
+  });
+});

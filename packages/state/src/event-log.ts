@@ -89,3 +89,31 @@ export interface EventLog {
    */
   waitFor(log: string, afterSeq: number, maxWaitMs: number, options?: WaitOptions): Promise<void>;
 }
+
+/** Entries for one log, appended by {@link AppendsInTransaction.appendInTransaction}. */
+export interface LogAppend {
+  readonly log: string;
+  readonly entries: readonly AppendInput[];
+}
+
+/**
+ * What a log stored in the caller's own database can do besides {@link EventLog}: append in the
+ * caller's transaction, so the caller's rows and the entries commit together or not at all — the
+ * transactional outbox with the log itself as the outbox. `Trx` is the database's transaction
+ * type. The embedded (SQLite) log offers it; a log on another server (JetStream) cannot.
+ */
+export interface AppendsInTransaction<Trx> {
+  /**
+   * Runs `work` in one of the log's append transactions (shared with other appends waiting at
+   * that moment), then appends the entries it returns, de-duplicated by key as
+   * {@link EventLog.append} does, and commits. `logs` names every log `work` may append to.
+   * When `work` throws, nothing it wrote is kept (a savepoint) and the promise rejects with what
+   * it threw; other appends of the same transaction are not affected.
+   *
+   * @returns `work`'s result and the outcome of each returned append, in order.
+   */
+  appendInTransaction<T>(
+    logs: readonly string[],
+    work: (trx: Trx) => Promise<{ readonly result: T; readonly appends: readonly LogAppend[] }>,
+  ): Promise<{ readonly result: T; readonly appended: readonly AppendResult[][] }>;
+}

@@ -9,8 +9,10 @@ export type {
   AppendInput,
   AppendOptions,
   AppendResult,
+  AppendsInTransaction,
   EntryHeaders,
   EventLog,
+  LogAppend,
   LogEntry,
   WaitOptions,
 } from './event-log.ts';

@@ -136,6 +136,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     markets,
     rowLocks: settings.postgresUrl !== '',
     isLogAvailable: stores.logAvailable,
+    ...(stores.logInTransaction !== undefined ? { logInTransaction: stores.logInTransaction } : {}),
     // PostgreSQL takes several transactions at once; SQLite has one writer.
     lanes: settings.postgresUrl !== '' ? 4 : 1,
     onWarning: (m, err) => logger.warn({ err }, m),
@@ -170,6 +171,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     onError,
     lockOffsets: settings.postgresUrl !== '',
     asyncBatchCommit: settings.postgresUrl !== '',
+    batchIntervalMs: settings.ledgerBatchIntervalMs,
     // Distributed: ledger replicas share the symbols through leases (a consumer group).
     ...(stores.registry !== undefined && settings.roles.includes('ledger')
       ? { partition: { kv: stores.registry, holder: `${hostname()}-${process.pid}`, ttlMs: settings.leaseTtlMs } }

@@ -210,6 +210,14 @@ export const START_SETTINGS = {
     parse: intIn(0, 1000),
     default: 10,
   }),
+  ledgerBatchIntervalMs: s({
+    flag: 'ledger-batch-interval-ms',
+    env: 'BALLAST_LEDGER_BATCH_INTERVAL_MS',
+    description:
+      'The ledger settles at most one batch per symbol per this many ms, so events that arrive meanwhile share one transaction (0 = settle each arrival at once).',
+    parse: intIn(0, 1000),
+    default: 20,
+  }),
   snapshotEvery: s({
     flag: 'snapshot-every',
     env: 'BALLAST_SNAPSHOT_EVERY',

@@ -8,20 +8,22 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { migrateToLatest, type Database } from '@ballast/db';
 import type { RateLimitStore } from '@ballast/resilience';
-import type { EventLog, KeyValue } from '@ballast/state';
+import type { AppendsInTransaction, EventLog, KeyValue } from '@ballast/state';
 import { connect, createNatsEventLog, createNatsKeyValue, type NatsConnection } from '@ballast/state-nats';
 import { classifyPostgresError, openPostgres } from '@ballast/state-postgres';
 import type { BallastError } from '@ballast/errors';
 import { Redis, createRedisRateLimitStore } from '@ballast/state-redis';
 import { classifySqliteError, createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
 import { releasePidFile, takePidFile } from '@ballast/runtime';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { StartSettings } from './settings.ts';
 
 /** The opened stores. */
 export interface Stores {
   readonly db: Kysely<Database>;
   readonly log: EventLog;
+  /** The log, when it lives in `db` (embedded): it can append in a transaction of `db`. */
+  readonly logInTransaction: AppendsInTransaction<Transaction<Database>> | undefined;
   /** Shared rate-limit state (Redis), or `undefined` for in-process limits. */
   readonly rateLimitStore: RateLimitStore | undefined;
   /** Service registry (NATS KV), or `undefined` in embedded mode. */
@@ -96,6 +98,7 @@ export async function openStores(
     },
   };
   let log: EventLog;
+  let logInTransaction: AppendsInTransaction<Transaction<Database>> | undefined;
   let natsUp = true;
   let nc: NatsConnection | undefined;
   let registry: KeyValue | undefined;
@@ -121,7 +124,9 @@ export async function openStores(
     if (settings.postgresUrl !== '') {
       throw new Error('--postgres needs --nats: the command and event logs live in JetStream in distributed mode');
     }
-    log = await createSqliteEventLog(db);
+    const sqliteLog = await createSqliteEventLog(db);
+    log = sqliteLog;
+    logInTransaction = sqliteLog;
   }
   let rateLimitStore: RateLimitStore | undefined;
   if (settings.redisUrl !== '') {
@@ -146,6 +151,7 @@ export async function openStores(
   return {
     db,
     log,
+    logInTransaction,
     rateLimitStore,
     registry,
     classify: settings.postgresUrl !== '' ? classifyPostgresError : classifySqliteError,

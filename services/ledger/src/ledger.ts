@@ -72,6 +72,13 @@ export interface LedgerConfig {
    * late batch settles nothing twice). Without it every replica tails every symbol.
    */
   readonly partition?: { readonly kv: KeyValue; readonly holder: string; readonly ttlMs: number };
+  /**
+   * Settle at most one batch per symbol per this many ms (unless a batch is full): events that
+   * arrive meanwhile are settled in the same transaction, so the commit, the offset update and
+   * the balance rows are paid once for all of them. Balances lag the events by up to this much.
+   * @default 0 (settle as soon as events arrive)
+   */
+  readonly batchIntervalMs?: number;
   /** Called after each applied batch with the symbol and the event log sequence reached. */
   readonly onApplied?: (symbol: string, seq: number) => void;
 }
@@ -502,6 +509,7 @@ export function createLedger(config: LedgerConfig): Ledger {
       {
         fromSeq: from,
         signal,
+        coalesceMs: config.batchIntervalMs ?? 0,
         onError: (err) => config.onError?.(`ledger ${market.symbol}: batch failed; retrying`, err),
       },
     );

@@ -6,7 +6,9 @@
  * Requests arriving together are written in one transaction and appended in one call (group
  * commit): each still gets its own result. A retry with the same client order id returns the
  * original order. A command whose append failed after commit is published by the outbox sweeper;
- * an acknowledged order is never lost.
+ * an acknowledged order is never lost. When the command log lives in the same database
+ * (`logInTransaction`, embedded SQLite), the commands are appended in the batch's own transaction
+ * instead: one commit, no outbox row.
  *
  * Tracing (when on): each order's part of a batch transaction is a span in the order's trace, and
  * each command append a producer span whose W3C trace context travels in the log entry's headers.
@@ -29,7 +31,7 @@ import {
   type Span,
   type TraceContext,
 } from '@ballast/runtime';
-import type { AppendResult, EventLog } from '@ballast/state';
+import type { AppendInput, AppendResult, AppendsInTransaction, EventLog } from '@ballast/state';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { createGroupCommit } from './group-commit.ts';
 import { findOrder, toOrderRecord } from './order-record.ts';
@@ -73,6 +75,13 @@ export interface OmsConfig {
    * an order matching cannot see would only wait. @default always true
    */
   readonly isLogAvailable?: () => boolean;
+  /**
+   * The command log, when it lives in this same database (embedded SQLite): each batch's
+   * commands are then appended in the batch's own transaction — order, reservation and command
+   * commit together, in one commit, and no outbox row is written. Without it the commands go
+   * through the outbox and are appended after commit (a log on another server).
+   */
+  readonly logInTransaction?: AppendsInTransaction<Transaction<Database>>;
 }
 
 /** Identifies an order to cancel: by id or by client order id. */
@@ -115,6 +124,12 @@ interface Written {
   readonly order: OrderRecord;
   readonly key: string;
   readonly payload: string;
+}
+
+/** A retry of an order placed in the same batch: answered with the original once committed. */
+interface Retry {
+  readonly pending: Pending;
+  readonly order: OrderRecord;
 }
 
 /** A command to append, with the trace context its producer span continues. */
@@ -225,7 +240,12 @@ export function createOms(config: OmsConfig): Oms {
    * update per (account, asset), one multi-row insert each for orders, postings and outbox, and
    * one journal entry for the batch's reservations.
    */
-  const writeAll = async (trx: Transaction<Database>, batch: Pending[], timeMs: number): Promise<Written[]> => {
+  const writeAll = async (
+    trx: Transaction<Database>,
+    batch: Pending[],
+    timeMs: number,
+    withOutbox: boolean,
+  ): Promise<{ written: Written[]; retries: Retry[] }> => {
     const pairKey = (a: bigint, s: string): string => `${a}:${s}`;
     const existing = await trx
       .selectFrom('orders')
@@ -386,13 +406,15 @@ export function createOms(config: OmsConfig): Oms {
           .insertInto('postings')
           .values(postings.slice(i, i + 1000))
           .execute();
-      for (let i = 0; i < outbox.length; i += 1000)
+      for (let i = 0; withOutbox && i < outbox.length; i += 1000)
         await trx
           .insertInto('outbox')
           .values(outbox.slice(i, i + 1000))
           .execute();
     }
-    // Retries: the original order (from the database, or from this very batch once written).
+    // Retries: the original order (from the database, or from this very batch — answered by the
+    // caller after commit, like the original).
+    const retries: Retry[] = [];
     for (const d of duplicates) {
       if (d.row !== undefined) {
         d.p.resolve({ ok: true, order: toOrderRecord(d.row), duplicate: true });
@@ -401,19 +423,25 @@ export function createOms(config: OmsConfig): Oms {
       const original = written.find((w) => w.pending === d.of);
       if (original === undefined)
         insufficient(d.p); // its original was refused in this batch
-      else d.p.resolve({ ok: true, order: original.order, duplicate: true });
+      else retries.push({ pending: d.p, order: original.order });
     }
-    return written;
+    return { written, retries };
   };
 
   /** Outbox rows whose commands are in the log; deleted by the next transaction (or the sweeper). */
   let published: bigint[] = [];
 
-  /** Appends commands to `name`; traced ones get a producer span whose context rides in headers. */
-  const appendCommands = async (name: string, commands: readonly OutCommand[]): Promise<AppendResult[]> => {
+  /**
+   * The log entries of commands for `name`; traced ones get a producer span, whose context rides
+   * in the entry's headers, to be ended by {@link endPublish} once the append is known.
+   */
+  const toEntries = (
+    name: string,
+    commands: readonly OutCommand[],
+  ): { entries: AppendInput[]; spans: (Span | undefined)[] } => {
     const strip = (c: OutCommand) =>
       c.key !== undefined ? { key: c.key, payload: c.payload } : { payload: c.payload };
-    if (!tracingEnabled()) return log.append(name, commands.map(strip));
+    if (!tracingEnabled()) return { entries: commands.map(strip), spans: [] };
     const spans: (Span | undefined)[] = [];
     const entries = commands.map((c) => {
       if (c.ctx === undefined) {
@@ -433,12 +461,30 @@ export function createOms(config: OmsConfig): Oms {
       const headers = traceCarrier(span);
       return headers !== undefined ? { ...strip(c), headers } : strip(c);
     });
+    return { entries, spans };
+  };
+  const endPublish = (
+    spans: readonly (Span | undefined)[],
+    results: readonly AppendResult[] | undefined,
+    err?: unknown,
+  ): void => {
+    spans.forEach((span, i) => {
+      if (span === undefined) return;
+      const seq = results?.[i]?.seq;
+      if (seq !== undefined) span.setAttribute('ballast.log.seq', seq).end();
+      else endSpan(span, err);
+    });
+  };
+
+  /** Appends commands to `name`; traced ones get a producer span whose context rides in headers. */
+  const appendCommands = async (name: string, commands: readonly OutCommand[]): Promise<AppendResult[]> => {
+    const { entries, spans } = toEntries(name, commands);
     try {
       const results = await log.append(name, entries);
-      results.forEach((r, i) => spans[i]?.setAttribute('ballast.log.seq', r.seq).end());
+      endPublish(spans, results);
       return results;
     } catch (err) {
-      for (const span of spans) if (span !== undefined) endSpan(span, err);
+      endPublish(spans, undefined, err);
       throw err;
     }
   };
@@ -452,13 +498,17 @@ export function createOms(config: OmsConfig): Oms {
     deleteNow: boolean,
   ): Promise<Map<bigint, number>> => {
     const seqs = new Map<bigint, number>();
-    for (const [name, entries] of byLog) {
-      const results = await appendCommands(name, entries);
-      entries.forEach((e, i) => seqs.set(e.orderId, (results[i] as { seq: number }).seq));
-      const ids = entries.map((e) => e.orderId);
-      if (deleteNow) await db.deleteFrom('outbox').where('order_id', 'in', ids).execute();
-      else published.push(...ids);
-    }
+    // Every log at once: appends to different logs go out together (one group commit on SQLite,
+    // pipelined on JetStream), each log still in order.
+    await Promise.all(
+      [...byLog].map(async ([name, entries]) => {
+        const results = await appendCommands(name, entries);
+        entries.forEach((e, i) => seqs.set(e.orderId, (results[i] as { seq: number }).seq));
+        const ids = entries.map((e) => e.orderId);
+        if (deleteNow) await db.deleteFrom('outbox').where('order_id', 'in', ids).execute();
+        else published.push(...ids);
+      }),
+    );
     return seqs;
   };
 
@@ -483,25 +533,8 @@ export function createOms(config: OmsConfig): Oms {
     }
   };
 
-  const writeBatch = async (live: Pending[]): Promise<void> => {
-    let written: Written[];
-    const done = published;
-    published = [];
-    const traced = tracingEnabled() && live.some((p) => p.ctx !== undefined);
-    const startedAt = traced ? performance.now() : 0;
-    try {
-      const timeMs = now();
-      written = await db.transaction().execute(async (trx) => {
-        if (done.length > 0) await trx.deleteFrom('outbox').where('order_id', 'in', done).execute();
-        return writeAll(trx, live, timeMs);
-      });
-    } catch (err) {
-      if (traced) traceWrite(live, startedAt, undefined, err);
-      published.push(...done);
-      for (const p of live) p.reject(err);
-      return;
-    }
-    if (traced) traceWrite(live, startedAt, written);
+  /** Each log's commands of a written batch. */
+  const commandsByLog = (written: readonly Written[]): Map<string, (OutCommand & { orderId: bigint })[]> => {
     const byLog = new Map<string, (OutCommand & { orderId: bigint })[]>();
     for (const w of written) {
       const name = commandLog(w.order.symbol);
@@ -509,18 +542,90 @@ export function createOms(config: OmsConfig): Oms {
       if (list === undefined) byLog.set(name, (list = []));
       list.push({ key: w.key, payload: w.payload, orderId: w.order.id, ctx: w.pending.ctx });
     }
-    let seqs = new Map<bigint, number>();
-    try {
-      seqs = await publish(byLog, false);
-    } catch (err) {
-      config.onWarning?.('command append failed; the outbox sweeper will publish it', err);
-    }
+    return byLog;
+  };
+
+  /** Acknowledges a committed batch: each new order (with its command's sequence when known), then retries. */
+  const acknowledge = (written: readonly Written[], retries: readonly Retry[], seqs: Map<bigint, number>): void => {
     for (const w of written) {
       config.onAccepted?.(w.order.symbol);
       const cmdSeq = seqs.get(w.order.id);
       w.pending.resolve({ ok: true, order: w.order, duplicate: false, ...(cmdSeq !== undefined ? { cmdSeq } : {}) });
     }
+    for (const r of retries) r.pending.resolve({ ok: true, order: r.order, duplicate: true });
   };
+
+  /** A batch through the outbox: commit, then append (the sweeper publishes what an append missed). */
+  const writeBatchViaOutbox = async (live: Pending[]): Promise<void> => {
+    let batch: { written: Written[]; retries: Retry[] };
+    const done = published;
+    published = [];
+    const traced = tracingEnabled() && live.some((p) => p.ctx !== undefined);
+    const startedAt = traced ? performance.now() : 0;
+    try {
+      const timeMs = now();
+      batch = await db.transaction().execute(async (trx) => {
+        if (done.length > 0) await trx.deleteFrom('outbox').where('order_id', 'in', done).execute();
+        return writeAll(trx, live, timeMs, true);
+      });
+    } catch (err) {
+      if (traced) traceWrite(live, startedAt, undefined, err);
+      published.push(...done);
+      for (const p of live) p.reject(err);
+      return;
+    }
+    if (traced) traceWrite(live, startedAt, batch.written);
+    let seqs = new Map<bigint, number>();
+    try {
+      seqs = await publish(commandsByLog(batch.written), false);
+    } catch (err) {
+      config.onWarning?.('command append failed; the outbox sweeper will publish it', err);
+    }
+    acknowledge(batch.written, batch.retries, seqs);
+  };
+
+  /** A batch with its commands appended in its own transaction (the log shares the database). */
+  const writeBatchInLog = async (
+    live: Pending[],
+    txLog: AppendsInTransaction<Transaction<Database>>,
+  ): Promise<void> => {
+    const traced = tracingEnabled() && live.some((p) => p.ctx !== undefined);
+    const startedAt = traced ? performance.now() : 0;
+    const timeMs = now();
+    const logs = [...new Set(live.map((p) => commandLog(p.input.symbol)))];
+    let spans: (Span | undefined)[][] = [];
+    let out;
+    try {
+      out = await txLog.appendInTransaction(logs, async (trx) => {
+        const batch = await writeAll(trx, live, timeMs, false);
+        const byLog = commandsByLog(batch.written);
+        spans = [];
+        const appends = [...byLog].map(([name, commands]) => {
+          const { entries, spans: s } = toEntries(name, commands);
+          spans.push(s);
+          return { log: name, entries };
+        });
+        return { result: { ...batch, byLog }, appends };
+      });
+    } catch (err) {
+      for (const s of spans) endPublish(s, undefined, err);
+      if (traced) traceWrite(live, startedAt, undefined, err);
+      for (const p of live) p.reject(err);
+      return;
+    }
+    const { written, retries, byLog } = out.result;
+    if (traced) traceWrite(live, startedAt, written);
+    const seqs = new Map<bigint, number>();
+    [...byLog.values()].forEach((commands, j) => {
+      const results = out.appended[j] as AppendResult[];
+      endPublish(spans[j] ?? [], results);
+      commands.forEach((c, i) => seqs.set(c.orderId, (results[i] as AppendResult).seq));
+    });
+    acknowledge(written, retries, seqs);
+  };
+
+  const writeBatch = (live: Pending[]): Promise<void> =>
+    config.logInTransaction !== undefined ? writeBatchInLog(live, config.logInTransaction) : writeBatchViaOutbox(live);
   const lanes = Array.from({ length: Math.max(1, config.lanes ?? 1) }, () => createGroupCommit(writeBatch, maxBatch));
 
   // Cancels arriving together are appended together (one transaction per log).
@@ -538,14 +643,16 @@ export function createOms(config: OmsConfig): Oms {
       if (list === undefined) byLog.set(c.log, (list = []));
       list.push(c);
     }
-    for (const [name, list] of byLog) {
-      try {
-        const results = await appendCommands(name, list);
-        list.forEach((c, i) => c.resolve((results[i] as { seq: number }).seq));
-      } catch (err) {
-        for (const c of list) c.reject(err);
-      }
-    }
+    await Promise.all(
+      [...byLog].map(async ([name, list]) => {
+        try {
+          const results = await appendCommands(name, list);
+          list.forEach((c, i) => c.resolve((results[i] as { seq: number }).seq));
+        } catch (err) {
+          for (const c of list) c.reject(err);
+        }
+      }),
+    );
   }, maxBatch);
 
   const sweepOutbox = async (minAgeMs = 1000): Promise<number> => {
