@@ -3,7 +3,7 @@
  * folder, and talks to it over real HTTP and WebSocket.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { WebSocket } from 'ws';
@@ -28,8 +28,20 @@ export interface Instance {
   readonly exited: Promise<number | null>;
 }
 
-/** A fresh data folder. */
-export const freshDataDir = (): string => mkdtempSync(join(tmpdir(), 'ballast-test-'));
+const made: string[] = [];
+// The data folders of a test file that passed are removed when it exits; a failed file keeps
+// them (with the processes' logs), named in its failure messages, for reading.
+process.on('exit', (code) => {
+  if (code !== 0 || process.exitCode) return;
+  for (const dir of made) rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
+});
+
+/** A fresh data folder, removed when the test file exits after passing. */
+export const freshDataDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'ballast-test-'));
+  made.push(dir);
+  return dir;
+};
 
 /** Runs `ballast` with `args` and resolves with its exit code and output (for usage errors). */
 export function runBallast(
