@@ -237,7 +237,7 @@ export function createOms(config: OmsConfig): Oms {
   /**
    * Writes a whole batch in a handful of statements: one query finds retries, one reads the
    * balances involved, reservations are decided in arrival order in memory, then one guarded
-   * update per (account, asset), one multi-row insert each for orders, postings and outbox, and
+   * update per (account, asset), one multi-row insert each for orders, postings and (withOutbox) outbox, and
    * one journal entry for the batch's reservations.
    */
   const writeAll = async (
