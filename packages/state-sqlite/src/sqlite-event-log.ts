@@ -218,8 +218,14 @@ export async function createSqliteEventLog(
       await sql`RELEASE log_work`.execute(trx);
       return { result, appended };
     } catch (err) {
-      await sql`ROLLBACK TO log_work`.execute(trx);
-      await sql`RELEASE log_work`.execute(trx);
+      try {
+        await sql`ROLLBACK TO log_work`.execute(trx);
+        await sql`RELEASE log_work`.execute(trx);
+      } catch {
+        // SQLite already rolled the whole transaction back (disk full, I/O error: the savepoint is
+        // gone): the group fails with the work's own error, which says whether a retry can help.
+        throw err;
+      }
       for (const [l, seq] of lastBefore) last.set(l, seq);
       for (const [l, list] of added) list.length = sizesBefore.get(l) ?? 0;
       return { failed: err };

@@ -64,14 +64,19 @@ describe('SQLite event log: appending in the caller transaction', () => {
   const setup = async () => {
     const db = openSqlite<{ rows: { v: string } }>({ path: ':memory:' });
     await sql`CREATE TABLE rows (v TEXT NOT NULL)`.execute(db);
-    const log = await createSqliteEventLog(db);
+    // Each transaction gets its own time, so entries with equal times were written together.
+    let clock = 0;
+    const log = await createSqliteEventLog(db, { nowMs: () => ++clock });
     const rows = async () => (await db.selectFrom('rows').select('v').execute()).map((r) => r.v);
-    return { db, log, rows };
+    // An append that is being written while the next requests queue: they then form one group.
+    const occupy = () => log.append('busy', [{ payload: 'first group' }]);
+    return { db, log, rows, occupy };
   };
 
   it("commits the caller's rows and the entries together, sharing the transaction with plain appends", async () => {
-    const { db, log, rows } = await setup();
+    const { db, log, rows, occupy } = await setup();
     try {
+      const busy = occupy();
       const plain = log.append('a', [{ key: 'p1', payload: 'plain' }]);
       const inTx = log.appendInTransaction(['a', 'b'], async (trx) => {
         await trx.insertInto('rows').values({ v: 'order' }).execute();
@@ -83,7 +88,7 @@ describe('SQLite event log: appending in the caller transaction', () => {
           ],
         };
       });
-      const [p, t] = await Promise.all([plain, inTx]);
+      const [, p, t] = await Promise.all([busy, plain, inTx]);
       assert.deepEqual(p, [{ seq: 1, duplicate: false }]);
       assert.equal(t.result, 'done');
       assert.deepEqual(t.appended, [[{ seq: 2, duplicate: false }], [{ seq: 1, duplicate: false }]]);
@@ -93,36 +98,57 @@ describe('SQLite event log: appending in the caller transaction', () => {
         ['plain', 'cmd a'],
       );
       assert.equal(await log.lastSeq('b'), 1);
+      const times = [...(await log.read('a', 1, 10)), ...(await log.read('b', 1, 10))].map((e) => e.timeMs);
+      assert.equal(new Set(times).size, 1, 'one transaction for the plain append and the work');
     } finally {
       await db.destroy();
     }
   });
 
   it('keeps nothing of a failing work, and the appends around it still land', async () => {
-    const { db, log, rows } = await setup();
+    const { db, log, rows, occupy } = await setup();
     try {
+      const busy = occupy();
       const before = log.append('a', [{ payload: 'before' }]);
       const failing = log.appendInTransaction(['a'], async (trx) => {
         await trx.insertInto('rows').values({ v: 'rolled back' }).execute();
         throw new Error('insufficient');
       });
+      // Fails after its first append went in: that entry must be undone, in the table and in the
+      // sequence the next append gets.
       const failingAppend = log.appendInTransaction(['a'], async (trx) => {
         await trx.insertInto('rows').values({ v: 'rolled back too' }).execute();
-        return { result: 1, appends: [{ log: 'not-named', entries: [{ payload: 'x' }] }] };
+        return {
+          result: 1,
+          appends: [
+            { log: 'a', entries: [{ key: 'undone', payload: 'undone' }] },
+            { log: 'not-named', entries: [{ payload: 'x' }] },
+          ],
+        };
       });
       const after = log.append('a', [{ payload: 'after' }]);
+      await busy;
       await assert.rejects(failing, /insufficient/);
       await assert.rejects(failingAppend, /not named/);
       assert.deepEqual(await before, [{ seq: 1, duplicate: false }]);
       assert.deepEqual(await after, [{ seq: 2, duplicate: false }]);
       assert.deepEqual(await rows(), []);
+      const expected = [
+        [1, 'before'],
+        [2, 'after'],
+      ];
       assert.deepEqual(
         (await log.read('a', 1, 10)).map((e) => [e.seq, e.payload]),
-        [
-          [1, 'before'],
-          [2, 'after'],
-        ],
+        expected,
       );
+      // The table agrees with the in-memory tail (a fresh log reads the table).
+      const fromTable = await createSqliteEventLog(db);
+      assert.deepEqual(
+        (await fromTable.read('a', 1, 10)).map((e) => [e.seq, e.payload]),
+        expected,
+      );
+      const again = await log.append('a', [{ key: 'undone', payload: 'now kept' }]);
+      assert.deepEqual(again, [{ seq: 3, duplicate: false }]);
     } finally {
       await db.destroy();
     }

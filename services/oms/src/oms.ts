@@ -412,12 +412,13 @@ export function createOms(config: OmsConfig): Oms {
           .values(outbox.slice(i, i + 1000))
           .execute();
     }
-    // Retries: the original order (from the database, or from this very batch — answered by the
-    // caller after commit, like the original).
+    // Retries: the original order, from the database or from this very batch. Answered by the
+    // caller after commit, like new orders: the row read may itself be uncommitted (an earlier
+    // batch in the same log transaction).
     const retries: Retry[] = [];
     for (const d of duplicates) {
       if (d.row !== undefined) {
-        d.p.resolve({ ok: true, order: toOrderRecord(d.row), duplicate: true });
+        retries.push({ pending: d.p, order: toOrderRecord(d.row) });
         continue;
       }
       const original = written.find((w) => w.pending === d.of);
@@ -498,8 +499,8 @@ export function createOms(config: OmsConfig): Oms {
     deleteNow: boolean,
   ): Promise<Map<bigint, number>> => {
     const seqs = new Map<bigint, number>();
-    // Every log at once: appends to different logs go out together (one group commit on SQLite,
-    // pipelined on JetStream), each log still in order.
+    // Every log at once (pipelined on JetStream; on SQLite they can share a group commit), each
+    // log still in order.
     await Promise.all(
       [...byLog].map(async ([name, entries]) => {
         const results = await appendCommands(name, entries);

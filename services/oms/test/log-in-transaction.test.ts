@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DEFAULT_MARKETS, compileMarkets } from '@ballast/contracts';
+import { migrateToLatest, type Database } from '@ballast/db';
+import { createOms, type PlaceOrderInput, type PlaceResult } from '@ballast/oms';
+import type { AppendsInTransaction } from '@ballast/state';
+import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
+import type { Transaction } from 'kysely';
+
+const markets = compileMarkets(DEFAULT_MARKETS);
+const btc = markets.bySymbol.get('BTCUSDT')!;
+
+/** An oms whose command log shares its SQLite database; `failAfterWork` makes the next batch fail after its writes. */
+const open = async () => {
+  const db = openSqlite<Database>({ path: ':memory:' });
+  await migrateToLatest(db, 'sqlite');
+  await db.insertInto('accounts').values({ id: 10, kind: 'user', created_ms: 0 }).execute();
+  await db
+    .insertInto('balances')
+    .values({ account_id: 10, asset: 'USDT', available: 10n ** 15n, reserved: 0 })
+    .execute();
+  const log = await createSqliteEventLog(db);
+  let failNext = false;
+  const logInTransaction: AppendsInTransaction<Transaction<Database>> = {
+    appendInTransaction: (logs, work) =>
+      log.appendInTransaction(logs, async (trx) => {
+        const out = await work(trx);
+        if (!failNext) return out;
+        failNext = false;
+        throw new Error('disk full');
+      }),
+  };
+  const oms = createOms({ db, log, markets, logInTransaction });
+  const count = async (table: 'orders' | 'outbox' | 'postings') =>
+    Number(
+      (
+        await db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+  const available = async () =>
+    (await db.selectFrom('balances').select('available').where('account_id', '=', 10).executeTakeFirstOrThrow())
+      .available;
+  return { db, log, oms, count, available, failNextBatch: () => (failNext = true) };
+};
+
+let n = 0;
+const buy = (clientOrderId = `c${++n}`): PlaceOrderInput => ({
+  accountId: 10n,
+  symbol: 'BTCUSDT',
+  clientOrderId,
+  side: 'buy',
+  type: 'limit',
+  apiType: 'LIMIT',
+  tif: 'GTC',
+  postOnly: false,
+  priceTicks: btc.maxPriceTicks / 2n,
+  qtyLots: btc.minLots * 10n,
+  stp: 'none',
+});
+
+describe('oms with the command log in its transaction (embedded)', () => {
+  it('commits order, reservation and command together: the command is in the log at acknowledgement, no outbox row', async () => {
+    const { db, log, oms, count } = await open();
+    const r = await oms.place(buy());
+    assert.ok(r.ok && !r.duplicate);
+    assert.equal(r.cmdSeq, 1);
+    const [entry] = await log.read('cmd.BTCUSDT', 1, 10);
+    assert.equal(entry?.key, `o${r.order.id}`);
+    assert.equal(JSON.parse(entry!.payload).orderId, Number(r.order.id));
+    assert.equal(await count('outbox'), 0);
+    assert.equal(await count('postings'), 2);
+    await db.destroy();
+  });
+
+  it('answers a retry in the same batch with the original order, and appends its command once', async () => {
+    const { db, log, oms, count } = await open();
+    const [a, b] = await Promise.all([oms.place(buy('same')), oms.place(buy('same'))]);
+    assert.ok(a.ok && b.ok);
+    assert.equal(a.order.id, b.order.id);
+    assert.deepEqual([a.duplicate, b.duplicate], [false, true]);
+    assert.equal(await count('orders'), 1);
+    assert.equal(await log.lastSeq('cmd.BTCUSDT'), 1);
+    await db.destroy();
+  });
+
+  it('when the batch fails after its writes, rejects every order in it (retries too) and keeps nothing of it', async () => {
+    const { db, log, oms, count, available, failNextBatch } = await open();
+    const before = await available();
+    failNextBatch();
+    const results = await Promise.allSettled([oms.place(buy('x')), oms.place(buy('x')), oms.place(buy())]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected', 'rejected'],
+    );
+    assert.equal(await count('orders'), 0);
+    assert.equal(await count('postings'), 0);
+    assert.equal(await available(), before);
+    assert.equal(await log.lastSeq('cmd.BTCUSDT'), 0);
+    // The next batch works, and its command takes sequence 1 (nothing of the failed one is left).
+    const ok: PlaceResult = await oms.place(buy('x'));
+    assert.ok(ok.ok && !ok.duplicate);
+    assert.equal(ok.cmdSeq, 1);
+    await db.destroy();
+  });
+});
