@@ -41,7 +41,7 @@ const open = async () => {
       ).n,
     );
   const available = async () =>
-    (await db.selectFrom('balances').select('available').where('account_id', '=', 10).executeTakeFirstOrThrow())
+    (await db.selectFrom('balances').select('available').where('account_id', '=', 10n).executeTakeFirstOrThrow())
       .available;
   return { db, log, oms, count, available, failNextBatch: () => (failNext = true) };
 };
