@@ -1,24 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_MARKETS, compileMarkets } from '@ballast/contracts';
-import { migrateToLatest, type Database } from '@ballast/db';
-import { createOms, type PlaceOrderInput, type PlaceResult } from '@ballast/oms';
+import type { Database } from '@ballast/db';
+import { createOms, type PlaceResult } from '@ballast/oms';
 import type { AppendsInTransaction } from '@ballast/state';
-import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
+import { createSqliteEventLog } from '@ballast/state-sqlite';
 import type { Transaction } from 'kysely';
-
-const markets = compileMarkets(DEFAULT_MARKETS);
-const btc = markets.bySymbol.get('BTCUSDT')!;
+import { ACCOUNT, fundedDb, limitBuy as buy, markets } from './fixtures.ts';
 
 /** An oms whose command log shares its SQLite database; `failAfterWork` makes the next batch fail after its writes. */
 const open = async () => {
-  const db = openSqlite<Database>({ path: ':memory:' });
-  await migrateToLatest(db, 'sqlite');
-  await db.insertInto('accounts').values({ id: 10, kind: 'user', created_ms: 0 }).execute();
-  await db
-    .insertInto('balances')
-    .values({ account_id: 10, asset: 'USDT', available: 10n ** 15n, reserved: 0 })
-    .execute();
+  const db = await fundedDb();
   const log = await createSqliteEventLog(db);
   let failNext = false;
   const logInTransaction: AppendsInTransaction<Transaction<Database>> = {
@@ -41,25 +32,10 @@ const open = async () => {
       ).n,
     );
   const available = async () =>
-    (await db.selectFrom('balances').select('available').where('account_id', '=', 10n).executeTakeFirstOrThrow())
+    (await db.selectFrom('balances').select('available').where('account_id', '=', ACCOUNT).executeTakeFirstOrThrow())
       .available;
   return { db, log, oms, count, available, failNextBatch: () => (failNext = true) };
 };
-
-let n = 0;
-const buy = (clientOrderId = `c${++n}`): PlaceOrderInput => ({
-  accountId: 10n,
-  symbol: 'BTCUSDT',
-  clientOrderId,
-  side: 'buy',
-  type: 'limit',
-  apiType: 'LIMIT',
-  tif: 'GTC',
-  postOnly: false,
-  priceTicks: btc.maxPriceTicks / 2n,
-  qtyLots: btc.minLots * 10n,
-  stp: 'none',
-});
 
 describe('oms with the command log in its transaction (embedded)', () => {
   it('commits order, reservation and command together: the command is in the log at acknowledgement, no outbox row', async () => {

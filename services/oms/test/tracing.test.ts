@@ -1,26 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { DEFAULT_MARKETS, compileMarkets } from '@ballast/contracts';
-import { migrateToLatest, type Database } from '@ballast/db';
-import { createOms, type PlaceOrderInput } from '@ballast/oms';
+import { createOms } from '@ballast/oms';
 import { SpanKind, inSpan, setupTracing, traceCarrier, type Tracing } from '@ballast/runtime';
 import type { EventLog } from '@ballast/state';
-import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
+import { createSqliteEventLog } from '@ballast/state-sqlite';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
+import { fundedDb, limitBuy as buy, markets } from './fixtures.ts';
 
-const markets = compileMarkets(DEFAULT_MARKETS);
-const btc = markets.bySymbol.get('BTCUSDT')!;
 let tracing: Tracing | undefined;
 after(() => tracing?.shutdown());
 
 const open = async () => {
-  const db = openSqlite<Database>({ path: ':memory:' });
-  await migrateToLatest(db, 'sqlite');
-  await db.insertInto('accounts').values({ id: 10, kind: 'user', created_ms: 0 }).execute();
-  await db
-    .insertInto('balances')
-    .values({ account_id: 10, asset: 'USDT', available: 10n ** 15n, reserved: 0 })
-    .execute();
+  const db = await fundedDb();
   const inner = await createSqliteEventLog(db);
   let failAppends = false;
   const log: EventLog = {
@@ -30,21 +21,6 @@ const open = async () => {
   };
   return { db, inner, oms: createOms({ db, log, markets }), failing: (on: boolean) => (failAppends = on) };
 };
-
-let n = 0;
-const buy = (): PlaceOrderInput => ({
-  accountId: 10n,
-  symbol: 'BTCUSDT',
-  clientOrderId: `c${++n}`,
-  side: 'buy',
-  type: 'limit',
-  apiType: 'LIMIT',
-  tif: 'GTC',
-  postOnly: false,
-  priceTicks: btc.maxPriceTicks / 2n,
-  qtyLots: btc.minLots * 10n,
-  stp: 'none',
-});
 
 const traceIdOf = (traceparent: string | undefined): string | undefined => traceparent?.split('-')[1];
 const spanIdOf = (traceparent: string | undefined): string | undefined => traceparent?.split('-')[2];
