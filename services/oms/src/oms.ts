@@ -398,7 +398,8 @@ export function createOms(config: OmsConfig): Oms {
         };
         const key = `o${row.id}`;
         const payload = JSON.stringify(command);
-        outbox.push({ order_id: row.id, log: commandLog(input.symbol), key, payload, created_ms: timeMs });
+        if (withOutbox)
+          outbox.push({ order_id: row.id, log: commandLog(input.symbol), key, payload, created_ms: timeMs });
         written.push({ pending: a.p, order: toOrderRecord(row), key, payload });
       }
       for (let i = 0; i < postings.length; i += 1000)
@@ -406,7 +407,7 @@ export function createOms(config: OmsConfig): Oms {
           .insertInto('postings')
           .values(postings.slice(i, i + 1000))
           .execute();
-      for (let i = 0; withOutbox && i < outbox.length; i += 1000)
+      for (let i = 0; i < outbox.length; i += 1000)
         await trx
           .insertInto('outbox')
           .values(outbox.slice(i, i + 1000))
