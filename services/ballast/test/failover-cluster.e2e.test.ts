@@ -79,7 +79,8 @@ describe('ballast cluster with two matching replicas (leader + hot standby)', { 
         key,
         params: { symbol: 'BTCUSDT', side, type: 'LIMIT', timeInForce: 'GTC', quantity: '0.01', price: '20000' },
       });
-    assert.equal((await order(seller.key, 'SELL')).status, 200);
+    const first = await order(seller.key, 'SELL');
+    assert.equal(first.status, 200, `${JSON.stringify(first.body)}\n${cl.warnings()}`);
     assert.equal((await order(buyer.key, 'BUY')).body.status, 'FILLED');
 
     const victim = (await leaders())[0] as number;

@@ -3,7 +3,7 @@
  * folder, and talks to it over real HTTP and WebSocket.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { WebSocket } from 'ws';
@@ -341,6 +341,8 @@ export const placeSmallBuy = (inst: Instance, key: string, i: number) =>
 /** A running `ballast cluster` (the supervisor process); `httpUrl` is the gateways' front address. */
 export interface ClusterInstance extends Instance {
   readonly stateDir: string;
+  /** The replicas' warnings and errors (JSON log lines at level >= 40), the last `max`, for failure messages. */
+  warnings(max?: number): string;
   /** `ballast cluster status --json` of this cluster. */
   status(): Promise<{
     replicas: { role: string; replica: number; pid: number | null; state: string; restarts: number; ready: boolean }[];
@@ -370,6 +372,16 @@ export async function startCluster(extra: string[]): Promise<ClusterInstance> {
     stateDir,
     output,
     exited,
+    warnings(max = 20) {
+      const dir = join(stateDir, 'logs');
+      const lines = readdirSync(dir).flatMap((f) =>
+        readFileSync(join(dir, f), 'utf8')
+          .split('\n')
+          .filter((l) => /"level":(4|5|6)0/.test(l))
+          .map((l) => `${f}: ${l}`),
+      );
+      return `${lines.slice(-max).join('\n')}\n(logs in ${dir})`;
+    },
     async status() {
       const r = await runBallast(['cluster', 'status', '--json', '--state-dir', stateDir]);
       if (r.code !== 0) throw new Error(`cluster status failed: ${r.output}`);

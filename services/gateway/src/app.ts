@@ -4,11 +4,11 @@
  *
  * @module
  */
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { registerObservability, type BallastMetrics, type Lifecycle, type ReadinessCheck } from '@ballast/runtime';
-import { isBallastError, type BallastError } from '@ballast/errors';
-import { ApiCode, ApiError } from './api-error.ts';
+import type { BallastError } from '@ballast/errors';
 import { registerAdminRoutes, type AdminDeps } from './admin-routes.ts';
+import { installErrorHandling, type ErrorLogger } from './error-handling.ts';
 import { installGracefulClose } from './graceful-close.ts';
 import { registerRestRoutes, type RestDeps } from './rest-routes.ts';
 import { createWsHub, type WsHub } from './ws-hub.ts';
@@ -21,7 +21,8 @@ export interface GatewayDeps extends RestDeps {
   /** Largest request body. @default 16384 */
   readonly bodyLimitBytes?: number;
   readonly wsMaxBufferedBytes?: number;
-  readonly logger?: { error(obj: unknown, msg: string): void };
+  /** Where failures are logged (503s at most once a second). */
+  readonly logger?: ErrorLogger;
   /** Turns a store driver error into a Ballast reason, so a down database answers 503, not 500. */
   readonly classifyError?: (err: unknown) => BallastError;
   /**
@@ -40,42 +41,6 @@ export interface Gateway {
 const parseForm = (_req: unknown, body: string, done: (err: Error | null, value?: unknown) => void): void => {
   done(null, Object.fromEntries(new URLSearchParams(body)));
 };
-
-/** Maps any error to Binance's `{ code, msg }` with a status. */
-function installErrorHandling(
-  app: FastifyInstance,
-  logger?: GatewayDeps['logger'],
-  classify?: GatewayDeps['classifyError'],
-): void {
-  app.setErrorHandler((err: FastifyError | ApiError | Error, _req, reply) => {
-    if (err instanceof ApiError) {
-      if (err.retryAfterS !== undefined) reply.header('retry-after', String(err.retryAfterS));
-      return reply.code(err.status).send({ code: err.code, msg: err.message });
-    }
-    const fe = err as FastifyError;
-    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send({ code: ApiCode.PayloadTooLarge, msg: 'Request body too large.' });
-    }
-    if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply
-        .code(415)
-        .send({ code: ApiCode.MalformedBody, msg: 'Unsupported content type: send form data or JSON.' });
-    }
-    if (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500) {
-      return reply.code(400).send({ code: ApiCode.MalformedBody, msg: `Malformed request: ${fe.message}` });
-    }
-    const reason = isBallastError(err) ? err : classify?.(err);
-    if (reason !== undefined && reason.retryable) {
-      reply.header('retry-after', '1');
-      return reply.code(503).send({ code: ApiCode.ServiceUnavailable, msg: 'Service temporarily unavailable; retry.' });
-    }
-    logger?.error({ err }, 'request failed');
-    return reply
-      .code(500)
-      .send({ code: ApiCode.Unknown, msg: 'An unknown error occurred while processing the request.' });
-  });
-  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ code: ApiCode.NotFound, msg: 'Not found.' }));
-}
 
 /** Builds the public gateway server. */
 export function buildGateway(deps: GatewayDeps): Gateway {

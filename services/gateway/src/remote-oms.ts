@@ -55,6 +55,12 @@ export interface RemoteOmsOptions {
   readonly maxAttempts?: number;
   /** How often the replica list is refreshed. @default 1000 */
   readonly refreshMs?: number;
+  /**
+   * While no replica is known, a call asks the registry again before failing (a replica that
+   * registered since the last refresh is used at once), at most once per this interval, shared by
+   * the calls waiting meanwhile. @default 250
+   */
+  readonly rediscoverMs?: number;
   readonly onError?: (message: string, err: unknown) => void;
 }
 
@@ -80,9 +86,13 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   // Retries on another replica (placement and cancel are idempotent) take from a shared budget:
   // at most 20% of calls, 10/s floor, so an outage of every replica does not triple the load.
   const budget = createRetryBudget({ percentCanRetry: 0.2, minRetriesPerSec: 10 });
+  const rediscoverMs = o.rediscoverMs ?? 250;
   let refreshed: Promise<void> | undefined;
+  let lastRefreshMs = Number.NEGATIVE_INFINITY;
+  let rediscovery: Promise<void> | undefined;
 
   const refresh = async (): Promise<void> => {
+    lastRefreshMs = Date.now();
     const list = await o.instances();
     const seen = new Set<string>();
     for (const inst of list) {
@@ -115,6 +125,15 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   };
   const ensureFresh = (): Promise<void> =>
     (refreshed ??= refresh().catch((err) => o.onError?.('oms discovery failed', err)));
+  /** A new look at the registry when none is known (coalesced, at most once per rediscoverMs). */
+  const rediscover = (): Promise<void> => {
+    if (rediscovery !== undefined) return rediscovery;
+    if (Date.now() - lastRefreshMs < rediscoverMs) return Promise.resolve();
+    rediscovery = refreshed = refresh()
+      .catch((err) => o.onError?.('oms discovery failed', err))
+      .finally(() => (rediscovery = undefined));
+    return rediscovery;
+  };
 
   /** Power of two choices on in-flight calls, among replicas whose breaker lets calls through. */
   const pick = (exclude: Set<string>): Replica | undefined => {
@@ -143,6 +162,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
 
   const attempt = async (path: string, body: unknown, span: Span | undefined): Promise<unknown> => {
     await ensureFresh();
+    if (replicas.size === 0) await rediscover();
     const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${o.token}` };
     if (span !== undefined) Object.assign(headers, traceCarrier(span));
     const tried = new Set<string>();

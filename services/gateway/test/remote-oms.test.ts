@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import type { Instance } from '@ballast/state';
+import { createRemoteOms } from '../src/remote-oms.ts';
+
+/** An oms stand-in on 127.0.0.1 that answers every cancel "no such order". */
+async function startOms(): Promise<{ server: Server; url: string; calls: () => number }> {
+  let calls = 0;
+  const server = createServer((req, res) => {
+    calls++;
+    req.resume().on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls: () => calls };
+}
+
+const CANCEL = { accountId: 1n, symbol: 'BTCUSDT', orderId: 7n };
+
+describe('remote oms discovery', () => {
+  let ac: AbortController;
+  const servers: Server[] = [];
+  beforeEach(() => {
+    mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    ac = new AbortController();
+  });
+  afterEach(() => {
+    ac.abort();
+    mock.timers.reset();
+    for (const s of servers.splice(0)) s.close();
+  });
+
+  it('uses a replica that registered after its last refresh at once, without waiting for the next refresh', async () => {
+    const oms = await startOms();
+    servers.push(oms.server);
+    let registered: Instance[] = [];
+    let lookups = 0;
+    const remote = createRemoteOms({
+      instances: async () => (lookups++, registered),
+      token: 't',
+      refreshMs: 60_000,
+    });
+    const running = remote.run(ac.signal);
+    await new Promise((r) => setImmediate(r)); // the first refresh: nothing registered yet
+    assert.equal(lookups, 1);
+    registered = [{ id: 'oms-1', url: oms.url }];
+    mock.timers.tick(300);
+    const r = await remote.cancel(CANCEL);
+    assert.deepEqual(r, { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } });
+    assert.equal(oms.calls(), 1);
+    assert.deepEqual(remote.replicas, ['oms-1']);
+    ac.abort();
+    await running;
+  });
+
+  it('while none is registered, answers unavailable (retryable) and asks the registry at most once per rediscoverMs', async () => {
+    let lookups = 0;
+    const remote = createRemoteOms({
+      instances: async () => (lookups++, []),
+      token: 't',
+      refreshMs: 60_000,
+      rediscoverMs: 250,
+    });
+    const running = remote.run(ac.signal);
+    await new Promise((r) => setImmediate(r));
+    mock.timers.tick(300);
+    const burst = await Promise.allSettled(Array.from({ length: 20 }, () => remote.cancel(CANCEL)));
+    for (const b of burst) {
+      assert.equal(b.status, 'rejected');
+      assert.equal((b.reason as { retryable?: boolean }).retryable, true);
+    }
+    assert.equal(lookups, 2, 'the periodic refresh and one shared rediscovery');
+    await Promise.allSettled([remote.cancel(CANCEL)]);
+    assert.equal(lookups, 2, 'no second rediscovery within rediscoverMs');
+    mock.timers.tick(250);
+    await Promise.allSettled([remote.cancel(CANCEL)]);
+    assert.equal(lookups, 3);
+    ac.abort();
+    await running;
+  });
+});
