@@ -2,7 +2,7 @@
  * End-to-end order entry benchmark. It starts what it measures and stops it at the end:
  *
  *   npm run bench:e2e -- [--mode embedded|cluster] [--step-seconds S] [--rates 1000,2000,...]
- *                        [--half-seconds S] [--cancel-ratio R] [--connections N]
+ *                        [--half-seconds S] [--cancel-ratio R] [--connections N] [--ceiling on|off]
  *
  * - `embedded` (default): `ballast start` on a fresh SQLite data folder.
  * - `cluster`: `ballast cluster` on this machine's PostgreSQL, NATS and Redis (a private database
@@ -24,6 +24,12 @@
  * p50/p99/p99.9. CPU per process (each replica, the supervisor, PostgreSQL, NATS, Redis and the
  * load generator itself) is read from /proc over the highest sustained step, so the bottleneck
  * is visible. Last line: one JSON object.
+ *
+ * The peer (`--ceiling on`, the default in embedded mode): the same load against a Fastify server
+ * that answers every request with a fixed body and does nothing else (http-ceiling-server.ts),
+ * in the same run. Its highest sustained rate is this machine's ceiling for one HTTP request per
+ * order served by one Node process next to this load generator; `ratioToCeiling` is Ballast's
+ * share of it.
  *
  * @module
  */
@@ -47,6 +53,7 @@ const args = parseBenchArgs(process.argv.slice(2), {
   'cancel-ratio': { type: 'string' },
   connections: { type: 'string' },
   'profile-dir': { type: 'string' },
+  ceiling: { type: 'string' },
   postgres: { type: 'string' },
   nats: { type: 'string' },
   redis: { type: 'string' },
@@ -59,12 +66,14 @@ const rates = String(args.rates ?? '500,1000,2000,3000,4000,5000,6000,8000,10000
   .map(Number);
 const cancelRatio = Number(args['cancel-ratio'] ?? 0.3);
 const connections = Number(args.connections ?? 256);
+const ceiling = String(args.ceiling ?? (mode === 'embedded' ? 'on' : 'off'));
 if (
   (mode !== 'embedded' && mode !== 'cluster') ||
+  (ceiling !== 'on' && ceiling !== 'off') ||
   ![stepSeconds, halfSeconds, cancelRatio, connections].every(Number.isFinite) ||
   rates.some((r) => !(r > 0))
 ) {
-  console.error('bench:e2e: invalid flags (--mode embedded|cluster, numbers for the others)');
+  console.error('bench:e2e: invalid flags (--mode embedded|cluster, --ceiling on|off, numbers for the others)');
   process.exit(2);
 }
 const pgUrl = String(args.postgres ?? 'postgres://postgres@127.0.0.1:5432/test');
@@ -142,6 +151,20 @@ async function startEmbedded(): Promise<Target> {
       await stopChild(child);
       rmSync(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/** The peer: a server doing nothing but HTTP (see http-ceiling-server.ts). */
+async function startCeiling(): Promise<Target> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'http-ceiling-server.ts')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const ready = await waitForLine(child, '"ceilingReady"');
+  return {
+    httpUrl: ready.httpUrl,
+    adminUrl: ready.httpUrl,
+    pids: async () => new Map([['ceiling-server', [child.pid!]]]),
+    stop: () => stopChild(child),
   };
 }
 
@@ -351,6 +374,9 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
     const start = performance.now();
     const inflight: Promise<void>[] = [];
     const fire = (intended: number): Promise<void> => {
+      // From the intended send time (no coordinated omission), or from the actual one when the
+      // loop sent early (it does not sleep for less than 1 ms).
+      const from = Math.max(intended, performance.now());
       outstanding++;
       const cancel = recent.length > 100 && rnd() < cancelRatio;
       let req: Promise<{ status: number; body: any }>;
@@ -377,7 +403,7 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
       }
       return req
         .then((r) => {
-          const latencyUs = Math.max(1, Math.round((performance.now() - intended) * 1000));
+          const latencyUs = Math.max(1, Math.round((performance.now() - from) * 1000));
           hist.recordValue(latencyUs);
           // A cancel of an order that already filled is a correct answer (-2011), not an error.
           if (r.status === 200 || (cancel && r.body?.code === -2011)) ok++;
@@ -511,7 +537,17 @@ if (mode === 'embedded') {
   const target = await startEmbedded();
   log(`ballast at ${target.httpUrl}`);
   const m = await measure(target, 1500).finally(() => target.stop());
-  console.log(JSON.stringify({ bench: 'e2e', mode: 'embedded', node: process.version, ...m }));
+  let peer: { ceiling: Measured; ratioToCeiling: number | null } | undefined;
+  if (ceiling === 'on') {
+    const server = await startCeiling();
+    log(`\n--- peer: the HTTP ceiling (a server that only answers) at ${server.httpUrl}`);
+    const c = await measure(server, 1500).finally(() => server.stop());
+    peer = {
+      ceiling: c,
+      ratioToCeiling: c.maxOrdersPerSec > 0 ? Math.round((m.maxOrdersPerSec / c.maxOrdersPerSec) * 100) / 100 : null,
+    };
+  }
+  console.log(JSON.stringify({ bench: 'e2e', mode: 'embedded', node: process.version, ...m, ...peer }));
 } else {
   const sets = {
     one: 'gateway=1,oms=1,matching=1,ledger=1,marketdata=1',
