@@ -25,6 +25,8 @@ export interface BallastMetrics {
   readonly matchingLeader: Gauge<'shard'>;
   readonly matchingLeadershipChanges: Counter<'shard' | 'leading'>;
   readonly rateLimitStoreErrors: Counter;
+  /** Order batches written again, rows locked first, because a balance fell after their unlocked read. */
+  readonly omsBalanceConflicts: Counter;
 }
 
 /** Creates a registry with default process metrics and Ballast's own. */
@@ -113,6 +115,11 @@ export function createMetrics(): BallastMetrics {
     rateLimitStoreErrors: new Counter({
       name: 'ballast_rate_limit_store_errors_total',
       help: 'Rate-limit checks that failed because the store (Redis) did not answer.',
+      registers: [registry],
+    }),
+    omsBalanceConflicts: new Counter({
+      name: 'ballast_oms_balance_conflicts_total',
+      help: 'Order batches written again with their balance rows locked first: a balance fell after their unlocked read.',
       registers: [registry],
     }),
     commandsApplied: new Counter({

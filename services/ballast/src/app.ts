@@ -141,6 +141,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     lanes: settings.postgresUrl !== '' ? 4 : 1,
     onWarning: (m, err) => logger.warn({ err }, m),
     onAccepted: (symbol) => metrics.ordersAccepted.inc({ symbol }),
+    onBalanceConflict: () => metrics.omsBalanceConflicts.inc(),
   });
   const matching = createMatching({
     db,

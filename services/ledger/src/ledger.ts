@@ -103,6 +103,9 @@ export interface Ledger {
 type OrderRow = Selectable<Database['orders']>;
 type Posting = { account: bigint; asset: string; bucket: 'available' | 'reserved'; amount: bigint };
 
+/** A change to one balance row. */
+type BalanceDelta = { account_id: bigint; asset: string; available: bigint; reserved: bigint };
+
 /**
  * Writes balanced journal entries with their postings and applies them to balances, in a few
  * multi-row statements (balance changes aggregated per account and asset).
@@ -114,7 +117,20 @@ export async function writeJournals(
   trx: Transaction<Database>,
   journals: readonly { key: string; kind: string; timeMs: number; postings: readonly Posting[] }[],
 ): Promise<void> {
-  if (journals.length === 0) return;
+  await applyBalanceDeltas(trx, await insertJournals(trx, journals));
+}
+
+/**
+ * Inserts balanced journal entries with their postings; returns their balance changes, aggregated
+ * per account and asset and sorted in lock order, for {@link applyBalanceDeltas}.
+ *
+ * @throws Error as {@link writeJournals}.
+ */
+async function insertJournals(
+  trx: Transaction<Database>,
+  journals: readonly { key: string; kind: string; timeMs: number; postings: readonly Posting[] }[],
+): Promise<BalanceDelta[]> {
+  if (journals.length === 0) return [];
   for (const j of journals) {
     const sums = new Map<string, bigint>();
     for (const p of j.postings) sums.set(p.asset, (sums.get(p.asset) ?? 0n) + p.amount);
@@ -131,7 +147,7 @@ export async function writeJournals(
     for (const r of rows) ids.set(r.event_key, r.id);
   }
   const postings = [];
-  const deltas = new Map<string, { account_id: bigint; asset: string; available: bigint; reserved: bigint }>();
+  const deltas = new Map<string, BalanceDelta>();
   for (const j of journals) {
     const id = ids.get(j.key) as bigint;
     for (const p of j.postings) {
@@ -149,9 +165,15 @@ export async function writeJournals(
       .insertInto('postings')
       .values(postings.slice(i, i + 1000))
       .execute();
-  // Balance rows are locked in one global order — (account, asset) — by every writer (the oms
-  // does the same), so concurrent transactions wait for each other instead of deadlocking.
-  const list = [...deltas.values()].sort(byAccountAsset);
+  return [...deltas.values()].sort(byAccountAsset);
+}
+
+/**
+ * Adds `list` to the balance rows (created when missing). Balance rows are locked in one global
+ * order — (account, asset), the order of `list` — by every writer (the oms does the same), so
+ * concurrent transactions wait for each other instead of deadlocking.
+ */
+async function applyBalanceDeltas(trx: Transaction<Database>, list: readonly BalanceDelta[]): Promise<void> {
   for (let i = 0; i < list.length; i += 500) {
     await trx
       .insertInto('balances')
@@ -350,7 +372,7 @@ export function createLedger(config: LedgerConfig): Ledger {
         }
       }
     }
-    await writeJournals(trx, journals);
+    const deltas = await insertJournals(trx, journals);
     const dirtyRows = [...dirty];
     for (let i = 0; i < dirtyRows.length; i += 200) {
       await trx
@@ -374,6 +396,9 @@ export function createLedger(config: LedgerConfig): Ledger {
         .onConflict((oc) => oc.columns(['symbol', 'trade_id']).doNothing())
         .execute();
     }
+    // Last: the balance rows are the hot rows every writer shares (the oms reserves from them),
+    // so they are locked for as short a time as can be — this statement, the offset, the commit.
+    await applyBalanceDeltas(trx, deltas);
   };
 
   /** One span per traced entry of a settled (or failed) batch, with the transaction's times. */

@@ -32,7 +32,7 @@ import {
   type TraceContext,
 } from '@ballast/runtime';
 import type { AppendInput, AppendResult, AppendsInTransaction, EventLog } from '@ballast/state';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
 import { createGroupCommit } from './group-commit.ts';
 import { findOrder, toOrderRecord } from './order-record.ts';
 import type { CancelResult, OrderRecord, PlaceOrderInput, PlaceRejection, PlaceResult } from './order-request.ts';
@@ -64,11 +64,13 @@ export interface OmsConfig {
   readonly lanes?: number;
   /**
    * Row locks, for oms replicas sharing a PostgreSQL database: a batch locks its balance rows
-   * (`FOR UPDATE`, in (account, asset) order) before reserving, and the outbox is swept with
+   * (`FOR UPDATE`, in (account, asset) order) just before reserving, and the outbox is swept with
    * `FOR UPDATE SKIP LOCKED`, so replicas never republish the same rows at once.
    * @default false (SQLite: one process, one writer)
    */
   readonly rowLocks?: boolean;
+  /** Called when a batch (row locks) found a balance fallen since its unlocked read and is written again. */
+  readonly onBalanceConflict?: () => void;
   /**
    * Whether the command log is reachable now (the NATS connection is up). When it returns false,
    * new orders and cancels are refused at once with a retryable `STATE_CONNECTION` (answered 503):
@@ -130,6 +132,14 @@ interface Written {
 interface Retry {
   readonly pending: Pending;
   readonly order: OrderRecord;
+}
+
+/** What a batch wrote, and the answers to give once it commits. */
+interface WrittenBatch {
+  readonly written: Written[];
+  readonly retries: Retry[];
+  /** Refused for insufficient balance (nothing written for them). */
+  readonly refused: Pending[];
 }
 
 /** A command to append, with the trace context its producer span continues. */
@@ -236,16 +246,24 @@ export function createOms(config: OmsConfig): Oms {
 
   /**
    * Writes a whole batch in a handful of statements: one query finds retries, one reads the
-   * balances involved, reservations are decided in arrival order in memory, then one guarded
-   * update per (account, asset), one multi-row insert each for orders, postings and (withOutbox) outbox, and
-   * one journal entry for the batch's reservations.
+   * balances involved, reservations are decided in arrival order in memory, then one multi-row
+   * insert each for orders, postings and (withOutbox) outbox, one journal entry for the batch's
+   * reservations, and last one guarded update of the balances (never below zero).
+   *
+   * Balance rows are the hot rows every writer shares (other oms replicas, the ledger). With row
+   * locks (PostgreSQL) they are locked as late as possible — just before the update, in
+   * (account, asset) order, the order every writer follows — so they are held for two statements
+   * and the commit, not the whole transaction. The read before is then unlocked; if a balance fell
+   * since, the guard fails and the batch is written again with `lockFirst` (rows locked at the
+   * read). Nothing is answered here: refusals, like retries, are answered after commit.
    */
   const writeAll = async (
     trx: Transaction<Database>,
     batch: Pending[],
     timeMs: number,
     withOutbox: boolean,
-  ): Promise<{ written: Written[]; retries: Retry[] }> => {
+    lockFirst = false,
+  ): Promise<WrittenBatch> => {
     const pairKey = (a: bigint, s: string): string => `${a}:${s}`;
     const existing = await trx
       .selectFrom('orders')
@@ -265,8 +283,6 @@ export function createOms(config: OmsConfig): Oms {
         pairs.set(pairKey(p.input.accountId, asset), { account: p.input.accountId, asset });
       }
     }
-    // PostgreSQL: lock the batch's balance rows now, in (account, asset) order — the order every
-    // writer of balances follows, so transactions queue instead of deadlocking — and read them.
     const read = trx
       .selectFrom('balances')
       .select(['account_id', 'asset', 'available'])
@@ -275,12 +291,13 @@ export function createOms(config: OmsConfig): Oms {
       )
       .orderBy('account_id')
       .orderBy('asset');
-    const balances = await (config.rowLocks === true ? read.forUpdate() : read).execute();
+    const balances = await (config.rowLocks === true && lockFirst ? read.forUpdate() : read).execute();
     const avail = new Map(balances.map((b) => [pairKey(b.account_id, b.asset), b.available]));
     const delta = new Map<string, { account: bigint; asset: string; amount: bigint }>();
     const seenInBatch = new Map<string, Pending>();
     const accepted: { p: Pending; asset: string; amount: bigint; qtyLots?: bigint; quoteLots?: bigint }[] = [];
     const duplicates: { p: Pending; of: Pending | undefined; row: (typeof existing)[number] | undefined }[] = [];
+    const refused: Pending[] = [];
     for (const p of batch) {
       const { input, market } = p;
       const ck = pairKey(input.accountId, input.clientOrderId);
@@ -292,7 +309,7 @@ export function createOms(config: OmsConfig): Oms {
       const r = plan(input, market, (asset) => avail.get(pairKey(input.accountId, asset)) ?? 0n);
       const pk = r === null ? '' : pairKey(input.accountId, r.asset);
       if (r === null || r.amount <= 0n || (avail.get(pk) ?? 0n) < r.amount) {
-        insufficient(p);
+        refused.push(p);
         continue;
       }
       seenInBatch.set(ck, p);
@@ -301,28 +318,6 @@ export function createOms(config: OmsConfig): Oms {
       if (d === undefined) delta.set(pk, { account: input.accountId, asset: r.asset, amount: r.amount });
       else d.amount += r.amount;
       accepted.push({ p, ...r });
-    }
-    // Every reservation of the batch in one statement (one round trip, however many accounts):
-    // amounts by CASE on (account, asset), each guarded so available never goes negative.
-    const updates = [...delta.values()];
-    if (updates.length > 0) {
-      const amount = sql<bigint>`case ${sql.join(
-        updates.map((d) => sql`when account_id = ${d.account} and asset = ${d.asset} then cast(${d.amount} as bigint)`),
-        sql` `,
-      )} end`;
-      const updated = await trx
-        .updateTable('balances')
-        .set({ available: sql`available - ${amount}`, reserved: sql`reserved + ${amount}` })
-        .where((eb) => eb.or(updates.map((d) => eb.and([eb('account_id', '=', d.account), eb('asset', '=', d.asset)]))))
-        .where(sql<boolean>`available >= ${amount}`)
-        .executeTakeFirst();
-      if (updated.numUpdatedRows !== BigInt(updates.length)) {
-        // Another writer moved a balance since it was read (SQLite, or a row not yet locked):
-        // fail the batch; the clients retry.
-        throw new BallastError(ErrorCode.StateConflict, 'balance changed during order entry; retry', {
-          retryable: true,
-        });
-      }
     }
     const written: Written[] = [];
     if (accepted.length > 0) {
@@ -413,6 +408,39 @@ export function createOms(config: OmsConfig): Oms {
           .values(outbox.slice(i, i + 1000))
           .execute();
     }
+    // Every reservation of the batch in one statement (one round trip, however many accounts):
+    // amounts by CASE on (account, asset), each guarded so available never goes negative.
+    const updates = [...delta.values()];
+    if (updates.length > 0) {
+      const rows = (eb: ExpressionBuilder<Database, 'balances'>) =>
+        eb.or(updates.map((d) => eb.and([eb('account_id', '=', d.account), eb('asset', '=', d.asset)])));
+      if (config.rowLocks === true && !lockFirst)
+        await trx
+          .selectFrom('balances')
+          .select('account_id')
+          .where(rows)
+          .orderBy('account_id')
+          .orderBy('asset')
+          .forUpdate()
+          .execute();
+      const amount = sql<bigint>`case ${sql.join(
+        updates.map((d) => sql`when account_id = ${d.account} and asset = ${d.asset} then cast(${d.amount} as bigint)`),
+        sql` `,
+      )} end`;
+      const updated = await trx
+        .updateTable('balances')
+        .set({ available: sql`available - ${amount}`, reserved: sql`reserved + ${amount}` })
+        .where(rows)
+        .where(sql<boolean>`available >= ${amount}`)
+        .executeTakeFirst();
+      if (updated.numUpdatedRows !== BigInt(updates.length)) {
+        // A balance fell since it was read (another writer reserved from it): fail the batch;
+        // it is written again with its rows locked first (or, SQLite, the clients retry).
+        throw new BallastError(ErrorCode.StateConflict, 'balance changed during order entry; retry', {
+          retryable: true,
+        });
+      }
+    }
     // Retries: the original order, from the database or from this very batch. Answered by the
     // caller after commit, like new orders: the row read may itself be uncommitted (an earlier
     // batch in the same log transaction).
@@ -424,10 +452,10 @@ export function createOms(config: OmsConfig): Oms {
       }
       const original = written.find((w) => w.pending === d.of);
       if (original === undefined)
-        insufficient(d.p); // its original was refused in this batch
+        refused.push(d.p); // its original was refused in this batch
       else retries.push({ pending: d.p, order: original.order });
     }
-    return { written, retries };
+    return { written, retries, refused };
   };
 
   /** Outbox rows whose commands are in the log; deleted by the next transaction (or the sweeper). */
@@ -547,29 +575,42 @@ export function createOms(config: OmsConfig): Oms {
     return byLog;
   };
 
-  /** Acknowledges a committed batch: each new order (with its command's sequence when known), then retries. */
-  const acknowledge = (written: readonly Written[], retries: readonly Retry[], seqs: Map<bigint, number>): void => {
+  /**
+   * Answers a committed batch: each new order (with its command's sequence when known), then
+   * retries and refusals.
+   */
+  const acknowledge = ({ written, retries, refused }: WrittenBatch, seqs: Map<bigint, number>): void => {
     for (const w of written) {
       config.onAccepted?.(w.order.symbol);
       const cmdSeq = seqs.get(w.order.id);
       w.pending.resolve({ ok: true, order: w.order, duplicate: false, ...(cmdSeq !== undefined ? { cmdSeq } : {}) });
     }
     for (const r of retries) r.pending.resolve({ ok: true, order: r.order, duplicate: true });
+    for (const p of refused) insufficient(p);
   };
 
   /** A batch through the outbox: commit, then append (the sweeper publishes what an append missed). */
   const writeBatchViaOutbox = async (live: Pending[]): Promise<void> => {
-    let batch: { written: Written[]; retries: Retry[] };
+    let batch: WrittenBatch;
     const done = published;
     published = [];
     const traced = tracingEnabled() && live.some((p) => p.ctx !== undefined);
     const startedAt = traced ? performance.now() : 0;
-    try {
-      const timeMs = now();
-      batch = await db.transaction().execute(async (trx) => {
+    const timeMs = now();
+    const write = (lockFirst: boolean): Promise<WrittenBatch> =>
+      db.transaction().execute(async (trx) => {
         if (done.length > 0) await trx.deleteFrom('outbox').where('order_id', 'in', done).execute();
-        return writeAll(trx, live, timeMs, true);
+        return writeAll(trx, live, timeMs, true, lockFirst);
       });
+    try {
+      try {
+        batch = await write(false);
+      } catch (err) {
+        // A balance fell between the unlocked read and the update: again, rows locked first.
+        if (config.rowLocks !== true || (err as { code?: unknown }).code !== ErrorCode.StateConflict) throw err;
+        config.onBalanceConflict?.();
+        batch = await write(true);
+      }
     } catch (err) {
       if (traced) traceWrite(live, startedAt, undefined, err);
       published.push(...done);
@@ -583,7 +624,7 @@ export function createOms(config: OmsConfig): Oms {
     } catch (err) {
       config.onWarning?.('command append failed; the outbox sweeper will publish it', err);
     }
-    acknowledge(batch.written, batch.retries, seqs);
+    acknowledge(batch, seqs);
   };
 
   /** A batch with its commands appended in its own transaction (the log shares the database). */
@@ -615,7 +656,7 @@ export function createOms(config: OmsConfig): Oms {
       for (const p of live) p.reject(err);
       return;
     }
-    const { written, retries, byLog } = out.result;
+    const { written, byLog } = out.result;
     if (traced) traceWrite(live, startedAt, written);
     const seqs = new Map<bigint, number>();
     [...byLog.values()].forEach((commands, j) => {
@@ -623,7 +664,7 @@ export function createOms(config: OmsConfig): Oms {
       endPublish(spans[j] ?? [], results);
       commands.forEach((c, i) => seqs.set(c.orderId, (results[i] as AppendResult).seq));
     });
-    acknowledge(written, retries, seqs);
+    acknowledge(out.result, seqs);
   };
 
   const writeBatch = (live: Pending[]): Promise<void> =>
