@@ -11,7 +11,7 @@
  */
 import { BallastError, ErrorCode } from '@ballast/errors';
 import type { KeyValue, KvEntry, PutOptions } from '@ballast/state';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { classifyNatsError } from './nats-event-log.ts';
@@ -29,6 +29,8 @@ export async function createNatsKeyValue(
 ): Promise<KeyValue> {
   const now = options.nowMs ?? Date.now;
   const kv = await new Kvm(jetstream(nc)).create(bucket, { history: 1 });
+  const jsm = await jetstreamManager(nc);
+  const subjectPrefix = `$KV.${bucket}.`;
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
   const read = async (key: string): Promise<{ env: Envelope | null; revision: number }> => {
@@ -74,10 +76,15 @@ export async function createNatsKeyValue(
       }
     },
     async keys(prefix): Promise<string[]> {
+      // The bucket stream's subjects, from one stream-info request (paged by the client), not
+      // `kv.keys()`: that one runs an ordered consumer, which was seen never to finish under load
+      // (and a registry listing must not hang).
       try {
         const out: string[] = [];
-        const iter = await kv.keys(prefix.endsWith('.') ? `${prefix}>` : '>');
-        for await (const k of iter) {
+        const filter = `${subjectPrefix}${prefix.endsWith('.') ? `${prefix}>` : '>'}`;
+        const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: filter });
+        for (const subject of Object.keys(info.state.subjects ?? {})) {
+          const k = subject.slice(subjectPrefix.length);
           if (!k.startsWith(prefix)) continue;
           const { env } = await read(k);
           if (live(env)) out.push(k);

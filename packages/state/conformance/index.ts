@@ -177,6 +177,8 @@ export function keyValueConformance(
       assert.deepEqual((await kv.keys(`${ns}.`)).sort(), [`${ns}.a`, `${ns}.b`]);
       await advanceMs(1500);
       assert.deepEqual(await kv.keys(`${ns}.`), [`${ns}.a`]);
+      await kv.delete(`${ns}.a`);
+      assert.deepEqual(await kv.keys(`${ns}.`), []);
     });
 
     it('deletes, with an optional expected revision', async () => {

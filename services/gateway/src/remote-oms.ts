@@ -29,7 +29,7 @@ import {
   type Pipeline,
 } from '@ballast/resilience';
 import { SpanKind, endSpan, startSpan, traceCarrier, tracingEnabled, type Span } from '@ballast/runtime';
-import type { Instance } from '@ballast/state';
+import { within, type Instance } from '@ballast/state';
 import { Pool } from 'undici';
 
 /** What the gateway needs from an oms. */
@@ -61,6 +61,12 @@ export interface RemoteOmsOptions {
    * the calls waiting meanwhile. @default 250
    */
   readonly rediscoverMs?: number;
+  /**
+   * Longest a look at the registry may take; one that has not answered by then counts as failed
+   * (its late answer is ignored), so a hung listing never holds the refresh loop or a request.
+   * @default 2000
+   */
+  readonly discoveryTimeoutMs?: number;
   readonly onError?: (message: string, err: unknown) => void;
 }
 
@@ -91,9 +97,10 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   let lastRefreshMs = Number.NEGATIVE_INFINITY;
   let rediscovery: Promise<void> | undefined;
 
+  const discoveryTimeoutMs = o.discoveryTimeoutMs ?? 2000;
   const refresh = async (): Promise<void> => {
     lastRefreshMs = Date.now();
-    const list = await o.instances();
+    const list = await within(o.instances(), discoveryTimeoutMs, 'oms discovery');
     const seen = new Set<string>();
     for (const inst of list) {
       seen.add(inst.id);
@@ -161,8 +168,12 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   };
 
   const attempt = async (path: string, body: unknown, span: Span | undefined): Promise<unknown> => {
-    await ensureFresh();
-    if (replicas.size === 0) await rediscover();
+    // Requests wait for discovery only while no replica is known (the first calls); after that the
+    // list is refreshed in the background, and a slow registry never delays an order.
+    if (replicas.size === 0) {
+      await ensureFresh();
+      if (replicas.size === 0) await rediscover();
+    }
     const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${o.token}` };
     if (span !== undefined) Object.assign(headers, traceCarrier(span));
     const tried = new Set<string>();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
-import type { Instance } from '@ballast/state';
+import { within, type Instance } from '@ballast/state';
 import { createRemoteOms } from '../src/remote-oms.ts';
 
 /** An oms stand-in on 127.0.0.1 that answers every cancel "no such order". */
@@ -79,6 +79,27 @@ describe('remote oms discovery', () => {
     mock.timers.tick(250);
     await Promise.allSettled([remote.cancel(CANCEL)]);
     assert.equal(lookups, 3);
+    ac.abort();
+    await running;
+  });
+
+  it('once a replica is known, a registry listing that never answers holds neither requests nor the refresh loop', async () => {
+    const oms = await startOms();
+    servers.push(oms.server);
+    let lookups = 0;
+    const remote = createRemoteOms({
+      instances: () => (++lookups === 1 ? Promise.resolve([{ id: 'oms-1', url: oms.url }]) : new Promise(() => {})),
+      token: 't',
+      refreshMs: 0,
+      discoveryTimeoutMs: 20,
+    });
+    const running = remote.run(ac.signal);
+    while (lookups < 2) await new Promise((r) => setImmediate(r)); // the second listing hangs
+    const r = await within(remote.cancel(CANCEL), 5000, 'cancel while the registry hangs');
+    assert.equal(r.ok, false);
+    assert.equal(oms.calls(), 1);
+    while (lookups < 3) await new Promise((r) => setImmediate(r)); // the loop went on past it
+    assert.deepEqual(remote.replicas, ['oms-1']);
     ac.abort();
     await running;
   });
