@@ -137,8 +137,9 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     rowLocks: settings.postgresUrl !== '',
     isLogAvailable: stores.logAvailable,
     ...(stores.logInTransaction !== undefined ? { logInTransaction: stores.logInTransaction } : {}),
-    // PostgreSQL takes several transactions at once; SQLite has one writer.
-    lanes: settings.postgresUrl !== '' ? 4 : 1,
+    // SQLite has one writer. On PostgreSQL more lanes mean more, smaller transactions: on the
+    // 2-core bench machine 1 lane gave a third of the latency of 4 (docs/operations.md).
+    lanes: settings.postgresUrl !== '' ? settings.omsLanes : 1,
     onWarning: (m, err) => logger.warn({ err }, m),
     onAccepted: (symbol) => metrics.ordersAccepted.inc({ symbol }),
     onBalanceConflict: () => metrics.omsBalanceConflicts.inc(),

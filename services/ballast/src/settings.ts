@@ -218,6 +218,14 @@ export const START_SETTINGS = {
     parse: intIn(0, 1000),
     default: 20,
   }),
+  omsLanes: s({
+    flag: 'oms-lanes',
+    env: 'BALLAST_OMS_LANES',
+    description:
+      'Order batches each oms writes to PostgreSQL at once (orders split by account). One lane makes the fewest, largest transactions; raise it only when PostgreSQL has cores to spare (SQLite always uses one).',
+    parse: intIn(1, 64),
+    default: 1,
+  }),
   snapshotEvery: s({
     flag: 'snapshot-every',
     env: 'BALLAST_SNAPSHOT_EVERY',
