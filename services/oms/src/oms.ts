@@ -412,13 +412,13 @@ export function createOms(config: OmsConfig): Oms {
     // amounts by CASE on (account, asset), each guarded so available never goes negative.
     const updates = [...delta.values()];
     if (updates.length > 0) {
-      const rows = (eb: ExpressionBuilder<Database, 'balances'>) =>
+      const touched = (eb: ExpressionBuilder<Database, 'balances'>) =>
         eb.or(updates.map((d) => eb.and([eb('account_id', '=', d.account), eb('asset', '=', d.asset)])));
       if (config.rowLocks === true && !lockFirst)
         await trx
           .selectFrom('balances')
           .select('account_id')
-          .where(rows)
+          .where(touched)
           .orderBy('account_id')
           .orderBy('asset')
           .forUpdate()
@@ -430,7 +430,7 @@ export function createOms(config: OmsConfig): Oms {
       const updated = await trx
         .updateTable('balances')
         .set({ available: sql`available - ${amount}`, reserved: sql`reserved + ${amount}` })
-        .where(rows)
+        .where(touched)
         .where(sql<boolean>`available >= ${amount}`)
         .executeTakeFirst();
       if (updated.numUpdatedRows !== BigInt(updates.length)) {
