@@ -376,7 +376,7 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
     const fire = (intended: number): Promise<void> => {
       // From the intended send time (no coordinated omission), or from the actual one when the
       // loop sent early (it does not sleep for less than 1 ms).
-      const from = Math.max(intended, performance.now());
+      const from = Math.min(intended, performance.now());
       outstanding++;
       const cancel = recent.length > 100 && rnd() < cancelRatio;
       let req: Promise<{ status: number; body: any }>;
