@@ -93,11 +93,11 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   // at most 20% of calls, 10/s floor, so an outage of every replica does not triple the load.
   const budget = createRetryBudget({ percentCanRetry: 0.2, minRetriesPerSec: 10 });
   const rediscoverMs = o.rediscoverMs ?? 250;
+  const discoveryTimeoutMs = o.discoveryTimeoutMs ?? 2000;
   let refreshed: Promise<void> | undefined;
   let lastRefreshMs = Number.NEGATIVE_INFINITY;
   let rediscovery: Promise<void> | undefined;
 
-  const discoveryTimeoutMs = o.discoveryTimeoutMs ?? 2000;
   const refresh = async (): Promise<void> => {
     lastRefreshMs = Date.now();
     const list = await within(o.instances(), discoveryTimeoutMs, 'oms discovery');
