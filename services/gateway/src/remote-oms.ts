@@ -94,9 +94,9 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   const budget = createRetryBudget({ percentCanRetry: 0.2, minRetriesPerSec: 10 });
   const rediscoverMs = o.rediscoverMs ?? 250;
   const discoveryTimeoutMs = o.discoveryTimeoutMs ?? 2000;
-  let refreshed: Promise<void> | undefined;
   let lastRefreshMs = Number.NEGATIVE_INFINITY;
-  let rediscovery: Promise<void> | undefined;
+  /** The registry look in progress, shared by the refresh loop and the calls waiting for it. */
+  let looking: Promise<void> | undefined;
 
   const refresh = async (): Promise<void> => {
     lastRefreshMs = Date.now();
@@ -130,17 +130,11 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       }
     }
   };
-  const ensureFresh = (): Promise<void> =>
-    (refreshed ??= refresh().catch((err) => o.onError?.('oms discovery failed', err)));
-  /** A new look at the registry when none is known (coalesced, at most once per rediscoverMs). */
-  const rediscover = (): Promise<void> => {
-    if (rediscovery !== undefined) return rediscovery;
-    if (Date.now() - lastRefreshMs < rediscoverMs) return Promise.resolve();
-    rediscovery = refreshed = refresh()
+  /** Looks at the registry, or joins the look in progress; never rejects. */
+  const discover = (): Promise<void> =>
+    (looking ??= refresh()
       .catch((err) => o.onError?.('oms discovery failed', err))
-      .finally(() => (rediscovery = undefined));
-    return rediscovery;
-  };
+      .finally(() => (looking = undefined)));
 
   /** Power of two choices on in-flight calls, among replicas whose breaker lets calls through. */
   const pick = (exclude: Set<string>): Replica | undefined => {
@@ -168,12 +162,10 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   };
 
   const attempt = async (path: string, body: unknown, span: Span | undefined): Promise<unknown> => {
-    // Requests wait for discovery only while no replica is known (the first calls); after that the
-    // list is refreshed in the background, and a slow registry never delays an order.
-    if (replicas.size === 0) {
-      await ensureFresh();
-      if (replicas.size === 0) await rediscover();
-    }
+    // Requests wait for discovery only while no replica is known: they join the look in progress,
+    // or start one if the last is over rediscoverMs old. Otherwise the list is refreshed in the
+    // background, and a slow registry never delays an order.
+    if (replicas.size === 0 && (looking !== undefined || Date.now() - lastRefreshMs >= rediscoverMs)) await discover();
     const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${o.token}` };
     if (span !== undefined) Object.assign(headers, traceCarrier(span));
     const tried = new Set<string>();
@@ -277,8 +269,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     async run(signal) {
       const every = o.refreshMs ?? 1000;
       while (!signal.aborted) {
-        refreshed = refresh().catch((err) => o.onError?.('oms discovery failed', err));
-        await refreshed;
+        await discover();
         await new Promise<void>((res) => {
           const t = setTimeout(res, every);
           signal.addEventListener('abort', () => (clearTimeout(t), res()), { once: true });
