@@ -68,7 +68,7 @@ interface Tail {
 export interface SqliteEventLogOptions {
   /** @default Date.now */
   readonly nowMs?: () => number;
-  /** Newest entries kept in memory per log. @default 20000 */
+  /** Newest entries kept in memory per log (up to a quarter more between trims). @default 20000 */
   readonly cacheEntries?: number;
 }
 
@@ -278,7 +278,9 @@ export async function createSqliteEventLog(
       const tail = tails.get(l) as Tail;
       tail.last = (list.at(-1) as LogEntry).seq;
       for (const e of list) tail.entries.push(e);
-      if (tail.entries.length > cacheMax) tail.entries.splice(0, tail.entries.length - cacheMax);
+      // Trimmed in bulk, once the window is a quarter over: one copy per cacheMax / 4 entries. A
+      // splice per append copied the whole window every time (6% of the main thread at 1,500/s).
+      if (tail.entries.length > cacheMax + (cacheMax >> 2)) tail.entries = tail.entries.slice(-cacheMax);
       wake(l);
     }
     group.forEach((r, i) => {

@@ -12,6 +12,27 @@ eventLogConformance('sqlite (in memory)', async () => {
   return { subject: await createSqliteEventLog(db), close: () => db.destroy() };
 });
 
+describe('SQLite event log: the in-memory window of newest entries', () => {
+  it('reads every entry in order, from the window or from the table, however often the window was trimmed', async () => {
+    const db = openSqlite({ path: ':memory:' });
+    try {
+      const log = await createSqliteEventLog(db, { cacheEntries: 4 });
+      for (let i = 1; i <= 23; i++) await log.append('l', [{ payload: `e${i}` }]);
+      for (let from = 1; from <= 24; from++) {
+        const entries = await log.read('l', from, 3);
+        const expected = [from, from + 1, from + 2].filter((s) => s <= 23);
+        assert.deepEqual(
+          entries.map((e) => [e.seq, e.payload]),
+          expected.map((s) => [s, `e${s}`]),
+          `read from ${from}`,
+        );
+      }
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
 describe('SQLite event log headers', () => {
   const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
