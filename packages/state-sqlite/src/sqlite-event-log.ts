@@ -194,6 +194,23 @@ export async function createSqliteEventLog(
     return out;
   };
 
+  /** The work and its appends, in `trx`. */
+  const doWork = async (
+    trx: Transaction<LogTables>,
+    r: WorkRequest,
+    timeMs: number,
+    last: Map<string, number>,
+    added: Map<string, LogEntry[]>,
+  ): Promise<{ result: unknown; appended: AppendResult[][] }> => {
+    const { result, appends } = await r.work(trx);
+    const appended: AppendResult[][] = [];
+    for (const a of appends) {
+      if (!r.logs.includes(a.log)) throw new Error(`appendInTransaction: log ${a.log} was not named in logs`);
+      appended.push(await insertEntries(trx, a.log, a.entries, timeMs, last, added));
+    }
+    return { result, appended };
+  };
+
   /**
    * A work request behind a savepoint: when the work (or its appends) fails, only its own writes
    * are undone, in the database and in `last` / `added`, and the error is its outcome.
@@ -209,14 +226,9 @@ export async function createSqliteEventLog(
     const sizesBefore = new Map([...added].map(([l, list]) => [l, list.length]));
     await sql`SAVEPOINT log_work`.execute(trx);
     try {
-      const { result, appends } = await r.work(trx);
-      const appended: AppendResult[][] = [];
-      for (const a of appends) {
-        if (!r.logs.includes(a.log)) throw new Error(`appendInTransaction: log ${a.log} was not named in logs`);
-        appended.push(await insertEntries(trx, a.log, a.entries, timeMs, last, added));
-      }
+      const done = await doWork(trx, r, timeMs, last, added);
       await sql`RELEASE log_work`.execute(trx);
-      return { result, appended };
+      return done;
     } catch (err) {
       try {
         await sql`ROLLBACK TO log_work`.execute(trx);
@@ -248,9 +260,22 @@ export async function createSqliteEventLog(
     const timeMs = now();
     const outcomes: unknown[] = [];
     const added = new Map<string, LogEntry[]>();
+    // A work request alone in its group needs no savepoint (two statements, and a copy of every
+    // page it changes): its failure undoes the whole transaction, and is its outcome.
+    const lone = group.length === 1 && isWork(group[0] as Request) ? (group[0] as WorkRequest) : undefined;
+    let loneFailed: { err: unknown } | undefined;
     try {
       await db.transaction().execute(async (trx) => {
         const last = new Map(logs.map((l) => [l, (tails.get(l) as Tail).last]));
+        if (lone !== undefined) {
+          try {
+            outcomes.push(await doWork(trx, lone, timeMs, last, added));
+          } catch (err) {
+            loneFailed = { err };
+            throw err;
+          }
+          return;
+        }
         for (const r of group) {
           if (isWork(r)) {
             outcomes.push(await runWork(trx, r, timeMs, last, added));
@@ -270,7 +295,8 @@ export async function createSqliteEventLog(
         }
       });
     } catch (err) {
-      rejectAll(err);
+      if (lone !== undefined && loneFailed !== undefined) lone.reject(loneFailed.err);
+      else rejectAll(err);
       return;
     }
     for (const [l, list] of added) {

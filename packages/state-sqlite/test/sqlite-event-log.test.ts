@@ -175,6 +175,47 @@ describe('SQLite event log: appending in the caller transaction', () => {
     }
   });
 
+  it('keeps nothing of a failing work alone in its transaction, rejects with its own error, and the log goes on', async () => {
+    const { db, log, rows } = await setup();
+    try {
+      // One request at a time: each is alone in its transaction.
+      const kept = await log.appendInTransaction(['a'], async (trx) => {
+        await trx.insertInto('rows').values({ v: 'kept' }).execute();
+        return { result: 1, appends: [{ log: 'a', entries: [{ key: 'k', payload: 'kept' }] }] };
+      });
+      assert.deepEqual(kept.appended, [[{ seq: 1, duplicate: false }]]);
+      const conflict = Object.assign(new Error('balance changed'), { code: 'STATE_CONFLICT', retryable: true });
+      const failing = log.appendInTransaction(['a'], async (trx) => {
+        await trx.insertInto('rows').values({ v: 'rolled back' }).execute();
+        throw conflict;
+      });
+      await assert.rejects(failing, (err) => err === conflict);
+      const failingAppend = log.appendInTransaction(['a'], async (trx) => {
+        await trx.insertInto('rows').values({ v: 'rolled back too' }).execute();
+        return {
+          result: 2,
+          appends: [
+            { log: 'a', entries: [{ key: 'undone', payload: 'undone' }] },
+            { log: 'not-named', entries: [{ payload: 'x' }] },
+          ],
+        };
+      });
+      await assert.rejects(failingAppend, /not named/);
+      assert.deepEqual(await rows(), ['kept']);
+      assert.deepEqual(await log.append('a', [{ key: 'undone', payload: 'next' }]), [{ seq: 2, duplicate: false }]);
+      const fromTable = await createSqliteEventLog(db);
+      assert.deepEqual(
+        (await fromTable.read('a', 1, 10)).map((e) => [e.seq, e.payload]),
+        [
+          [1, 'kept'],
+          [2, 'next'],
+        ],
+      );
+    } finally {
+      await db.destroy();
+    }
+  });
+
   it('reports an entry whose key is already in the log as a duplicate, as append does', async () => {
     const { db, log } = await setup();
     try {
