@@ -63,7 +63,9 @@ const args = parseBenchArgs(process.argv.slice(2), {
 const mode = String(args.mode ?? 'embedded');
 const stepSeconds = Number(args['step-seconds'] ?? 4);
 const halfSeconds = Number(args['half-seconds'] ?? 8);
-const rates = String(args.rates ?? '500,1000,2000,3000,4000,5000,6000,8000,10000,12000,15000,20000,25000')
+const rates = String(
+  args.rates ?? '500,1000,2000,3000,4000,5000,6000,8000,10000,12000,15000,20000,25000,30000,35000,40000',
+)
   .split(',')
   .map(Number);
 const cancelRatio = Number(args['cancel-ratio'] ?? 0.3);
