@@ -5,4 +5,5 @@
  */
 export { SystemAccount, type Database } from './schema.ts';
 export type * from './schema.ts';
+export { createQueryCache, type QueryCache, type QueryCacheOptions, type QueryRunner } from './query-cache.ts';
 export { migrateToLatest, type SqlDialect } from './migrations.ts';

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { SystemAccount, type Database } from '@ballast/db';
+import { SystemAccount, createQueryCache, type Database, type QueryCache } from '@ballast/db';
 import type { BookEvent } from '@ballast/engine';
 import { statusOfDone, type Market, type Markets } from '@ballast/contracts';
 import { SpanKind, contextFromCarrier, endSpan, startSpan, tracingEnabled } from '@ballast/runtime';
@@ -116,8 +116,9 @@ type BalanceDelta = { account_id: bigint; asset: string; available: bigint; rese
 export async function writeJournals(
   trx: Transaction<Database>,
   journals: readonly { key: string; kind: string; timeMs: number; postings: readonly Posting[] }[],
+  queries: QueryCache = createQueryCache(),
 ): Promise<void> {
-  await applyBalanceDeltas(trx, await insertJournals(trx, journals));
+  await applyBalanceDeltas(trx, await insertJournals(trx, journals, queries), queries);
 }
 
 /**
@@ -129,6 +130,7 @@ export async function writeJournals(
 async function insertJournals(
   trx: Transaction<Database>,
   journals: readonly { key: string; kind: string; timeMs: number; postings: readonly Posting[] }[],
+  queries: QueryCache,
 ): Promise<BalanceDelta[]> {
   if (journals.length === 0) return [];
   for (const j of journals) {
@@ -139,11 +141,10 @@ async function insertJournals(
   }
   const ids = new Map<string, bigint>();
   for (let i = 0; i < journals.length; i += 500) {
-    const rows = await trx
-      .insertInto('journal')
-      .values(journals.slice(i, i + 500).map((j) => ({ event_key: j.key, kind: j.kind, time_ms: j.timeMs })))
-      .returning(['id', 'event_key'])
-      .execute();
+    const part = journals.slice(i, i + 500).map((j) => ({ event_key: j.key, kind: j.kind, time_ms: j.timeMs }));
+    const { rows } = await queries.execute(trx, `ledger.journal:${part.length}`, part, (list) =>
+      trx.insertInto('journal').values(list).returning(['id', 'event_key']),
+    );
     for (const r of rows) ids.set(r.event_key, r.id);
   }
   const postings = [];
@@ -160,11 +161,12 @@ async function insertJournals(
       else d.reserved += p.amount;
     }
   }
-  for (let i = 0; i < postings.length; i += 1000)
-    await trx
-      .insertInto('postings')
-      .values(postings.slice(i, i + 1000))
-      .execute();
+  for (let i = 0; i < postings.length; i += 1000) {
+    const part = postings.slice(i, i + 1000);
+    await queries.execute(trx, `ledger.postings:${part.length}`, part, (list) =>
+      trx.insertInto('postings').values(list),
+    );
+  }
   return [...deltas.values()].sort(byAccountAsset);
 }
 
@@ -173,18 +175,24 @@ async function insertJournals(
  * order — (account, asset), the order of `list` — by every writer (the oms does the same), so
  * concurrent transactions wait for each other instead of deadlocking.
  */
-async function applyBalanceDeltas(trx: Transaction<Database>, list: readonly BalanceDelta[]): Promise<void> {
-  for (let i = 0; i < list.length; i += 500) {
-    await trx
-      .insertInto('balances')
-      .values(list.slice(i, i + 500))
-      .onConflict((oc) =>
-        oc.columns(['account_id', 'asset']).doUpdateSet((eb) => ({
-          available: eb('balances.available', '+', eb.ref('excluded.available')),
-          reserved: eb('balances.reserved', '+', eb.ref('excluded.reserved')),
-        })),
-      )
-      .execute();
+async function applyBalanceDeltas(
+  trx: Transaction<Database>,
+  deltas: readonly BalanceDelta[],
+  queries: QueryCache,
+): Promise<void> {
+  for (let i = 0; i < deltas.length; i += 500) {
+    const part = deltas.slice(i, i + 500);
+    await queries.execute(trx, `ledger.balances:${part.length}`, part, (list) =>
+      trx
+        .insertInto('balances')
+        .values(list)
+        .onConflict((oc) =>
+          oc.columns(['account_id', 'asset']).doUpdateSet((eb) => ({
+            available: eb('balances.available', '+', eb.ref('excluded.available')),
+            reserved: eb('balances.reserved', '+', eb.ref('excluded.reserved')),
+          })),
+        ),
+    );
   }
 }
 
@@ -208,16 +216,16 @@ const feeOf = (amount: bigint, bps: bigint): bigint => (amount * bps) / 10_000n;
 export function createLedger(config: LedgerConfig): Ledger {
   const { db, log, markets } = config;
   const now = config.nowMs ?? Date.now;
+  // The settlement statements, compiled once per shape (batch size) rather than built every time.
+  const queries = createQueryCache();
   const makerBps = BigInt(config.fees?.makerBps ?? 10);
   const takerBps = BigInt(config.fees?.takerBps ?? 10);
 
   const offsetOf = async (q: Kysely<Database> | Transaction<Database>, name: string): Promise<number> => {
-    const row = await q
-      .selectFrom('consumer_offsets')
-      .select('seq')
-      .where('consumer', '=', CONSUMER)
-      .where('log', '=', name)
-      .executeTakeFirst();
+    const { rows } = await queries.execute(q, 'ledger.offset', { log: name }, (d) =>
+      q.selectFrom('consumer_offsets').select('seq').where('consumer', '=', CONSUMER).where('log', '=', d.log),
+    );
+    const row = rows[0];
     return row === undefined ? 0 : Number(row.seq);
   };
 
@@ -253,11 +261,10 @@ export function createLedger(config: LedgerConfig): Ledger {
     const orders = new Map<number, OrderRow>();
     const idList = [...ids];
     for (let i = 0; i < idList.length; i += 500) {
-      const rows = await trx
-        .selectFrom('orders')
-        .selectAll()
-        .where('id', 'in', idList.slice(i, i + 500))
-        .execute();
+      const part = idList.slice(i, i + 500);
+      const { rows } = await queries.execute(trx, `ledger.orders:${part.length}`, part, (list) =>
+        trx.selectFrom('orders').selectAll().where('id', 'in', list),
+      );
       for (const r of rows) orders.set(Number(r.id), r);
     }
     const journals: { key: string; kind: string; timeMs: number; postings: Posting[] }[] = [];
@@ -372,33 +379,37 @@ export function createLedger(config: LedgerConfig): Ledger {
         }
       }
     }
-    const deltas = await insertJournals(trx, journals);
+    const deltas = await insertJournals(trx, journals, queries);
     const dirtyRows = [...dirty];
     for (let i = 0; i < dirtyRows.length; i += 200) {
-      await trx
-        .insertInto('orders')
-        .values(dirtyRows.slice(i, i + 200).map((o) => ({ ...o })) as never)
-        .onConflict((oc) =>
-          oc.column('id').doUpdateSet((eb) => ({
-            status: eb.ref('excluded.status'),
-            executed_lots: eb.ref('excluded.executed_lots'),
-            cum_quote_minor: eb.ref('excluded.cum_quote_minor'),
-            reserved_minor: eb.ref('excluded.reserved_minor'),
-            updated_ms: eb.ref('excluded.updated_ms'),
-          })),
-        )
-        .execute();
+      const part = dirtyRows.slice(i, i + 200).map((o) => ({ ...o }));
+      await queries.execute(trx, `ledger.order-changes:${part.length}`, part, (list) =>
+        trx
+          .insertInto('orders')
+          .values(list as never)
+          .onConflict((oc) =>
+            oc.column('id').doUpdateSet((eb) => ({
+              status: eb.ref('excluded.status'),
+              executed_lots: eb.ref('excluded.executed_lots'),
+              cum_quote_minor: eb.ref('excluded.cum_quote_minor'),
+              reserved_minor: eb.ref('excluded.reserved_minor'),
+              updated_ms: eb.ref('excluded.updated_ms'),
+            })),
+          ),
+      );
     }
     for (let i = 0; i < trades.length; i += 500) {
-      await trx
-        .insertInto('trades')
-        .values(trades.slice(i, i + 500))
-        .onConflict((oc) => oc.columns(['symbol', 'trade_id']).doNothing())
-        .execute();
+      const part = trades.slice(i, i + 500);
+      await queries.execute(trx, `ledger.trades:${part.length}`, part, (list) =>
+        trx
+          .insertInto('trades')
+          .values(list)
+          .onConflict((oc) => oc.columns(['symbol', 'trade_id']).doNothing()),
+      );
     }
     // Last: the balance rows are the hot rows every writer shares (the oms reserves from them),
     // so they are locked for as short a time as can be — this statement, the offset, the commit.
-    await applyBalanceDeltas(trx, deltas);
+    await applyBalanceDeltas(trx, deltas, queries);
   };
 
   /** One span per traced entry of a settled (or failed) batch, with the transaction's times. */
@@ -518,11 +529,12 @@ export function createLedger(config: LedgerConfig): Ledger {
             // Never backwards: a replica behind another one (its batch already settled by the
             // other) must not move the offset back, or those events would be settled again.
             const upTo = Math.max(done, lastSeq);
-            await trx
-              .insertInto('consumer_offsets')
-              .values({ consumer: CONSUMER, log: name, seq: upTo })
-              .onConflict((oc) => oc.columns(['consumer', 'log']).doUpdateSet({ seq: upTo }))
-              .execute();
+            await queries.execute(trx, 'ledger.offset-save', { log: name, seq: upTo }, (d) =>
+              trx
+                .insertInto('consumer_offsets')
+                .values({ consumer: CONSUMER, log: d.log, seq: d.seq })
+                .onConflict((oc) => oc.columns(['consumer', 'log']).doUpdateSet({ seq: d.seq })),
+            );
           });
         } catch (err) {
           if (traced) traceSettle(name, market.symbol, applied, entries.length, startedAt, err);

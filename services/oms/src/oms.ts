@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { Database } from '@ballast/db';
+import { createQueryCache, type Database } from '@ballast/db';
 import { BallastError, ErrorCode } from '@ballast/errors';
 import type { Market, Markets } from '@ballast/contracts';
 import {
@@ -198,6 +198,8 @@ export function createOms(config: OmsConfig): Oms {
   const { db, log, markets } = config;
   const now = config.nowMs ?? Date.now;
   const maxBatch = config.maxBatch ?? 256;
+  // The batch's statements, compiled once per shape (batch size) rather than built every time.
+  const queries = createQueryCache();
 
   /** Reservation and engine quantities for one order, given what the account has available. */
   const plan = (
@@ -265,17 +267,15 @@ export function createOms(config: OmsConfig): Oms {
     lockFirst = false,
   ): Promise<WrittenBatch> => {
     const pairKey = (a: bigint, s: string): string => `${a}:${s}`;
-    const existing = await trx
-      .selectFrom('orders')
-      .selectAll()
-      .where((eb) =>
-        eb.or(
-          batch.map((p) =>
-            eb.and([eb('account_id', '=', p.input.accountId), eb('client_order_id', '=', p.input.clientOrderId)]),
-          ),
+    const lookups = batch.map((p) => ({ account: p.input.accountId, client: p.input.clientOrderId }));
+    const { rows: existing } = await queries.execute(trx, `oms.retries:${lookups.length}`, lookups, (list) =>
+      trx
+        .selectFrom('orders')
+        .selectAll()
+        .where((eb) =>
+          eb.or(list.map((x) => eb.and([eb('account_id', '=', x.account), eb('client_order_id', '=', x.client)]))),
         ),
-      )
-      .execute();
+    );
     const known = new Map(existing.map((r) => [pairKey(r.account_id, r.client_order_id), r]));
     const pairs = new Map<string, { account: bigint; asset: string }>();
     for (const p of batch) {
@@ -283,15 +283,22 @@ export function createOms(config: OmsConfig): Oms {
         pairs.set(pairKey(p.input.accountId, asset), { account: p.input.accountId, asset });
       }
     }
-    const read = trx
-      .selectFrom('balances')
-      .select(['account_id', 'asset', 'available'])
-      .where((eb) =>
-        eb.or([...pairs.values()].map((x) => eb.and([eb('account_id', '=', x.account), eb('asset', '=', x.asset)]))),
-      )
-      .orderBy('account_id')
-      .orderBy('asset');
-    const balances = await (config.rowLocks === true && lockFirst ? read.forUpdate() : read).execute();
+    const pairList = [...pairs.values()];
+    const lockRead = config.rowLocks === true && lockFirst;
+    const { rows: balances } = await queries.execute(
+      trx,
+      `oms.balances:${pairList.length}:${lockRead}`,
+      pairList,
+      (list) => {
+        const read = trx
+          .selectFrom('balances')
+          .select(['account_id', 'asset', 'available'])
+          .where((eb) => eb.or(list.map((x) => eb.and([eb('account_id', '=', x.account), eb('asset', '=', x.asset)]))))
+          .orderBy('account_id')
+          .orderBy('asset');
+        return lockRead ? read.forUpdate() : read;
+      },
+    );
     const avail = new Map(balances.map((b) => [pairKey(b.account_id, b.asset), b.available]));
     const delta = new Map<string, { account: bigint; asset: string; amount: bigint }>();
     const seenInBatch = new Map<string, Pending>();
@@ -321,39 +328,37 @@ export function createOms(config: OmsConfig): Oms {
     }
     const written: Written[] = [];
     if (accepted.length > 0) {
-      const rows = await trx
-        .insertInto('orders')
-        .values(
-          accepted.map(({ p, asset, amount }) => ({
-            account_id: p.input.accountId,
-            symbol: p.input.symbol,
-            client_order_id: p.input.clientOrderId,
-            side: p.input.side,
-            type: p.input.apiType,
-            tif: p.input.tif,
-            price_ticks: p.input.priceTicks ?? 0n,
-            qty_lots: p.input.qtyLots ?? 0n,
-            quote_qty_minor: p.input.quoteQtyMinor ?? 0n,
-            stop_price_ticks: p.input.stopPriceTicks ?? 0n,
-            stp: p.input.stp,
-            status: 'NEW',
-            executed_lots: 0n,
-            cum_quote_minor: 0n,
-            reserve_asset: asset,
-            reserved_minor: amount,
-            created_ms: timeMs,
-            updated_ms: timeMs,
-          })),
-        )
-        .returningAll()
-        .execute();
+      const orderRows = accepted.map(({ p, asset, amount }) => ({
+        account_id: p.input.accountId,
+        symbol: p.input.symbol,
+        client_order_id: p.input.clientOrderId,
+        side: p.input.side,
+        type: p.input.apiType,
+        tif: p.input.tif,
+        price_ticks: p.input.priceTicks ?? 0n,
+        qty_lots: p.input.qtyLots ?? 0n,
+        quote_qty_minor: p.input.quoteQtyMinor ?? 0n,
+        stop_price_ticks: p.input.stopPriceTicks ?? 0n,
+        stp: p.input.stp,
+        status: 'NEW',
+        executed_lots: 0n,
+        cum_quote_minor: 0n,
+        reserve_asset: asset,
+        reserved_minor: amount,
+        created_ms: timeMs,
+        updated_ms: timeMs,
+      }));
+      const { rows } = await queries.execute(trx, `oms.orders:${orderRows.length}`, orderRows, (list) =>
+        trx.insertInto('orders').values(list).returningAll(),
+      );
       const byClient = new Map(rows.map((r) => [pairKey(r.account_id, r.client_order_id), r]));
       const firstId = rows.reduce((m, r) => (r.id < m ? r.id : m), rows[0]!.id);
-      const journal = await trx
-        .insertInto('journal')
-        .values({ event_key: `rsv:${firstId}+${rows.length}`, kind: 'reserve', time_ms: timeMs })
-        .returning('id')
-        .executeTakeFirstOrThrow();
+      const journalRow = { event_key: `rsv:${firstId}+${rows.length}`, kind: 'reserve', time_ms: timeMs };
+      const journal = (
+        await queries.execute(trx, 'oms.journal', journalRow, (row) =>
+          trx.insertInto('journal').values(row).returning('id'),
+        )
+      ).rows[0]!;
       const postings = [];
       const outbox = [];
       for (const a of accepted) {
@@ -397,43 +402,46 @@ export function createOms(config: OmsConfig): Oms {
           outbox.push({ order_id: row.id, log: commandLog(input.symbol), key, payload, created_ms: timeMs });
         written.push({ pending: a.p, order: toOrderRecord(row), key, payload });
       }
-      for (let i = 0; i < postings.length; i += 1000)
-        await trx
-          .insertInto('postings')
-          .values(postings.slice(i, i + 1000))
-          .execute();
-      for (let i = 0; i < outbox.length; i += 1000)
-        await trx
-          .insertInto('outbox')
-          .values(outbox.slice(i, i + 1000))
-          .execute();
+      for (let i = 0; i < postings.length; i += 1000) {
+        const part = postings.slice(i, i + 1000);
+        await queries.execute(trx, `oms.postings:${part.length}`, part, (list) =>
+          trx.insertInto('postings').values(list),
+        );
+      }
+      for (let i = 0; i < outbox.length; i += 1000) {
+        const part = outbox.slice(i, i + 1000);
+        await queries.execute(trx, `oms.outbox:${part.length}`, part, (list) => trx.insertInto('outbox').values(list));
+      }
     }
     // Every reservation of the batch in one statement (one round trip, however many accounts):
     // amounts by CASE on (account, asset), each guarded so available never goes negative.
     const updates = [...delta.values()];
     if (updates.length > 0) {
-      const touched = (eb: ExpressionBuilder<Database, 'balances'>) =>
-        eb.or(updates.map((d) => eb.and([eb('account_id', '=', d.account), eb('asset', '=', d.asset)])));
+      type Update = (typeof updates)[number];
+      const touched = (eb: ExpressionBuilder<Database, 'balances'>, list: readonly Update[]) =>
+        eb.or(list.map((d) => eb.and([eb('account_id', '=', d.account), eb('asset', '=', d.asset)])));
       if (config.rowLocks === true && !lockFirst)
-        await trx
-          .selectFrom('balances')
-          .select('account_id')
-          .where(touched)
-          .orderBy('account_id')
-          .orderBy('asset')
-          .forUpdate()
-          .execute();
-      const amount = sql<bigint>`case ${sql.join(
-        updates.map((d) => sql`when account_id = ${d.account} and asset = ${d.asset} then cast(${d.amount} as bigint)`),
-        sql` `,
-      )} end`;
-      const updated = await trx
-        .updateTable('balances')
-        .set({ available: sql`available - ${amount}`, reserved: sql`reserved + ${amount}` })
-        .where(touched)
-        .where(sql<boolean>`available >= ${amount}`)
-        .executeTakeFirst();
-      if (updated.numUpdatedRows !== BigInt(updates.length)) {
+        await queries.execute(trx, `oms.lock:${updates.length}`, updates, (list) =>
+          trx
+            .selectFrom('balances')
+            .select('account_id')
+            .where((eb) => touched(eb, list))
+            .orderBy('account_id')
+            .orderBy('asset')
+            .forUpdate(),
+        );
+      const updated = await queries.execute(trx, `oms.reserve:${updates.length}`, updates, (list) => {
+        const amount = sql<bigint>`case ${sql.join(
+          list.map((d) => sql`when account_id = ${d.account} and asset = ${d.asset} then cast(${d.amount} as bigint)`),
+          sql` `,
+        )} end`;
+        return trx
+          .updateTable('balances')
+          .set({ available: sql`available - ${amount}`, reserved: sql`reserved + ${amount}` })
+          .where((eb) => touched(eb, list))
+          .where(sql<boolean>`available >= ${amount}`);
+      });
+      if (updated.numAffectedRows !== BigInt(updates.length)) {
         // A balance fell since it was read (another writer reserved from it): fail the batch;
         // it is written again with its rows locked first (or, SQLite, the clients retry).
         throw new BallastError(ErrorCode.StateConflict, 'balance changed during order entry; retry', {
