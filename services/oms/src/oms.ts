@@ -607,7 +607,10 @@ export function createOms(config: OmsConfig): Oms {
     const timeMs = now();
     const write = (lockFirst: boolean): Promise<WrittenBatch> =>
       db.transaction().execute(async (trx) => {
-        if (done.length > 0) await trx.deleteFrom('outbox').where('order_id', 'in', done).execute();
+        if (done.length > 0)
+          await queries.execute(trx, `oms.outbox-done:${done.length}`, done, (ids) =>
+            trx.deleteFrom('outbox').where('order_id', 'in', ids),
+          );
         return writeAll(trx, live, timeMs, true, lockFirst);
       });
     try {
@@ -770,11 +773,16 @@ export function createOms(config: OmsConfig): Oms {
     async cancel(req, options = {}) {
       options.signal?.throwIfAborted();
       if (config.isLogAvailable?.() === false) throw logDown();
-      const order = await findOrder(db, req.accountId, {
-        ...(req.orderId !== undefined ? { orderId: req.orderId } : {}),
-        ...(req.clientOrderId !== undefined ? { clientOrderId: req.clientOrderId } : {}),
-        symbol: req.symbol,
-      });
+      const order = await findOrder(
+        db,
+        req.accountId,
+        {
+          ...(req.orderId !== undefined ? { orderId: req.orderId } : {}),
+          ...(req.clientOrderId !== undefined ? { clientOrderId: req.clientOrderId } : {}),
+          symbol: req.symbol,
+        },
+        queries,
+      );
       if (order === undefined) return { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Order does not exist.' } };
       if (TERMINAL.has(order.status)) {
         return { ok: false, reason: { _tag: 'AlreadyDone', message: 'Unknown order sent.' } };

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Database } from '@ballast/db';
+import type { Database, QueryCache } from '@ballast/db';
 import type { Kysely, Selectable } from 'kysely';
 import type { OrderRecord } from './order-request.ts';
 
@@ -30,16 +30,32 @@ export function toOrderRecord(r: Selectable<Database['orders']>): OrderRecord {
   };
 }
 
-/** Finds an account's order by id or client order id. */
+/**
+ * Finds an account's order by id or client order id. With `queries`, the statement is compiled
+ * once per combination of the given keys (the cancel path runs it for every cancel).
+ */
 export async function findOrder(
   db: Kysely<Database>,
   accountId: bigint,
   by: { orderId?: bigint; clientOrderId?: string; symbol?: string },
+  queries?: QueryCache,
 ): Promise<OrderRecord | undefined> {
-  let q = db.selectFrom('orders').selectAll().where('account_id', '=', accountId);
-  if (by.orderId !== undefined) q = q.where('id', '=', by.orderId);
-  if (by.clientOrderId !== undefined) q = q.where('client_order_id', '=', by.clientOrderId);
-  if (by.symbol !== undefined) q = q.where('symbol', '=', by.symbol);
-  const row = await q.executeTakeFirst();
+  const data = {
+    accountId,
+    ...(by.orderId !== undefined ? { orderId: by.orderId } : {}),
+    ...(by.clientOrderId !== undefined ? { clientOrderId: by.clientOrderId } : {}),
+    ...(by.symbol !== undefined ? { symbol: by.symbol } : {}),
+  };
+  const build = (d: typeof data) => {
+    let q = db.selectFrom('orders').selectAll().where('account_id', '=', d.accountId);
+    if (d.orderId !== undefined) q = q.where('id', '=', d.orderId);
+    if (d.clientOrderId !== undefined) q = q.where('client_order_id', '=', d.clientOrderId);
+    if (d.symbol !== undefined) q = q.where('symbol', '=', d.symbol);
+    return q;
+  };
+  const row =
+    queries === undefined
+      ? await build(data).executeTakeFirst()
+      : (await queries.execute(db, `orders.find:${Object.keys(data).join(',')}`, data, build)).rows[0];
   return row === undefined ? undefined : toOrderRecord(row);
 }
