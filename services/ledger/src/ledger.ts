@@ -18,7 +18,7 @@ import type { BookEvent } from '@ballast/engine';
 import { statusOfDone, type Market, type Markets } from '@ballast/contracts';
 import { SpanKind, contextFromCarrier, endSpan, startSpan, tracingEnabled } from '@ballast/runtime';
 import { createLease, sleep, tailLog, within, type EventLog, type KeyValue, type LogEntry } from '@ballast/state';
-import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 
 const CONSUMER = 'ledger';
 
@@ -66,6 +66,13 @@ export interface LedgerConfig {
    */
   readonly asyncBatchCommit?: boolean;
   /**
+   * Write a settled batch in one statement (PostgreSQL only): journal entries, postings, order
+   * changes, trades, balances and the offset as data-modifying CTEs over `unnest` arrays, with the
+   * offset lock and the commit mode in one more — four round trips per batch instead of twelve.
+   * @default lockOffsets
+   */
+  readonly combinedWrites?: boolean;
+  /**
    * Ledger replicas as a consumer group: each symbol's events are settled by the replica holding
    * its lease (`ledger-lease.<symbol>` in `kv`, renewed every `ttlMs / 3`); the others stand by
    * and take over when it lapses. The offset row lock stays the safety net (a paused holder's
@@ -101,6 +108,116 @@ export interface Ledger {
 }
 
 type OrderRow = Selectable<Database['orders']>;
+/** A journal entry to write: its event key, kind, time and postings. */
+type Journal = { key: string; kind: string; timeMs: number; postings: readonly Posting[] };
+/** What a batch of events changes: journal entries, order rows (changed in place) and trades. */
+type Settlement = { journals: Journal[]; dirty: OrderRow[]; trades: Insertable<Database['trades']>[] };
+
+/** @throws Error when an entry does not sum to zero per asset (the transaction must not commit). */
+function checkBalanced(journals: readonly { key: string; postings: readonly Posting[] }[]): void {
+  for (const j of journals) {
+    const sums = new Map<string, bigint>();
+    for (const p of j.postings) sums.set(p.asset, (sums.get(p.asset) ?? 0n) + p.amount);
+    for (const [asset, sum] of sums)
+      if (sum !== 0n) throw new Error(`unbalanced journal ${j.key}: ${asset} sums to ${sum}`);
+  }
+}
+
+/**
+ * One settled batch in one PostgreSQL statement: every row set travels as arrays (`unnest`), so
+ * the text is the same for every batch (one prepared statement). Balances last, in (account,
+ * asset) order as every writer locks them; the offset moves in the same statement.
+ */
+const COMBINED_SETTLEMENT = `WITH j AS (
+  INSERT INTO journal (event_key, kind, time_ms)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+  RETURNING id, event_key
+), p AS (
+  INSERT INTO postings (journal_id, account_id, asset, bucket, amount)
+  SELECT j.id, v.account_id, v.asset, v.bucket, v.amount
+  FROM unnest($4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[])
+    AS v(event_key, account_id, asset, bucket, amount)
+  JOIN j ON j.event_key = v.event_key
+), o AS (
+  UPDATE orders SET status = v.status, executed_lots = v.executed_lots, cum_quote_minor = v.cum_quote_minor,
+    reserved_minor = v.reserved_minor, updated_ms = v.updated_ms
+  FROM unnest($9::bigint[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[])
+    AS v(id, status, executed_lots, cum_quote_minor, reserved_minor, updated_ms)
+  WHERE orders.id = v.id
+), t AS (
+  INSERT INTO trades (symbol, trade_id, price_ticks, qty_lots, quote_minor, buyer_order_id, seller_order_id,
+    buyer_account, seller_account, buyer_is_maker, buyer_fee_minor, seller_fee_minor, time_ms)
+  SELECT * FROM unnest($15::text[], $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[],
+    $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[])
+  ON CONFLICT (symbol, trade_id) DO NOTHING
+), b AS (
+  INSERT INTO balances (account_id, asset, available, reserved)
+  SELECT * FROM unnest($28::bigint[], $29::text[], $30::bigint[], $31::bigint[])
+  ON CONFLICT (account_id, asset) DO UPDATE
+    SET available = balances.available + excluded.available, reserved = balances.reserved + excluded.reserved
+)
+INSERT INTO consumer_offsets (consumer, log, seq) VALUES ($32, $33, $34)
+ON CONFLICT (consumer, log) DO UPDATE SET seq = excluded.seq`;
+
+/** The parameters of {@link COMBINED_SETTLEMENT}. @throws Error as {@link checkBalanced}. */
+function combinedSettlementParameters(
+  s: Settlement | undefined,
+  consumer: string,
+  log: string,
+  seq: number,
+): unknown[] {
+  const journals = s?.journals ?? [];
+  checkBalanced(journals);
+  const postings = journals.flatMap((j) => j.postings.filter((p) => p.amount !== 0n).map((p) => ({ key: j.key, p })));
+  const deltas = new Map<string, BalanceDelta>();
+  for (const { p } of postings) {
+    const k = `${p.account}:${p.asset}`;
+    let d = deltas.get(k);
+    if (d === undefined) deltas.set(k, (d = { account_id: p.account, asset: p.asset, available: 0n, reserved: 0n }));
+    if (p.bucket === 'available') d.available += p.amount;
+    else d.reserved += p.amount;
+  }
+  const balances = [...deltas.values()].sort(byAccountAsset);
+  const dirty = s?.dirty ?? [];
+  const trades = s?.trades ?? [];
+  const col = <T, V>(rows: readonly T[], f: (row: T) => V): V[] => rows.map(f);
+  return [
+    col(journals, (j) => j.key),
+    col(journals, (j) => j.kind),
+    col(journals, (j) => BigInt(j.timeMs)),
+    col(postings, (x) => x.key),
+    col(postings, (x) => x.p.account),
+    col(postings, (x) => x.p.asset),
+    col(postings, (x) => x.p.bucket),
+    col(postings, (x) => x.p.amount),
+    col(dirty, (o) => o.id),
+    col(dirty, (o) => o.status),
+    col(dirty, (o) => o.executed_lots),
+    col(dirty, (o) => o.cum_quote_minor),
+    col(dirty, (o) => o.reserved_minor),
+    col(dirty, (o) => o.updated_ms),
+    col(trades, (t) => t.symbol),
+    col(trades, (t) => t.trade_id),
+    col(trades, (t) => t.price_ticks),
+    col(trades, (t) => t.qty_lots),
+    col(trades, (t) => t.quote_minor),
+    col(trades, (t) => t.buyer_order_id),
+    col(trades, (t) => t.seller_order_id),
+    col(trades, (t) => t.buyer_account),
+    col(trades, (t) => t.seller_account),
+    col(trades, (t) => t.buyer_is_maker),
+    col(trades, (t) => t.buyer_fee_minor),
+    col(trades, (t) => t.seller_fee_minor),
+    col(trades, (t) => t.time_ms),
+    col(balances, (b) => b.account_id),
+    col(balances, (b) => b.asset),
+    col(balances, (b) => b.available),
+    col(balances, (b) => b.reserved),
+    consumer,
+    log,
+    seq,
+  ];
+}
 type Posting = { account: bigint; asset: string; bucket: 'available' | 'reserved'; amount: bigint };
 
 /** A change to one balance row. */
@@ -129,16 +246,11 @@ export async function writeJournals(
  */
 async function insertJournals(
   trx: Transaction<Database>,
-  journals: readonly { key: string; kind: string; timeMs: number; postings: readonly Posting[] }[],
+  journals: readonly Journal[],
   queries: QueryCache,
 ): Promise<BalanceDelta[]> {
   if (journals.length === 0) return [];
-  for (const j of journals) {
-    const sums = new Map<string, bigint>();
-    for (const p of j.postings) sums.set(p.asset, (sums.get(p.asset) ?? 0n) + p.amount);
-    for (const [asset, sum] of sums)
-      if (sum !== 0n) throw new Error(`unbalanced journal ${j.key}: ${asset} sums to ${sum}`);
-  }
+  checkBalanced(journals);
   const ids = new Map<string, bigint>();
   for (let i = 0; i < journals.length; i += 500) {
     const part = journals.slice(i, i + 500).map((j) => ({ event_key: j.key, kind: j.kind, time_ms: j.timeMs }));
@@ -218,6 +330,7 @@ export function createLedger(config: LedgerConfig): Ledger {
   const now = config.nowMs ?? Date.now;
   // The settlement statements, compiled once per shape (batch size) rather than built every time.
   const queries = createQueryCache();
+  const combined = config.combinedWrites ?? config.lockOffsets === true;
   const makerBps = BigInt(config.fees?.makerBps ?? 10);
   const takerBps = BigInt(config.fees?.takerBps ?? 10);
 
@@ -235,11 +348,11 @@ export function createLedger(config: LedgerConfig): Ledger {
    * balance deltas (aggregated per account and asset), order changes and trades are written with
    * one multi-row statement each.
    */
-  const applyBatch = async (
+  const settle = async (
     trx: Transaction<Database>,
     market: Market,
     entries: readonly LogEntry[],
-  ): Promise<void> => {
+  ): Promise<Settlement | undefined> => {
     const parsed: { entry: LogEntry; events: BookEvent[] }[] = [];
     const ids = new Set<bigint>();
     for (const entry of entries) {
@@ -257,7 +370,7 @@ export function createLedger(config: LedgerConfig): Ledger {
         config.onError?.(`ledger: event entry ${entry.seq} of ${market.symbol} is malformed; skipped`, err);
       }
     }
-    if (ids.size === 0) return;
+    if (ids.size === 0) return undefined;
     const orders = new Map<number, OrderRow>();
     const idList = [...ids];
     for (let i = 0; i < idList.length; i += 500) {
@@ -267,7 +380,7 @@ export function createLedger(config: LedgerConfig): Ledger {
       );
       for (const r of rows) orders.set(Number(r.id), r);
     }
-    const journals: { key: string; kind: string; timeMs: number; postings: Posting[] }[] = [];
+    const journals: Journal[] = [];
     const dirty = new Set<OrderRow>();
     const trades: Insertable<Database['trades']>[] = [];
     const release = (o: OrderRow, amount: bigint): Posting[] =>
@@ -379,8 +492,13 @@ export function createLedger(config: LedgerConfig): Ledger {
         }
       }
     }
+    return { journals, dirty: [...dirty], trades };
+  };
+
+  /** Writes a settlement statement by statement (SQLite; PostgreSQL without `combinedWrites`). */
+  const writeSeparately = async (trx: Transaction<Database>, settlement: Settlement): Promise<void> => {
+    const { journals, dirty: dirtyRows, trades } = settlement;
     const deltas = await insertJournals(trx, journals, queries);
-    const dirtyRows = [...dirty];
     for (let i = 0; i < dirtyRows.length; i += 200) {
       const part = dirtyRows.slice(i, i + 200).map((o) => ({ ...o }));
       await queries.execute(trx, `ledger.order-changes:${part.length}`, part, (list) =>
@@ -497,6 +615,14 @@ export function createLedger(config: LedgerConfig): Ledger {
 
   const runSymbol = async (market: Market, signal: AbortSignal): Promise<void> => {
     const name = `evt.${market.symbol}`;
+    // The offset row exists from the start, so each batch locks it with one statement.
+    if (config.lockOffsets === true) {
+      await db
+        .insertInto('consumer_offsets')
+        .values({ consumer: CONSUMER, log: name, seq: 0 })
+        .onConflict((oc) => oc.columns(['consumer', 'log']).doNothing())
+        .execute();
+    }
     const from = (await offsetOf(db, name)) + 1;
     await tailLog(
       log,
@@ -508,27 +634,32 @@ export function createLedger(config: LedgerConfig): Ledger {
         let applied: LogEntry[] = [];
         try {
           await db.transaction().execute(async (trx) => {
-            if (config.asyncBatchCommit === true) await sql`SET LOCAL synchronous_commit = off`.execute(trx);
+            let done: number;
             if (config.lockOffsets === true) {
-              await trx
-                .insertInto('consumer_offsets')
-                .values({ consumer: CONSUMER, log: name, seq: 0 })
-                .onConflict((oc) => oc.columns(['consumer', 'log']).doNothing())
-                .execute();
-              await trx
-                .selectFrom('consumer_offsets')
-                .select('seq')
-                .where('consumer', '=', CONSUMER)
-                .where('log', '=', name)
-                .forUpdate()
-                .execute();
+              // PostgreSQL: the offset row locked for the batch (replicas take turns), with the
+              // commit mode set for this transaction alone (set_config(…, true) is SET LOCAL).
+              const { rows } = await trx.executeQuery<{ seq: bigint }>(
+                CompiledQuery.raw(
+                  `SELECT seq${config.asyncBatchCommit === true ? ", set_config('synchronous_commit', 'off', true)" : ''} FROM consumer_offsets WHERE consumer = $1 AND log = $2 FOR UPDATE`,
+                  [CONSUMER, name],
+                ),
+              );
+              done = rows[0] === undefined ? 0 : Number(rows[0].seq);
+            } else {
+              if (config.asyncBatchCommit === true) await sql`SET LOCAL synchronous_commit = off`.execute(trx);
+              done = await offsetOf(trx, name);
             }
-            const done = await offsetOf(trx, name);
             applied = entries.filter((e) => e.seq > done);
-            await applyBatch(trx, market, applied);
             // Never backwards: a replica behind another one (its batch already settled by the
             // other) must not move the offset back, or those events would be settled again.
             const upTo = Math.max(done, lastSeq);
+            const settlement = await settle(trx, market, applied);
+            if (combined) {
+              const parameters = combinedSettlementParameters(settlement, CONSUMER, name, upTo);
+              await trx.executeQuery(CompiledQuery.raw(COMBINED_SETTLEMENT, parameters));
+              return;
+            }
+            if (settlement !== undefined) await writeSeparately(trx, settlement);
             await queries.execute(trx, 'ledger.offset-save', { log: name, seq: upTo }, (d) =>
               trx
                 .insertInto('consumer_offsets')
