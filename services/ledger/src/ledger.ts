@@ -54,7 +54,10 @@ export interface LedgerConfig {
   readonly onError?: (message: string, err: unknown) => void;
   /**
    * Lock the consumer offset row for the batch's transaction (`SELECT … FOR UPDATE`), so ledger
-   * replicas sharing a PostgreSQL database take turns instead of racing. @default false (SQLite)
+   * replicas sharing a PostgreSQL database take turns instead of racing. PostgreSQL only: a settled
+   * batch is then written in one statement (journal entries, postings, order changes, trades,
+   * balances and the offset, as data-modifying CTEs over `unnest` arrays), four round trips per
+   * batch instead of twelve. @default false (SQLite)
    */
   readonly lockOffsets?: boolean;
   /**
@@ -65,13 +68,6 @@ export interface LedgerConfig {
    * are acknowledged to a caller, always wait for the flush. @default false
    */
   readonly asyncBatchCommit?: boolean;
-  /**
-   * Write a settled batch in one statement (PostgreSQL only): journal entries, postings, order
-   * changes, trades, balances and the offset as data-modifying CTEs over `unnest` arrays, with the
-   * offset lock and the commit mode in one more — four round trips per batch instead of twelve.
-   * @default lockOffsets
-   */
-  readonly combinedWrites?: boolean;
   /**
    * Ledger replicas as a consumer group: each symbol's events are settled by the replica holding
    * its lease (`ledger-lease.<symbol>` in `kv`, renewed every `ttlMs / 3`); the others stand by
@@ -330,7 +326,7 @@ export function createLedger(config: LedgerConfig): Ledger {
   const now = config.nowMs ?? Date.now;
   // The settlement statements, compiled once per shape (batch size) rather than built every time.
   const queries = createQueryCache();
-  const combined = config.combinedWrites ?? config.lockOffsets === true;
+  const combined = config.lockOffsets === true; // PostgreSQL (see lockOffsets)
   const makerBps = BigInt(config.fees?.makerBps ?? 10);
   const takerBps = BigInt(config.fees?.takerBps ?? 10);
 
@@ -495,7 +491,7 @@ export function createLedger(config: LedgerConfig): Ledger {
     return { journals, dirty: [...dirty], trades };
   };
 
-  /** Writes a settlement statement by statement (SQLite; PostgreSQL without `combinedWrites`). */
+  /** Writes a settlement statement by statement (SQLite, which has no data-modifying CTEs). */
   const writeSeparately = async (trx: Transaction<Database>, settlement: Settlement): Promise<void> => {
     const { journals, dirty: dirtyRows, trades } = settlement;
     const deltas = await insertJournals(trx, journals, queries);

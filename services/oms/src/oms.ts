@@ -65,16 +65,11 @@ export interface OmsConfig {
   /**
    * Row locks, for oms replicas sharing a PostgreSQL database: a batch locks its balance rows
    * (`FOR UPDATE`, in (account, asset) order) just before reserving, and the outbox is swept with
-   * `FOR UPDATE SKIP LOCKED`, so replicas never republish the same rows at once.
+   * `FOR UPDATE SKIP LOCKED`, so replicas never republish the same rows at once. A batch's writes
+   * then travel as data-modifying CTEs (see `writeAll`).
    * @default false (SQLite: one process, one writer)
    */
   readonly rowLocks?: boolean;
-  /**
-   * Write a batch as data-modifying CTEs (PostgreSQL only): four round trips in the transaction
-   * instead of nine, so a batch holds its connection, and its balance locks, for less time.
-   * @default rowLocks
-   */
-  readonly combinedWrites?: boolean;
   /** Called when a batch (row locks) found a balance fallen since its unlocked read and is written again. */
   readonly onBalanceConflict?: () => void;
   /**
@@ -206,7 +201,8 @@ export function createOms(config: OmsConfig): Oms {
   const maxBatch = config.maxBatch ?? 256;
   // The batch's statements, compiled once per shape (batch size) rather than built every time.
   const queries = createQueryCache();
-  const combined = config.combinedWrites ?? config.rowLocks === true;
+  // PostgreSQL: a batch's writes combined into data-modifying CTEs (SQLite has none).
+  const combined = config.rowLocks === true;
 
   /** Reservation and engine quantities for one order, given what the account has available. */
   const plan = (
@@ -267,7 +263,7 @@ export function createOms(config: OmsConfig): Oms {
    * since, the guard fails and the batch is written again with `lockFirst` (rows locked at the
    * read). Nothing is answered here: refusals, like retries, are answered after commit.
    *
-   * With `combinedWrites` (PostgreSQL) the same statements travel in four round trips instead of
+   * With `rowLocks` (PostgreSQL) the same statements travel in four round trips instead of
    * nine, as data-modifying CTEs: the outbox clean-up with the retry lookup; the balance read; the
    * orders with their journal entry and postings; the outbox rows with the ordered lock
    * (`MATERIALIZED … ORDER BY … FOR UPDATE`, so the lock order holds) and the guarded update.
@@ -523,16 +519,6 @@ export function createOms(config: OmsConfig): Oms {
           },
         );
       } else {
-        if (config.rowLocks === true && !lockFirst)
-          await queries.execute(trx, `oms.lock:${updates.length}`, updates, (list) =>
-            trx
-              .selectFrom('balances')
-              .select('account_id')
-              .where((eb) => touched(eb, list))
-              .orderBy('account_id')
-              .orderBy('asset')
-              .forUpdate(),
-          );
         updated = await queries.execute(trx, `oms.reserve:${updates.length}`, updates, (list) => {
           const amount = amountOf(list);
           return trx
