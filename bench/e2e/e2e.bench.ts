@@ -64,7 +64,7 @@ const mode = String(args.mode ?? 'embedded');
 const stepSeconds = Number(args['step-seconds'] ?? 4);
 const halfSeconds = Number(args['half-seconds'] ?? 8);
 const rates = String(
-  args.rates ?? '500,1000,2000,3000,4000,5000,6000,8000,10000,12000,15000,20000,25000,30000,35000,40000',
+  args.rates ?? '500,1000,1500,2000,2500,3000,4000,5000,6000,8000,10000,12000,15000,20000,25000,30000,35000,40000',
 )
   .split(',')
   .map(Number);

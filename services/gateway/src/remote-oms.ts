@@ -208,60 +208,68 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     throw last ?? unavailable('no oms replica is available');
   };
 
-  // The orders of one event-loop turn travel together (POST /internal/v1/orders/batch): one HTTP
-  // exchange per batch instead of per order, on both sides; each order keeps its own result.
-  // With tracing on, orders go one per request, so each keeps its own client and server spans.
-  type Queued = { body: unknown; resolve: (r: PlaceResult) => void; reject: (e: unknown) => void };
-  let queue: Queued[] = [];
-  const flush = (): void => {
-    const batch = queue;
-    queue = [];
-    for (let i = 0; i < batch.length; i += MAX_BATCH) {
-      const part = batch.slice(i, i + MAX_BATCH);
-      sendBatch(part).catch((err: unknown) => {
-        for (const q of part) q.reject(err); // settled ones ignore it
+  // The orders (and, apart, the cancels) of one event-loop turn travel together (POST
+  // /internal/v1/orders/batch, /internal/v1/cancels/batch): one HTTP exchange per batch instead of
+  // per request, on both sides; each keeps its own result. With tracing on, they go one per
+  // request, so each keeps its own client and server spans.
+  type BatchResult = { ok: boolean; result?: unknown; error?: { code: string; msg: string; retryable: boolean } };
+  const batcher = <R>(path: string, field: string, decode: (j: unknown) => R) => {
+    type Queued = { body: unknown; resolve: (r: R) => void; reject: (e: unknown) => void };
+    let queue: Queued[] = [];
+    const sendBatch = async (batch: Queued[]): Promise<void> => {
+      let out: { results: BatchResult[] };
+      try {
+        out = (await attempt(path, { [field]: batch.map((q) => q.body) }, undefined)) as typeof out;
+      } catch (err) {
+        for (const q of batch) q.reject(err);
+        return;
+      }
+      batch.forEach((q, i) => {
+        const r = out.results[i];
+        if (r?.ok === true) {
+          try {
+            q.resolve(decode(r.result));
+          } catch (err) {
+            q.reject(new BallastError(ErrorCode.Internal, `oms: undecodable result: ${(err as Error).message}`));
+          }
+        } else if (r?.error?.code === ErrorCode.StateInvalid)
+          // The oms could not read this item (a gateway/oms version mismatch): not retryable.
+          q.reject(new BallastError(ErrorCode.Internal, `oms: ${r.error.msg}`));
+        else
+          // As an oms answering 500 to a single request: its store failed, so the request is
+          // unavailable (retryable, 503 + Retry-After), whatever the oms-side code was.
+          q.reject(unavailable(`oms: ${r?.error?.code ?? 'INTERNAL'}: ${r?.error?.msg ?? 'no result'}`));
       });
-    }
-  };
-  const sendBatch = async (batch: Queued[]): Promise<void> => {
-    let out: {
-      results: { ok: boolean; result?: unknown; error?: { code: string; msg: string; retryable: boolean } }[];
     };
-    try {
-      out = (await attempt('/internal/v1/orders/batch', { orders: batch.map((q) => q.body) }, undefined)) as typeof out;
-    } catch (err) {
-      for (const q of batch) q.reject(err);
-      return;
-    }
-    batch.forEach((q, i) => {
-      const r = out.results[i];
-      if (r?.ok === true) {
-        try {
-          q.resolve(decodePlaceResult(r.result));
-        } catch (err) {
-          q.reject(new BallastError(ErrorCode.Internal, `oms: undecodable result: ${(err as Error).message}`));
-        }
-      } else if (r?.error?.code === ErrorCode.StateInvalid)
-        // The oms could not read this order (a gateway/oms version mismatch): not retryable.
-        q.reject(new BallastError(ErrorCode.Internal, `oms: ${r.error.msg}`));
-      else
-        // As an oms answering 500 to a single order: its store failed, so the order is
-        // unavailable (retryable, 503 + Retry-After), whatever the oms-side code was.
-        q.reject(unavailable(`oms: ${r?.error?.code ?? 'INTERNAL'}: ${r?.error?.msg ?? 'no result'}`));
-    });
+    const flush = (): void => {
+      const batch = queue;
+      queue = [];
+      for (let i = 0; i < batch.length; i += MAX_BATCH) {
+        const part = batch.slice(i, i + MAX_BATCH);
+        sendBatch(part).catch((err: unknown) => {
+          for (const q of part) q.reject(err); // settled ones ignore it
+        });
+      }
+    };
+    return (body: unknown): Promise<R> =>
+      new Promise<R>((resolve, reject) => {
+        if (queue.length === 0) setImmediate(flush);
+        queue.push({ body, resolve, reject });
+      });
   };
+  const placeBatched = batcher('/internal/v1/orders/batch', 'orders', decodePlaceResult);
+  const cancelBatched = batcher('/internal/v1/cancels/batch', 'cancels', decodeCancelResult);
 
   return {
     async place(input): Promise<PlaceResult> {
       if (tracingEnabled())
         return decodePlaceResult(await call('/internal/v1/orders', encodePlaceInput(input), input.symbol));
-      return new Promise<PlaceResult>((resolve, reject) => {
-        if (queue.length === 0) setImmediate(flush);
-        queue.push({ body: encodePlaceInput(input), resolve, reject });
-      });
+      return placeBatched(encodePlaceInput(input));
     },
     async cancel(req): Promise<CancelResult> {
-      return decodeCancelResult(await call('/internal/v1/cancels', encodeCancelRequest(req), req.symbol));
+      if (tracingEnabled())
+        return decodeCancelResult(await call('/internal/v1/cancels', encodeCancelRequest(req), req.symbol));
+      return cancelBatched(encodeCancelRequest(req));
     },
     get replicas() {
       return [...replicas.keys()];

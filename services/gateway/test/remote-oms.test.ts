@@ -5,14 +5,22 @@ import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { within, type Instance } from '@ballast/state';
 import { createRemoteOms } from '../src/remote-oms.ts';
 
-/** An oms stand-in on 127.0.0.1 that answers every cancel "no such order". */
+/** An oms stand-in on 127.0.0.1 that answers every cancel "no such order", alone or in a batch. */
 async function startOms(): Promise<{ server: Server; url: string; calls: () => number }> {
   let calls = 0;
   const server = createServer((req, res) => {
     calls++;
-    req.resume().on('end', () => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const result = { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } };
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } }));
+      if (req.url !== '/internal/v1/cancels/batch') {
+        res.end(JSON.stringify(result));
+        return;
+      }
+      const { cancels } = JSON.parse(Buffer.concat(chunks).toString()) as { cancels: unknown[] };
+      res.end(JSON.stringify({ results: cancels.map(() => ({ ok: true, result })) }));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -5,7 +5,8 @@
  * `POST /internal/v1/orders/batch` (`{ orders: [...] }` → `{ results: [...] }`, one result per
  * order in order: `{ ok: true, result }` or `{ ok: false, error: { code, msg, retryable } }`), so
  * a gateway sends the orders of one event-loop turn in one request — one HTTP exchange instead of
- * one per order; they join the same group commit either way.
+ * one per order; they join the same group commit either way. `POST /internal/v1/cancels/batch`
+ * (`{ cancels: [...] }` → `{ results: [...] }`, the same result shape) does the same for cancels.
  *
  * Place is idempotent by `(accountId, clientOrderId)`, so a gateway may retry it on another
  * replica after a timeout.
@@ -56,40 +57,57 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
     const r = await traced(req, '/internal/v1/orders', input.symbol, () => oms.place(input));
     return encodePlaceResult(r);
   });
-  // Its own body limit: a full batch (1000 orders of ~220 bytes) is far beyond the server's
-  // default, which would refuse it (413) before the handler runs.
-  app.post('/internal/v1/orders/batch', { bodyLimit: MAX_BATCH * 1024 }, async (req, reply) => {
-    if (!authorized(req.headers.authorization))
-      return reply.code(401).send({ code: 'UNAUTHORIZED', msg: 'internal token required' });
-    const orders = (req.body as { orders?: unknown } | null)?.orders;
-    if (!Array.isArray(orders) || orders.length === 0 || orders.length > MAX_BATCH)
-      return reply.code(400).send({ code: 'BAD_REQUEST', msg: `orders must be an array of 1 to ${MAX_BATCH}` });
-    const settled = await Promise.allSettled(
-      orders.map(async (o) => {
-        let input;
-        try {
-          input = decodePlaceInput(o);
-        } catch (err) {
-          throw new BallastError(ErrorCode.StateInvalid, `bad order in batch: ${(err as Error).message}`);
-        }
-        return encodePlaceResult(await oms.place(input));
-      }),
-    );
-    return {
-      results: settled.map((r) =>
-        r.status === 'fulfilled'
-          ? { ok: true, result: r.value }
-          : {
-              ok: false,
-              error: {
-                code: isBallastError(r.reason) ? r.reason.code : ErrorCode.Internal,
-                msg: (r.reason as Error)?.message ?? String(r.reason),
-                retryable: isBallastError(r.reason) && r.reason.retryable,
+  /**
+   * A batch route: `field` holds 1 to MAX_BATCH items, each decoded and run on its own; one result
+   * per item, in order. An item that cannot be decoded fails alone (STATE_INVALID).
+   */
+  const batchRoute = <I>(
+    path: string,
+    field: string,
+    decode: (j: unknown) => I,
+    run: (input: I) => Promise<unknown>,
+  ): void => {
+    // Its own body limit: a full batch (1000 orders of ~220 bytes) is far beyond the server's
+    // default, which would refuse it (413) before the handler runs.
+    app.post(path, { bodyLimit: MAX_BATCH * 1024 }, async (req, reply) => {
+      if (!authorized(req.headers.authorization))
+        return reply.code(401).send({ code: 'UNAUTHORIZED', msg: 'internal token required' });
+      const items = (req.body as Record<string, unknown> | null)?.[field];
+      if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH)
+        return reply.code(400).send({ code: 'BAD_REQUEST', msg: `${field} must be an array of 1 to ${MAX_BATCH}` });
+      const settled = await Promise.allSettled(
+        items.map(async (item: unknown) => {
+          let input: I;
+          try {
+            input = decode(item);
+          } catch (err) {
+            throw new BallastError(ErrorCode.StateInvalid, `bad item in batch: ${(err as Error).message}`);
+          }
+          return run(input);
+        }),
+      );
+      return {
+        results: settled.map((r) =>
+          r.status === 'fulfilled'
+            ? { ok: true, result: r.value }
+            : {
+                ok: false,
+                error: {
+                  code: isBallastError(r.reason) ? r.reason.code : ErrorCode.Internal,
+                  msg: (r.reason as Error)?.message ?? String(r.reason),
+                  retryable: isBallastError(r.reason) && r.reason.retryable,
+                },
               },
-            },
-      ),
-    };
-  });
+        ),
+      };
+    });
+  };
+  batchRoute('/internal/v1/orders/batch', 'orders', decodePlaceInput, async (input) =>
+    encodePlaceResult(await oms.place(input)),
+  );
+  batchRoute('/internal/v1/cancels/batch', 'cancels', decodeCancelRequest, async (input) =>
+    encodeCancelResult(await oms.cancel(input)),
+  );
   app.post('/internal/v1/cancels', async (req, reply) => {
     if (!authorized(req.headers.authorization))
       return reply.code(401).send({ code: 'UNAUTHORIZED', msg: 'internal token required' });

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import Fastify from 'fastify';
-import { encodePlaceInput, registerOmsRoutes, type Oms, type PlaceOrderInput } from '@ballast/oms';
+import { BallastError, ErrorCode } from '@ballast/errors';
+import {
+  encodeCancelRequest,
+  encodePlaceInput,
+  registerOmsRoutes,
+  type CancelRequest,
+  type Oms,
+  type PlaceOrderInput,
+} from '@ballast/oms';
 
 const TOKEN = 'internal-secret-0123456789';
 const input = (i: number): PlaceOrderInput => ({
@@ -76,5 +84,49 @@ describe('oms internal batch API', () => {
     assert.equal((await post(a, [])).statusCode, 400);
     const tooMany = Array.from({ length: 1001 }, (_, i) => ({ i }));
     assert.equal((await post(a, tooMany)).statusCode, 400);
+  });
+});
+
+describe('oms internal batch API for cancels', () => {
+  /** An oms whose cancels find no order for odd ids and fail (retryably) for id 13. */
+  const cancelOms = (seen: CancelRequest[]): Oms =>
+    ({
+      async cancel(c: CancelRequest) {
+        seen.push(c);
+        if (c.orderId === 13n) throw new BallastError(ErrorCode.StateConnection, 'log down', { retryable: true });
+        return { ok: false, reason: { _tag: 'NoSuchOrder', message: `no order ${c.orderId}` } };
+      },
+    }) as unknown as Oms;
+  const postCancels = (seen: CancelRequest[], cancels: unknown[]) => {
+    const a = Fastify({ logger: false });
+    registerOmsRoutes(a, cancelOms(seen), TOKEN);
+    return a.inject({
+      method: 'POST',
+      url: '/internal/v1/cancels/batch',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      payload: { cancels },
+    });
+  };
+
+  it('runs each cancel of a batch on its own: one result per cancel in order, a failure or a malformed one alone', async () => {
+    const seen: CancelRequest[] = [];
+    const cancel = (orderId: bigint) => encodeCancelRequest({ accountId: 7n, symbol: 'BTCUSDT', orderId });
+    const res = await postCancels(seen, [cancel(11n), cancel(13n), { symbol: 'BTCUSDT' }, cancel(15n)]);
+    assert.equal(res.statusCode, 200, res.body);
+    const { results } = res.json() as {
+      results: {
+        ok: boolean;
+        result?: { ok: boolean; reason: { message: string } };
+        error?: { code: string; retryable: boolean };
+      }[];
+    };
+    assert.deepEqual(
+      results.map((r) => (r.ok ? r.result?.reason.message : `${r.error?.code} ${r.error?.retryable}`)),
+      ['no order 11', 'STATE_CONNECTION true', 'STATE_INVALID false', 'no order 15'],
+    );
+    assert.deepEqual(
+      seen.map((c) => c.orderId),
+      [11n, 13n, 15n],
+    );
   });
 });
