@@ -109,6 +109,19 @@ type Journal = { key: string; kind: string; timeMs: number; postings: readonly P
 /** What a batch of events changes: journal entries, order rows (changed in place) and trades. */
 type Settlement = { journals: Journal[]; dirty: OrderRow[]; trades: Insertable<Database['trades']>[] };
 
+/** What `postings` change, aggregated per account and asset, sorted in lock order. */
+function balanceDeltas(postings: readonly Posting[]): BalanceDelta[] {
+  const deltas = new Map<string, BalanceDelta>();
+  for (const p of postings) {
+    const k = `${p.account}:${p.asset}`;
+    let d = deltas.get(k);
+    if (d === undefined) deltas.set(k, (d = { account_id: p.account, asset: p.asset, available: 0n, reserved: 0n }));
+    if (p.bucket === 'available') d.available += p.amount;
+    else d.reserved += p.amount;
+  }
+  return [...deltas.values()].sort(byAccountAsset);
+}
+
 /** @throws Error when an entry does not sum to zero per asset (the transaction must not commit). */
 function checkBalanced(journals: readonly { key: string; postings: readonly Posting[] }[]): void {
   for (const j of journals) {
@@ -165,15 +178,7 @@ function combinedSettlementParameters(
   const journals = s?.journals ?? [];
   checkBalanced(journals);
   const postings = journals.flatMap((j) => j.postings.filter((p) => p.amount !== 0n).map((p) => ({ key: j.key, p })));
-  const deltas = new Map<string, BalanceDelta>();
-  for (const { p } of postings) {
-    const k = `${p.account}:${p.asset}`;
-    let d = deltas.get(k);
-    if (d === undefined) deltas.set(k, (d = { account_id: p.account, asset: p.asset, available: 0n, reserved: 0n }));
-    if (p.bucket === 'available') d.available += p.amount;
-    else d.reserved += p.amount;
-  }
-  const balances = [...deltas.values()].sort(byAccountAsset);
+  const balances = balanceDeltas(postings.map((x) => x.p));
   const dirty = s?.dirty ?? [];
   const trades = s?.trades ?? [];
   const col = <T, V>(rows: readonly T[], f: (row: T) => V): V[] => rows.map(f);
@@ -256,17 +261,11 @@ async function insertJournals(
     for (const r of rows) ids.set(r.event_key, r.id);
   }
   const postings = [];
-  const deltas = new Map<string, BalanceDelta>();
   for (const j of journals) {
     const id = ids.get(j.key) as bigint;
     for (const p of j.postings) {
       if (p.amount === 0n) continue;
       postings.push({ journal_id: id, account_id: p.account, asset: p.asset, bucket: p.bucket, amount: p.amount });
-      const k = `${p.account}:${p.asset}`;
-      let d = deltas.get(k);
-      if (d === undefined) deltas.set(k, (d = { account_id: p.account, asset: p.asset, available: 0n, reserved: 0n }));
-      if (p.bucket === 'available') d.available += p.amount;
-      else d.reserved += p.amount;
     }
   }
   for (let i = 0; i < postings.length; i += 1000) {
@@ -275,7 +274,7 @@ async function insertJournals(
       trx.insertInto('postings').values(list),
     );
   }
-  return [...deltas.values()].sort(byAccountAsset);
+  return balanceDeltas(journals.flatMap((j) => j.postings.filter((p) => p.amount !== 0n)));
 }
 
 /**
