@@ -558,15 +558,36 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
 
 // ------------------------------------------------------------------ run
 
+/** The target being measured: Ctrl-C or SIGTERM stops it (and drops what it created) first. */
+let stopRunning: (() => Promise<void>) | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    log(`bench: ${signal}; stopping what it started`);
+    void (stopRunning?.() ?? Promise.resolve()).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
+
+/** Measures `target`, then stops it — once, also when the run is interrupted meanwhile. */
+const measureAndStop = async (target: Target, warmupRate: number): Promise<Measured> => {
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopped ??= target.stop());
+  stopRunning = stop;
+  try {
+    return await measure(target, warmupRate);
+  } finally {
+    await stop();
+    stopRunning = undefined;
+  }
+};
+
 if (mode === 'embedded') {
   const target = await startEmbedded();
   log(`ballast at ${target.httpUrl}`);
-  const m = await measure(target, 1500).finally(() => target.stop());
+  const m = await measureAndStop(target, 1500);
   let peer: { ceiling: Measured; ratioToCeiling: number | null } | undefined;
   if (ceiling === 'on') {
     const server = await startCeiling();
     log(`\n--- peer: the HTTP ceiling (a server that only answers) at ${server.httpUrl}`);
-    const c = await measure(server, 1500).finally(() => server.stop());
+    const c = await measureAndStop(server, 1500);
     peer = {
       ceiling: c,
       ratioToCeiling: c.maxOrdersPerSec > 0 ? Math.round((m.maxOrdersPerSec / c.maxOrdersPerSec) * 100) / 100 : null,
@@ -583,7 +604,7 @@ if (mode === 'embedded') {
     log(`\n--- cluster ${replicas}`);
     const target = await startCluster(replicas, name);
     log(`front at ${target.httpUrl}`);
-    results[name] = await measure(target, 400).finally(() => target.stop());
+    results[name] = await measureAndStop(target, 400);
   }
   const one = results.one!;
   const two = results.two!;
