@@ -6,4 +6,4 @@
 export { SystemAccount, type Database } from './schema.ts';
 export type * from './schema.ts';
 export { createQueryCache, type QueryCache, type QueryCacheOptions, type QueryRunner } from './query-cache.ts';
-export { migrateToLatest, type SqlDialect } from './migrations.ts';
+export { CONFLICT_FUNCTION, migrateToLatest, type SqlDialect } from './migrations.ts';

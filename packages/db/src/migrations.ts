@@ -146,8 +146,30 @@ function migrations(dialect: SqlDialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_conflict_function': {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      async up(db: Kysely<any>) {
+        // PostgreSQL: a statement aborts itself with this when what it read has changed (the
+        // oms's one-statement batch, when a balance fell below what it reserves). SQLSTATE 40001,
+        // serialization failure: drivers and callers already retry it. SQLite has no functions to
+        // add; its one writer checks between statements.
+        if (dialect === 'postgres') {
+          await sql`CREATE OR REPLACE FUNCTION ${sql.raw(CONFLICT_FUNCTION)}(reason text) RETURNS bigint
+            LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '%', reason USING ERRCODE = 'serialization_failure'; END $$`.execute(
+            db,
+          );
+        }
+      },
+    },
   };
 }
+
+/**
+ * A PostgreSQL function, `ballast_conflict(reason text) RETURNS bigint`, that raises `reason` as a
+ * serialization failure (SQLSTATE 40001): a statement calls it to abort itself, and everything it
+ * wrote, when a check on what it read fails.
+ */
+export const CONFLICT_FUNCTION = 'ballast_conflict';
 
 /**
  * Brings the schema to the latest version.

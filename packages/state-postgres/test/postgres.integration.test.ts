@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { DEFAULT_MARKETS, compileMarkets } from '@ballast/contracts';
-import { migrateToLatest, type Database } from '@ballast/db';
+import { CONFLICT_FUNCTION, migrateToLatest, type Database } from '@ballast/db';
 import { createLedger, verifyLedger } from '@ballast/ledger';
 import { classifyPostgresError, openPostgres } from '@ballast/state-postgres';
 import { SERVICES, skipUnlessService } from '@ballast/testkit';
@@ -24,12 +24,33 @@ describe('PostgreSQL (same Kysely code as SQLite)', { skip: skip ?? false }, () 
   it('migrates once when several replicas start at the same time', async () => {
     const replicas = await Promise.all([open(), open(), open()]);
     const results = await Promise.all(replicas.map((db) => migrateToLatest(db, 'postgres')));
-    assert.deepEqual(results.flat(), ['0001_initial', '0002_marketdata_snapshots']); // exactly one replica applied them
+    assert.deepEqual(results.flat(), ['0001_initial', '0002_marketdata_snapshots', '0003_conflict_function']); // exactly one replica applied them
     const accounts = await replicas[0]!.selectFrom('accounts').select(['id', 'kind']).orderBy('id').execute();
     assert.deepEqual(accounts, [
       { id: 1n, kind: 'external' },
       { id: 2n, kind: 'fees' },
     ]);
+  });
+
+  it('lets a statement abort itself, and all it wrote, as a retryable conflict', async () => {
+    const db = await open();
+    await migrateToLatest(db, 'postgres');
+    const attempt = (fail: boolean) =>
+      sql`with a as (insert into accounts (kind, created_ms) values ('user', 7) returning id)
+          select case when ${fail} then ${sql.raw(CONFLICT_FUNCTION)}('what it read has changed') else 0 end as x from a`.execute(
+        db,
+      );
+    await attempt(false);
+    const err = await attempt(true).then(
+      () => assert.fail('the statement should have aborted'),
+      (e: unknown) => e,
+    );
+    assert.equal((err as { code?: string }).code, '40001');
+    const classified = classifyPostgresError(err, 'test');
+    assert.equal(classified.code, 'STATE_CONFLICT');
+    assert.equal(classified.retryable, true);
+    const rows = await db.selectFrom('accounts').select('id').where('created_ms', '=', 7n).execute();
+    assert.equal(rows.length, 1); // the aborted statement's row is gone
   });
 
   it('runs its queries as named prepared statements: parsed once per connection, then reused', async () => {

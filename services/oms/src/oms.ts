@@ -32,8 +32,23 @@ import {
   type TraceContext,
 } from '@ballast/runtime';
 import type { AppendInput, AppendResult, AppendsInTransaction, EventLog } from '@ballast/state';
-import { sql, type ExpressionBuilder, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
+import {
+  CompiledQuery,
+  sql,
+  type ExpressionBuilder,
+  type Insertable,
+  type Kysely,
+  type Selectable,
+  type Transaction,
+} from 'kysely';
 import { createGroupCommit } from './group-commit.ts';
+import {
+  BATCH_READ,
+  BATCH_WRITE,
+  batchReadParameters,
+  batchWriteParameters,
+  type BatchReadRow,
+} from './one-statement.ts';
 import { findOrder, toOrderRecord } from './order-record.ts';
 import type { CancelResult, OrderRecord, PlaceOrderInput, PlaceRejection, PlaceResult } from './order-request.ts';
 
@@ -143,6 +158,38 @@ interface WrittenBatch {
   readonly refused: Pending[];
 }
 
+type OrderRow = Selectable<Database['orders']>;
+
+/** An order the batch accepts, with its reservation and engine quantities. */
+interface Accepted {
+  readonly p: Pending;
+  readonly asset: string;
+  readonly amount: bigint;
+  readonly qtyLots?: bigint;
+  readonly quoteLots?: bigint;
+}
+
+const pairKey = (a: bigint, s: string): string => `${a}:${s}`;
+
+/** A reservation summed by balance. */
+interface BalanceDelta {
+  readonly account: bigint;
+  readonly asset: string;
+  amount: bigint;
+}
+/** Where a balance row is one of `list`. */
+const touchedBalances = (eb: ExpressionBuilder<Database, 'balances'>, list: readonly BalanceDelta[]) =>
+  eb.or(list.map((d) => eb.and([eb('account_id', '=', d.account), eb('asset', '=', d.asset)])));
+/** The amount `list` reserves from the balance row at hand (a CASE on account and asset). */
+const reservedAmount = (list: readonly BalanceDelta[]) =>
+  sql<bigint>`case ${sql.join(
+    list.map(
+      (d) =>
+        sql`when balances.account_id = ${d.account} and balances.asset = ${d.asset} then cast(${d.amount} as bigint)`,
+    ),
+    sql` `,
+  )} end`;
+
 /** A command to append, with the trace context its producer span continues. */
 interface OutCommand {
   readonly key?: string;
@@ -250,6 +297,95 @@ export function createOms(config: OmsConfig): Oms {
     });
 
   /**
+   * Decides a batch's orders in arrival order against `avail` (available amounts by
+   * `pairKey(account, asset)`, updated as reservations are taken) and `known` (orders already
+   * stored, by `pairKey(account, clientOrderId)`): each is accepted (with its reservation), a
+   * duplicate (of a stored order or of an earlier one in the batch), or refused. `delta`: the
+   * reservations summed by balance.
+   */
+  const decide = (batch: readonly Pending[], avail: Map<string, bigint>, known: ReadonlyMap<string, OrderRow>) => {
+    const delta = new Map<string, BalanceDelta>();
+    const seenInBatch = new Map<string, Pending>();
+    const accepted: Accepted[] = [];
+    const duplicates: { p: Pending; of: Pending | undefined; row: OrderRow | undefined }[] = [];
+    const refused: Pending[] = [];
+    for (const p of batch) {
+      const { input, market } = p;
+      const ck = pairKey(input.accountId, input.clientOrderId);
+      const row = known.get(ck);
+      if (row !== undefined || seenInBatch.has(ck)) {
+        duplicates.push({ p, of: seenInBatch.get(ck), row });
+        continue;
+      }
+      const r = plan(input, market, (asset) => avail.get(pairKey(input.accountId, asset)) ?? 0n);
+      const pk = r === null ? '' : pairKey(input.accountId, r.asset);
+      if (r === null || r.amount <= 0n || (avail.get(pk) ?? 0n) < r.amount) {
+        refused.push(p);
+        continue;
+      }
+      seenInBatch.set(ck, p);
+      avail.set(pk, (avail.get(pk) as bigint) - r.amount);
+      const d = delta.get(pk);
+      if (d === undefined) delta.set(pk, { account: input.accountId, asset: r.asset, amount: r.amount });
+      else d.amount += r.amount;
+      accepted.push({ p, ...r });
+    }
+    return { accepted, duplicates, refused, delta };
+  };
+
+  /** The order row of an accepted order (`id` given when allocated beforehand). */
+  const orderRowOf = ({ p, asset, amount }: Accepted, timeMs: number, id?: bigint): Insertable<Database['orders']> => ({
+    ...(id !== undefined ? { id } : {}),
+    account_id: p.input.accountId,
+    symbol: p.input.symbol,
+    client_order_id: p.input.clientOrderId,
+    side: p.input.side,
+    type: p.input.apiType,
+    tif: p.input.tif,
+    price_ticks: p.input.priceTicks ?? 0n,
+    qty_lots: p.input.qtyLots ?? 0n,
+    quote_qty_minor: p.input.quoteQtyMinor ?? 0n,
+    stop_price_ticks: p.input.stopPriceTicks ?? 0n,
+    stp: p.input.stp,
+    status: 'NEW',
+    executed_lots: 0n,
+    cum_quote_minor: 0n,
+    reserve_asset: asset,
+    reserved_minor: amount,
+    created_ms: timeMs,
+    updated_ms: timeMs,
+  });
+
+  /** Each reservation moves its amount from available to reserved: two postings. */
+  const reservationPostings = (accepted: readonly Accepted[]) =>
+    accepted.flatMap((a) => [
+      { account_id: a.p.input.accountId, asset: a.asset, bucket: 'available' as const, amount: -a.amount },
+      { account_id: a.p.input.accountId, asset: a.asset, bucket: 'reserved' as const, amount: a.amount },
+    ]);
+
+  /** The command log entry (key and payload) placing order `id`. */
+  const commandOf = (a: Accepted, id: bigint, timeMs: number): { key: string; payload: string } => {
+    const { input } = a.p;
+    const command = {
+      type: 'place',
+      orderId: Number(id),
+      account: Number(input.accountId),
+      side: input.side,
+      orderType: input.type,
+      ...(input.priceTicks !== undefined ? { priceTicks: Number(input.priceTicks) } : {}),
+      ...(a.qtyLots !== undefined ? { qtyLots: Number(a.qtyLots) } : {}),
+      ...(a.quoteLots !== undefined ? { quoteLots: Number(a.quoteLots) } : {}),
+      ...(input.stopPriceTicks !== undefined ? { triggerPriceTicks: Number(input.stopPriceTicks) } : {}),
+      ...(input.type === 'limit' || input.type === 'stopLimit' ? { tif: input.tif } : {}),
+      ...(input.postOnly ? { postOnly: true } : {}),
+      stp: input.stp,
+      timeMs,
+      ...(a.p.ctx !== undefined ? { trace: traceCarrier(a.p.ctx)?.['traceparent'] } : {}),
+    };
+    return { key: `o${id}`, payload: JSON.stringify(command) };
+  };
+
+  /**
    * Writes a whole batch in a handful of statements: one query finds retries, one reads the
    * balances involved, reservations are decided in arrival order in memory, then one multi-row
    * insert each for orders, postings and (withOutbox) outbox, one journal entry for the batch's
@@ -276,7 +412,6 @@ export function createOms(config: OmsConfig): Oms {
     lockFirst = false,
     cleanUp: readonly bigint[] = [],
   ): Promise<WrittenBatch> => {
-    const pairKey = (a: bigint, s: string): string => `${a}:${s}`;
     type Lookup = { account: bigint; client: string };
     const lookups: Lookup[] = batch.map((p) => ({ account: p.input.accountId, client: p.input.clientOrderId }));
     const retryOf = (eb: ExpressionBuilder<Database, 'orders'>, list: readonly Lookup[]) =>
@@ -329,60 +464,12 @@ export function createOms(config: OmsConfig): Oms {
       },
     );
     const avail = new Map(balances.map((b) => [pairKey(b.account_id, b.asset), b.available]));
-    const delta = new Map<string, { account: bigint; asset: string; amount: bigint }>();
-    const seenInBatch = new Map<string, Pending>();
-    const accepted: { p: Pending; asset: string; amount: bigint; qtyLots?: bigint; quoteLots?: bigint }[] = [];
-    const duplicates: { p: Pending; of: Pending | undefined; row: (typeof existing)[number] | undefined }[] = [];
-    const refused: Pending[] = [];
-    for (const p of batch) {
-      const { input, market } = p;
-      const ck = pairKey(input.accountId, input.clientOrderId);
-      const row = known.get(ck);
-      if (row !== undefined || seenInBatch.has(ck)) {
-        duplicates.push({ p, of: seenInBatch.get(ck), row });
-        continue;
-      }
-      const r = plan(input, market, (asset) => avail.get(pairKey(input.accountId, asset)) ?? 0n);
-      const pk = r === null ? '' : pairKey(input.accountId, r.asset);
-      if (r === null || r.amount <= 0n || (avail.get(pk) ?? 0n) < r.amount) {
-        refused.push(p);
-        continue;
-      }
-      seenInBatch.set(ck, p);
-      avail.set(pk, (avail.get(pk) as bigint) - r.amount);
-      const d = delta.get(pk);
-      if (d === undefined) delta.set(pk, { account: input.accountId, asset: r.asset, amount: r.amount });
-      else d.amount += r.amount;
-      accepted.push({ p, ...r });
-    }
+    const { accepted, duplicates, refused, delta } = decide(batch, avail, known);
     const written: Written[] = [];
     const outbox: Insertable<Database['outbox']>[] = [];
     if (accepted.length > 0) {
-      const orderRows = accepted.map(({ p, asset, amount }) => ({
-        account_id: p.input.accountId,
-        symbol: p.input.symbol,
-        client_order_id: p.input.clientOrderId,
-        side: p.input.side,
-        type: p.input.apiType,
-        tif: p.input.tif,
-        price_ticks: p.input.priceTicks ?? 0n,
-        qty_lots: p.input.qtyLots ?? 0n,
-        quote_qty_minor: p.input.quoteQtyMinor ?? 0n,
-        stop_price_ticks: p.input.stopPriceTicks ?? 0n,
-        stp: p.input.stp,
-        status: 'NEW',
-        executed_lots: 0n,
-        cum_quote_minor: 0n,
-        reserve_asset: asset,
-        reserved_minor: amount,
-        created_ms: timeMs,
-        updated_ms: timeMs,
-      }));
-      // Each reservation moves its amount from available to reserved: two postings.
-      const postings = accepted.flatMap((a) => [
-        { account_id: a.p.input.accountId, asset: a.asset, bucket: 'available' as const, amount: -a.amount },
-        { account_id: a.p.input.accountId, asset: a.asset, bucket: 'reserved' as const, amount: a.amount },
-      ]);
+      const orderRows = accepted.map((a) => orderRowOf(a, timeMs));
+      const postings = reservationPostings(accepted);
       let rows: Selectable<Database['orders']>[];
       if (combined) {
         // Orders, their journal entry (keyed by the first id and the count, as below) and its
@@ -441,24 +528,7 @@ export function createOms(config: OmsConfig): Oms {
       for (const a of accepted) {
         const { input } = a.p;
         const row = byClient.get(pairKey(input.accountId, input.clientOrderId))!;
-        const command = {
-          type: 'place',
-          orderId: Number(row.id),
-          account: Number(input.accountId),
-          side: input.side,
-          orderType: input.type,
-          ...(input.priceTicks !== undefined ? { priceTicks: Number(input.priceTicks) } : {}),
-          ...(a.qtyLots !== undefined ? { qtyLots: Number(a.qtyLots) } : {}),
-          ...(a.quoteLots !== undefined ? { quoteLots: Number(a.quoteLots) } : {}),
-          ...(input.stopPriceTicks !== undefined ? { triggerPriceTicks: Number(input.stopPriceTicks) } : {}),
-          ...(input.type === 'limit' || input.type === 'stopLimit' ? { tif: input.tif } : {}),
-          ...(input.postOnly ? { postOnly: true } : {}),
-          stp: input.stp,
-          timeMs,
-          ...(a.p.ctx !== undefined ? { trace: traceCarrier(a.p.ctx)?.['traceparent'] } : {}),
-        };
-        const key = `o${row.id}`;
-        const payload = JSON.stringify(command);
+        const { key, payload } = commandOf(a, row.id, timeMs);
         if (withOutbox)
           outbox.push({ order_id: row.id, log: commandLog(input.symbol), key, payload, created_ms: timeMs });
         written.push({ pending: a.p, order: toOrderRecord(row), key, payload });
@@ -476,17 +546,8 @@ export function createOms(config: OmsConfig): Oms {
     // amounts by CASE on (account, asset), each guarded so available never goes negative.
     const updates = [...delta.values()];
     if (updates.length > 0) {
-      type Update = (typeof updates)[number];
-      const touched = (eb: ExpressionBuilder<Database, 'balances'>, list: readonly Update[]) =>
-        eb.or(list.map((d) => eb.and([eb('account_id', '=', d.account), eb('asset', '=', d.asset)])));
-      const amountOf = (list: readonly Update[]) =>
-        sql<bigint>`case ${sql.join(
-          list.map(
-            (d) =>
-              sql`when balances.account_id = ${d.account} and balances.asset = ${d.asset} then cast(${d.amount} as bigint)`,
-          ),
-          sql` `,
-        )} end`;
+      const touched = touchedBalances;
+      const amountOf = reservedAmount;
       let updated;
       if (combined) {
         // The outbox rows, the ordered lock and the guarded update, in one statement. The locking
@@ -551,6 +612,96 @@ export function createOms(config: OmsConfig): Oms {
       else retries.push({ pending: d.p, order: original.order });
     }
     return { written, retries, refused };
+  };
+
+  /**
+   * PostgreSQL's usual path: a batch in two round trips and no explicit transaction, where
+   * `writeAll` takes six (begin, four statements, commit). Under load each round trip waits for
+   * two processes to be scheduled on crowded cores, so they, not the statements, set the batch's
+   * time.
+   *
+   * 1. One read: the balances involved, whether any order of the batch is already stored (a
+   *    retry), and an order id per order from the orders' sequence.
+   * 2. Decided in memory as `writeAll` decides. Then one statement, committed on its own: the
+   *    outbox clean-up, the orders (with the allocated ids, so their commands are built before),
+   *    the journal entry, its postings, the outbox rows, the ordered lock and the reservation.
+   *
+   * The reservation is guarded (`available >= amount`); when a balance fell below what it
+   * reserves since it was read, a row is not updated and the statement aborts itself, and all it
+   * wrote, through `ballast_conflict` (SQLSTATE 40001; a unique violation aborts it too, when
+   * another replica stored the same client order id meanwhile). That surfaces as
+   * `STATE_CONFLICT`, and the caller writes the batch again through `writeAll` with rows locked
+   * first. Returns `undefined`, having written nothing, when the batch holds a retry:
+   * those take `writeAll`'s path (unused ids are a gap in the sequence, nothing more).
+   */
+  const writeInOneStatement = async (
+    batch: Pending[],
+    timeMs: number,
+    cleanUp: readonly bigint[],
+  ): Promise<WrittenBatch | undefined> => {
+    const lookups = batch.map((p) => ({ account: p.input.accountId, client: p.input.clientOrderId }));
+    if (new Set(lookups.map((l) => pairKey(l.account, l.client))).size !== lookups.length) return undefined;
+    const pairs = new Map<string, { account: bigint; asset: string }>();
+    for (const p of batch) {
+      for (const asset of [p.market.baseAsset, p.market.quoteAsset]) {
+        pairs.set(pairKey(p.input.accountId, asset), { account: p.input.accountId, asset });
+      }
+    }
+    const { rows: read } = await db.executeQuery<BatchReadRow>(
+      CompiledQuery.raw(BATCH_READ, batchReadParameters([...pairs.values()], lookups, batch.length)),
+    );
+    if (read.some((r) => r.k === 'r')) return undefined;
+    const avail = new Map<string, bigint>();
+    const ids: bigint[] = [];
+    for (const r of read) {
+      if (r.k === 'i') ids.push(r.n as bigint);
+      else if (r.n !== null) avail.set(pairKey(r.account_id as bigint, r.asset as string), r.n);
+    }
+    const { accepted, refused, delta } = decide(batch, avail, new Map());
+    if (accepted.length === 0) {
+      published.push(...cleanUp); // the next batch deletes them
+      return { written: [], retries: [], refused };
+    }
+    const idOf = (i: number): bigint => ids[i] as bigint;
+    const commands = accepted.map((a, i) => commandOf(a, idOf(i), timeMs));
+    let rows: OrderRow[];
+    try {
+      ({ rows } = await db.executeQuery<OrderRow>(
+        CompiledQuery.raw(
+          BATCH_WRITE,
+          batchWriteParameters({
+            cleanUp,
+            orders: accepted.map((a, i) => ({ ...orderRowOf(a, timeMs), id: idOf(i) }) as OrderRow),
+            timeMs,
+            journalKey: `rsv:${idOf(0)}+${accepted.length}`,
+            postings: reservationPostings(accepted),
+            outbox: accepted.map((a, i) => ({
+              order_id: idOf(i),
+              log: commandLog(a.p.input.symbol),
+              ...(commands[i] as { key: string; payload: string }),
+            })),
+            reservations: [...delta.values()],
+          }),
+        ),
+      ));
+    } catch (err) {
+      // 40001: the guard above (or a serialization failure); 23505: another replica stored the
+      // same client order id since the read.
+      const code = (err as { code?: unknown }).code;
+      if (code === '40001' || code === '23505') {
+        throw new BallastError(ErrorCode.StateConflict, 'balance or order changed during order entry; retry', {
+          cause: err,
+          retryable: true,
+        });
+      }
+      throw err;
+    }
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const written = accepted.map((a, i) => {
+      const { key, payload } = commands[i] as { key: string; payload: string };
+      return { pending: a.p, order: toOrderRecord(byId.get(idOf(i)) as OrderRow), key, payload };
+    });
+    return { written, retries: [], refused };
   };
 
   /** Outbox rows whose commands are in the log; deleted by the next transaction (or the sweeper). */
@@ -698,7 +849,8 @@ export function createOms(config: OmsConfig): Oms {
       });
     try {
       try {
-        batch = await write(false);
+        // PostgreSQL: two round trips, no transaction; a batch holding a retry goes through writeAll.
+        batch = (combined ? await writeInOneStatement(live, timeMs, done) : undefined) ?? (await write(false));
       } catch (err) {
         // A balance fell between the unlocked read and the update: again, rows locked first.
         if (config.rowLocks !== true || (err as { code?: unknown }).code !== ErrorCode.StateConflict) throw err;

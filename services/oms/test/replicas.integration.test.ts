@@ -118,4 +118,34 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
       .executeTakeFirst();
     assert.equal(row, undefined, 'nothing of the first attempt is kept');
   });
+
+  it('answers a retry with the original order, in a later batch or the same one, and reserves once', async () => {
+    await setAvailable(10n * perOrder);
+    const oms = await newOms();
+    const first = await oms.place(limitBuy('retry-later'));
+    assert.ok(first.ok && !first.duplicate);
+    // A later batch holding the retry beside a new order: the new one is placed, the retry answered.
+    const [again, fresh] = await Promise.all([oms.place(limitBuy('retry-later')), oms.place(limitBuy())]);
+    assert.ok(again.ok && again.duplicate);
+    assert.equal(again.ok && again.order.id, first.ok && first.order.id);
+    assert.ok(fresh.ok && !fresh.duplicate);
+    // Twice in one batch: one order, the second answered as its duplicate.
+    const [x, y] = await Promise.all([oms.place(limitBuy('twice')), oms.place(limitBuy('twice'))]);
+    assert.ok(x.ok && y.ok);
+    assert.equal(x.ok && x.order.id, y.ok && y.order.id);
+    assert.deepEqual([x.ok && x.duplicate, y.ok && y.duplicate], [false, true]);
+    assert.deepEqual(await balance(), { available: 7n * perOrder, reserved: 3n * perOrder });
+  });
+
+  it('two replicas given the same client order id at once store one order and answer both with it', async () => {
+    await setAvailable(10n * perOrder);
+    const [a, b] = [await newOms(), await newOms()];
+    for (let i = 0; i < 5; i++) {
+      const [x, y] = await Promise.all([a.place(limitBuy(`both-${i}`)), b.place(limitBuy(`both-${i}`))]);
+      assert.ok(x.ok && y.ok);
+      assert.equal(x.ok && x.order.id, y.ok && y.order.id);
+      assert.equal([x, y].filter((r) => r.ok && r.duplicate).length, 1);
+    }
+    assert.deepEqual(await balance(), { available: 5n * perOrder, reserved: 5n * perOrder });
+  });
 });
