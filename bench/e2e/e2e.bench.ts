@@ -119,6 +119,27 @@ const stopChild = async (child: ChildProcess): Promise<void> => {
   await exited;
 };
 
+/**
+ * Waits for `child`'s ready line. From the moment it is spawned, Ctrl-C or SIGTERM runs `stop`
+ * (so an interrupted start-up leaves nothing behind), and so does a failed start. Returns the ready
+ * line and `stop`, which runs once however often it is called.
+ */
+const untilReady = async (
+  child: ChildProcess,
+  marker: string,
+  stopTarget: () => Promise<void>,
+): Promise<{ ready: Record<string, any>; stop: () => Promise<void> }> => {
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopped ??= stopTarget());
+  stopRunning = stop;
+  try {
+    return { ready: await waitForLine(child, marker), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+};
+
 async function startEmbedded(): Promise<Target> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ballast-bench-'));
   const profile =
@@ -146,15 +167,15 @@ async function startEmbedded(): Promise<Target> {
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const ready = await waitForLine(child, '"Ballast is ready"');
+  const { ready, stop } = await untilReady(child, '"Ballast is ready"', async () => {
+    await stopChild(child);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
   return {
     httpUrl: ready.httpUrl,
     adminUrl: ready.adminUrl,
     pids: async () => new Map([['ballast', [child.pid!]]]),
-    async stop() {
-      await stopChild(child);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 
@@ -163,12 +184,12 @@ async function startCeiling(): Promise<Target> {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'http-ceiling-server.ts')], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const ready = await waitForLine(child, '"ceilingReady"');
+  const { ready, stop } = await untilReady(child, '"ceilingReady"', () => stopChild(child));
   return {
     httpUrl: ready.httpUrl,
     adminUrl: ready.httpUrl,
     pids: async () => new Map([['ceiling-server', [child.pid!]]]),
-    stop: () => stopChild(child),
+    stop,
   };
 }
 
@@ -216,7 +237,21 @@ async function startCluster(replicas: string, name: string): Promise<Target> {
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const ready = await waitForLine(child, '"Ballast cluster is ready"');
+  const { ready, stop } = await untilReady(child, '"Ballast cluster is ready"', async () => {
+    await stopChild(child);
+    rmSync(stateDir, { recursive: true, force: true });
+    const c = new pg.Client({ connectionString: pgUrl });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await c.end();
+    const nc = await connect({ servers: natsUrl });
+    const jsm = await jetstreamManager(nc);
+    for await (const si of jsm.streams.list()) {
+      const n = si.config.name;
+      if (n.startsWith(`${prefix.toUpperCase()}_`) || n === `KV_${prefix}_registry`) await jsm.streams.delete(n);
+    }
+    await nc.close();
+  });
   return {
     httpUrl: ready.frontUrl,
     adminUrl: ready.adminUrl,
@@ -234,21 +269,7 @@ async function startCluster(replicas: string, name: string): Promise<Target> {
         out.set(`${r.role}-${r.replica}`, [r.pid]);
       return out;
     },
-    async stop() {
-      await stopChild(child);
-      rmSync(stateDir, { recursive: true, force: true });
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await c.end();
-      const nc = await connect({ servers: natsUrl });
-      const jsm = await jetstreamManager(nc);
-      for await (const si of jsm.streams.list()) {
-        const n = si.config.name;
-        if (n.startsWith(`${prefix.toUpperCase()}_`) || n === `KV_${prefix}_registry`) await jsm.streams.delete(n);
-      }
-      await nc.close();
-    },
+    stop,
   };
 }
 
