@@ -333,9 +333,8 @@ export function createOms(config: OmsConfig): Oms {
     return { accepted, duplicates, refused, delta };
   };
 
-  /** The order row of an accepted order (`id` given when allocated beforehand). */
-  const orderRowOf = ({ p, asset, amount }: Accepted, timeMs: number, id?: bigint): Insertable<Database['orders']> => ({
-    ...(id !== undefined ? { id } : {}),
+  /** The order row of an accepted order. */
+  const orderRowOf = ({ p, asset, amount }: Accepted, timeMs: number): Insertable<Database['orders']> => ({
     account_id: p.input.accountId,
     symbol: p.input.symbol,
     client_order_id: p.input.clientOrderId,
@@ -671,7 +670,7 @@ export function createOms(config: OmsConfig): Oms {
           BATCH_WRITE,
           batchWriteParameters({
             cleanUp,
-            orders: accepted.map((a, i) => ({ ...orderRowOf(a, timeMs), id: idOf(i) }) as OrderRow),
+            orders: accepted.map((a, i) => ({ ...orderRowOf(a, timeMs), id: idOf(i) })),
             timeMs,
             journalKey: `rsv:${idOf(0)}+${accepted.length}`,
             postings: reservationPostings(accepted),

@@ -14,7 +14,8 @@
  *
  * @module
  */
-import { CONFLICT_FUNCTION } from '@ballast/db';
+import { CONFLICT_FUNCTION, type Database } from '@ballast/db';
+import type { Insertable } from 'kysely';
 
 /**
  * Rows `k` = 'b': balance (`account_id`, `asset`, `n` = available, null when no row); 'r': a
@@ -97,22 +98,8 @@ WHERE CASE WHEN (SELECT count(*) FROM u) = cardinality($26::bigint[]) THEN true
 export interface BatchWrite {
   /** Outbox rows already published, deleted. */
   readonly cleanUp: readonly bigint[];
-  readonly orders: readonly {
-    readonly id: bigint;
-    readonly account_id: bigint;
-    readonly symbol: string;
-    readonly client_order_id: string;
-    readonly side: string;
-    readonly type: string;
-    readonly tif: string;
-    readonly price_ticks: bigint;
-    readonly qty_lots: bigint;
-    readonly quote_qty_minor: bigint;
-    readonly stop_price_ticks: bigint;
-    readonly stp: string;
-    readonly reserve_asset: string;
-    readonly reserved_minor: bigint;
-  }[];
+  /** The orders, each with the id allocated for it by {@link BATCH_READ}. */
+  readonly orders: readonly (Insertable<Database['orders']> & { readonly id: bigint })[];
   readonly timeMs: number;
   readonly journalKey: string;
   readonly postings: readonly { account_id: bigint; asset: string; bucket: string; amount: bigint }[];
