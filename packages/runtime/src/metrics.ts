@@ -27,6 +27,8 @@ export interface BallastMetrics {
   readonly rateLimitStoreErrors: Counter;
   /** Order batches written again, rows locked first, because a balance fell after their unlocked read. */
   readonly omsBalanceConflicts: Counter;
+  /** Order batches committed, by path: `statement` (PostgreSQL, two round trips) or `transaction`. */
+  readonly omsBatches: Counter<'path'>;
 }
 
 /** Creates a registry with default process metrics and Ballast's own. */
@@ -120,6 +122,12 @@ export function createMetrics(): BallastMetrics {
     omsBalanceConflicts: new Counter({
       name: 'ballast_oms_balance_conflicts_total',
       help: 'Order batches written again with their balance rows locked first: a balance fell after their unlocked read.',
+      registers: [registry],
+    }),
+    omsBatches: new Counter({
+      name: 'ballast_oms_batches_total',
+      help: 'Order batches committed, by path: statement (PostgreSQL, one read and one self-committing statement) or transaction.',
+      labelNames: ['path'],
       registers: [registry],
     }),
     commandsApplied: new Counter({

@@ -143,6 +143,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     onWarning: (m, err) => logger.warn({ err }, m),
     onAccepted: (symbol) => metrics.ordersAccepted.inc({ symbol }),
     onBalanceConflict: () => metrics.omsBalanceConflicts.inc(),
+    onBatchWritten: (path) => metrics.omsBatches.inc({ path }),
   });
   const matching = createMatching({
     db,

@@ -88,6 +88,13 @@ export interface OmsConfig {
   /** Called when a batch (row locks) found a balance fallen since its unlocked read and is written again. */
   readonly onBalanceConflict?: () => void;
   /**
+   * Called for each batch committed through the outbox: `statement` when it took PostgreSQL's
+   * two-round-trip path, `transaction` when it was written statement by statement in a
+   * transaction (SQLite; on PostgreSQL a batch holding a retry, or one written again after a
+   * conflict).
+   */
+  readonly onBatchWritten?: (path: 'statement' | 'transaction') => void;
+  /**
    * Whether the command log is reachable now (the NATS connection is up). When it returns false,
    * new orders and cancels are refused at once with a retryable `STATE_CONNECTION` (answered 503):
    * an order matching cannot see would only wait. @default always true
@@ -656,6 +663,7 @@ export function createOms(config: OmsConfig): Oms {
       if (r.k === 'i') ids.push(r.n as bigint);
       else if (r.n !== null) avail.set(pairKey(r.account_id as bigint, r.asset as string), r.n);
     }
+    ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)); // in arrival order, as the sequence gave them
     const { accepted, refused, delta } = decide(batch, avail, new Map());
     if (accepted.length === 0) {
       published.push(...cleanUp); // the next batch deletes them
@@ -684,10 +692,11 @@ export function createOms(config: OmsConfig): Oms {
         ),
       ));
     } catch (err) {
-      // 40001: the guard above (or a serialization failure); 23505: another replica stored the
-      // same client order id since the read.
-      const code = (err as { code?: unknown }).code;
-      if (code === '40001' || code === '23505') {
+      // 40001: the guard above (or a serialization failure); 40P01: a deadlock, this statement
+      // the victim; 23505 on orders_client_id: another replica stored the same client order id
+      // since the read. Any other unique violation is a bug, and fails the batch.
+      const { code, constraint } = err as { code?: unknown; constraint?: unknown };
+      if (code === '40001' || code === '40P01' || (code === '23505' && constraint === 'orders_client_id')) {
         throw new BallastError(ErrorCode.StateConflict, 'balance or order changed during order entry; retry', {
           cause: err,
           retryable: true,
@@ -849,12 +858,15 @@ export function createOms(config: OmsConfig): Oms {
     try {
       try {
         // PostgreSQL: two round trips, no transaction; a batch holding a retry goes through writeAll.
-        batch = (combined ? await writeInOneStatement(live, timeMs, done) : undefined) ?? (await write(false));
+        const fast = combined ? await writeInOneStatement(live, timeMs, done) : undefined;
+        batch = fast ?? (await write(false));
+        config.onBatchWritten?.(fast !== undefined ? 'statement' : 'transaction');
       } catch (err) {
         // A balance fell between the unlocked read and the update: again, rows locked first.
         if (config.rowLocks !== true || (err as { code?: unknown }).code !== ErrorCode.StateConflict) throw err;
         config.onBalanceConflict?.();
         batch = await write(true);
+        config.onBatchWritten?.('transaction');
       }
     } catch (err) {
       if (traced) traceWrite(live, startedAt, undefined, err);

@@ -57,12 +57,20 @@ export const batchReadParameters = (
 ];
 
 /**
- * Returns the inserted order rows. Parameters: see {@link batchWriteParameters}. The lock CTE is
- * MATERIALIZED, so its rows are locked in its ORDER BY (account, asset), the order every writer
- * follows, whatever plan the update gets.
+ * Returns the inserted order rows. Parameters: see {@link batchWriteParameters}.
+ *
+ * Order of work: PostgreSQL runs data-modifying CTEs as their rows are read, and the ones nobody
+ * reads at the end. So the lock CTE reads every other write's rows (the always-true count
+ * filter, evaluated once before its scan): the outbox clean-up, all orders, postings and outbox
+ * rows are written before any balance row is locked, and the locks are held for the update and
+ * the commit only. Without it, the first order row was inserted, then the balances locked, then
+ * the other orders: another replica inserting one of those client order ids meanwhile and then
+ * waiting for the same balance deadlocked with it. The lock CTE is MATERIALIZED, so its rows are
+ * locked in its ORDER BY (account, asset), the order every writer follows, whatever plan the
+ * update gets.
  */
 export const BATCH_WRITE = `WITH done AS (
-  DELETE FROM outbox WHERE order_id = ANY($1::bigint[])
+  DELETE FROM outbox WHERE order_id = ANY($1::bigint[]) RETURNING order_id
 ), o AS (
   INSERT INTO orders (id, account_id, symbol, client_order_id, side, type, tif, price_ticks, qty_lots,
     quote_qty_minor, stop_price_ticks, stp, reserve_asset, reserved_minor,
@@ -76,13 +84,17 @@ export const BATCH_WRITE = `WITH done AS (
 ), p AS (
   INSERT INTO postings (journal_id, account_id, asset, bucket, amount)
   SELECT j.id, v.* FROM j, unnest($18::bigint[], $19::text[], $20::text[], $21::bigint[]) AS v
+  RETURNING journal_id
 ), ob AS (
   INSERT INTO outbox (order_id, log, key, payload, created_ms)
   SELECT v.*, $15::bigint FROM unnest($22::bigint[], $23::text[], $24::text[], $25::text[]) AS v
+  RETURNING order_id
 ), d AS (
   SELECT * FROM unnest($26::bigint[], $27::text[], $28::bigint[]) AS d(account_id, asset, amount)
 ), l AS MATERIALIZED (
   SELECT b.account_id, b.asset FROM balances b JOIN d ON b.account_id = d.account_id AND b.asset = d.asset
+  WHERE (SELECT count(*) FROM done) + (SELECT count(*) FROM o) + (SELECT count(*) FROM p)
+    + (SELECT count(*) FROM ob) >= 0
   ORDER BY b.account_id, b.asset FOR UPDATE OF b
 ), u AS (
   UPDATE balances SET available = balances.available - d.amount, reserved = balances.reserved + d.amount

@@ -30,14 +30,21 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
       .where('account_id', '=', ACCOUNT)
       .where('asset', '=', 'USDT')
       .execute();
+  /** Batches committed by each path, over every oms this suite creates. */
+  const paths = { statement: 0, transaction: 0 };
   const newOms = async (onBalanceConflict?: () => void) =>
     createOms({
       db,
       log: await createSqliteEventLog(logDb),
       markets,
       rowLocks: true,
+      onBatchWritten: (path) => paths[path]++,
       ...(onBalanceConflict !== undefined ? { onBalanceConflict } : {}),
     });
+  const pathsSince = (before: typeof paths) => ({
+    statement: paths.statement - before.statement,
+    transaction: paths.transaction - before.transaction,
+  });
 
   before(async () => {
     db = await openPostgres<Database>({ url: SERVICES.postgres.url, schema, maxConnections: 8 });
@@ -69,6 +76,7 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     const refused = results.filter((r) => !r.ok && r.reason._tag === 'InsufficientFunds').length;
     assert.equal(accepted, 10);
     assert.equal(refused, 20);
+    assert.ok(paths.statement > 0, 'batches take the two-round-trip path');
     assert.deepEqual(await balance(), { available: perOrder / 2n, reserved: 10n * perOrder });
   });
 
@@ -147,5 +155,95 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
       assert.equal([x, y].filter((r) => r.ok && r.duplicate).length, 1);
     }
     assert.deepEqual(await balance(), { available: 5n * perOrder, reserved: 5n * perOrder });
+  });
+
+  it('reserves from two balances of one account in one batch in one statement, each by what its order needs', async () => {
+    await setAvailable(10n * perOrder);
+    const btcBefore = 10n ** 12n;
+    await db
+      .insertInto('balances')
+      .values({ account_id: ACCOUNT, asset: 'BTC', available: btcBefore, reserved: 0n })
+      .onConflict((oc) => oc.columns(['account_id', 'asset']).doUpdateSet({ available: btcBefore, reserved: 0n }))
+      .execute();
+    const oms = await newOms();
+    const before = { ...paths };
+    const [buy, sell] = await Promise.all([oms.place(limitBuy()), oms.place({ ...limitBuy(), side: 'sell' })]);
+    assert.ok(buy.ok && sell.ok);
+    assert.deepEqual(pathsSince(before), { statement: 1, transaction: 0 });
+    assert.deepEqual(await balance(), { available: 9n * perOrder, reserved: perOrder });
+    const btc = await db
+      .selectFrom('balances')
+      .select(['available', 'reserved'])
+      .where('account_id', '=', ACCOUNT)
+      .where('asset', '=', 'BTC')
+      .executeTakeFirstOrThrow();
+    assert.ok(btc.reserved > 0n);
+    assert.equal(btc.available + btc.reserved, btcBefore);
+    const sold = await db
+      .selectFrom('orders')
+      .select(['reserve_asset', 'reserved_minor'])
+      .where('id', '=', sell.ok ? sell.order.id : -1n)
+      .executeTakeFirstOrThrow();
+    assert.deepEqual(sold, { reserve_asset: 'BTC', reserved_minor: btc.reserved });
+  });
+
+  it("writes a batch's orders before locking balances: a replica inserting one of them meanwhile waits, and no deadlock", async () => {
+    await setAvailable(100n * perOrder);
+    const [a, b] = [await newOms(), await newOms()];
+    const deadlocks = async () => {
+      await sql`select pg_stat_clear_snapshot()`.execute(db);
+      const r = await sql<{ n: string }>`select deadlocks::text as n from pg_stat_database
+        where datname = current_database()`.execute(db);
+      return BigInt(r.rows[0]?.n ?? '0');
+    };
+    const deadlocksBefore = await deadlocks();
+    const waiting = async (count: number) => {
+      for (let i = 0; i < 500; i++) {
+        const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+          where wait_event_type = 'Lock' and datname = current_database()`.execute(db);
+        if ((r.rows[0]?.n ?? 0) >= count) return;
+      }
+      assert.fail(`expected ${count} statements waiting for a lock`);
+    };
+    // The balance row is held, so each batch stops at its lock: A's batch of two first, then B's
+    // batch holding A's second client order id.
+    const outcome = await db.connection().execute(async (conn) => {
+      await sql`begin`.execute(conn);
+      await conn
+        .selectFrom('balances')
+        .select('available')
+        .where('account_id', '=', ACCOUNT)
+        .where('asset', '=', 'USDT')
+        .forUpdate()
+        .execute();
+      const fromA = Promise.all([a.place(limitBuy('order-first-a')), a.place(limitBuy('order-first-both'))]);
+      await waiting(1);
+      const fromB = b.place(limitBuy('order-first-both'));
+      await waiting(2);
+      await sql`commit`.execute(conn);
+      return { fromA: await fromA, fromB: await fromB };
+    });
+    const [only, shared] = outcome.fromA;
+    assert.ok(only.ok && shared.ok && outcome.fromB.ok);
+    assert.equal(shared.ok && shared.order.id, outcome.fromB.ok && outcome.fromB.order.id);
+    assert.deepEqual(await balance(), { available: 98n * perOrder, reserved: 2n * perOrder });
+    // Statistics reach pg_stat_database within a second of a backend going idle.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(await deadlocks(), deadlocksBefore);
+  });
+
+  it('a client order id sent to two replicas, one holding it in a larger batch: both answered with the same order', async () => {
+    await setAvailable(100n * perOrder);
+    const [a, b] = [await newOms(), await newOms()];
+    for (let i = 0; i < 5; i++) {
+      const [first, shared, other] = await Promise.all([
+        a.place(limitBuy(`dl-${i}-a`)),
+        a.place(limitBuy(`dl-${i}-both`)),
+        b.place(limitBuy(`dl-${i}-both`)),
+      ]);
+      assert.ok(first.ok && shared.ok && other.ok);
+      assert.equal(shared.ok && shared.order.id, other.ok && other.order.id);
+    }
+    assert.deepEqual(await balance(), { available: 90n * perOrder, reserved: 10n * perOrder });
   });
 });
