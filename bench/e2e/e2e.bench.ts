@@ -135,7 +135,7 @@ const untilReady = async (
   try {
     return { ready: await waitForLine(child, marker), stop };
   } catch (err) {
-    await stop();
+    await stop().catch(() => undefined); // the start-up error is the one to report
     throw err;
   }
 };
@@ -197,6 +197,23 @@ async function startCluster(replicas: string, name: string): Promise<Target> {
   const stateDir = mkdtempSync(join(tmpdir(), 'ballast-bench-cluster-'));
   const database = `ballast_bench_${name}_${process.pid}`;
   const prefix = `bench${name}${process.pid}`.slice(0, 30);
+  /** Drops what this cluster run creates: its state folder, database and streams. */
+  const dropClusterState = async (): Promise<void> => {
+    rmSync(stateDir, { recursive: true, force: true });
+    const c = new pg.Client({ connectionString: pgUrl });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await c.end();
+    const nc = await connect({ servers: natsUrl });
+    const jsm = await jetstreamManager(nc);
+    for await (const si of jsm.streams.list()) {
+      const n = si.config.name;
+      if (n.startsWith(`${prefix.toUpperCase()}_`) || n === `KV_${prefix}_registry`) await jsm.streams.delete(n);
+    }
+    await nc.close();
+  };
+  // Until the cluster runs, an interrupted start drops what was created so far.
+  stopRunning = dropClusterState;
   const admin = new pg.Client({ connectionString: pgUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${database}`);
@@ -239,18 +256,7 @@ async function startCluster(replicas: string, name: string): Promise<Target> {
   );
   const { ready, stop } = await untilReady(child, '"Ballast cluster is ready"', async () => {
     await stopChild(child);
-    rmSync(stateDir, { recursive: true, force: true });
-    const c = new pg.Client({ connectionString: pgUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await c.end();
-    const nc = await connect({ servers: natsUrl });
-    const jsm = await jetstreamManager(nc);
-    for await (const si of jsm.streams.list()) {
-      const n = si.config.name;
-      if (n.startsWith(`${prefix.toUpperCase()}_`) || n === `KV_${prefix}_registry`) await jsm.streams.delete(n);
-    }
-    await nc.close();
+    await dropClusterState();
   });
   return {
     httpUrl: ready.frontUrl,
