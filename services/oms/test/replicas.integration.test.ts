@@ -41,6 +41,17 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
       onBatchWritten: (path) => paths[path]++,
       ...(onBalanceConflict !== undefined ? { onBalanceConflict } : {}),
     });
+  /** Opens a transaction on `conn` holding the account's USDT balance row (committed by the caller). */
+  const holdBalanceRow = async (conn: Kysely<Database>) => {
+    await sql`begin`.execute(conn);
+    await conn
+      .selectFrom('balances')
+      .select('available')
+      .where('account_id', '=', ACCOUNT)
+      .where('asset', '=', 'USDT')
+      .forUpdate()
+      .execute();
+  };
   const pathsSince = (before: typeof paths) => ({
     statement: paths.statement - before.statement,
     transaction: paths.transaction - before.transaction,
@@ -86,14 +97,7 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     const oms = await newOms(() => conflicts++);
     // Another writer holds the balance row, so the batch stops at its lock, after its read.
     const other = await db.connection().execute(async (conn) => {
-      await sql`begin`.execute(conn);
-      await conn
-        .selectFrom('balances')
-        .select('available')
-        .where('account_id', '=', ACCOUNT)
-        .where('asset', '=', 'USDT')
-        .forUpdate()
-        .execute();
+      await holdBalanceRow(conn);
       const holder = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(conn)).rows[0]?.pid;
       const order = limitBuy();
       const placing = oms.place(order);
@@ -208,14 +212,7 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     // The balance row is held, so each batch stops at its lock: A's batch of two first, then B's
     // batch holding A's second client order id.
     const outcome = await db.connection().execute(async (conn) => {
-      await sql`begin`.execute(conn);
-      await conn
-        .selectFrom('balances')
-        .select('available')
-        .where('account_id', '=', ACCOUNT)
-        .where('asset', '=', 'USDT')
-        .forUpdate()
-        .execute();
+      await holdBalanceRow(conn);
       const fromA = Promise.all([a.place(limitBuy('order-first-a')), a.place(limitBuy('order-first-both'))]);
       await waiting(1);
       const fromB = b.place(limitBuy('order-first-both'));
