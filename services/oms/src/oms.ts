@@ -178,6 +178,17 @@ interface Accepted {
 
 const pairKey = (a: bigint, s: string): string => `${a}:${s}`;
 
+/** The balances a batch may reserve from: base and quote asset of each order's account, once each. */
+const balancePairs = (batch: readonly { input: PlaceOrderInput; market: Market }[]) => {
+  const pairs = new Map<string, { account: bigint; asset: string }>();
+  for (const p of batch) {
+    for (const asset of [p.market.baseAsset, p.market.quoteAsset]) {
+      pairs.set(pairKey(p.input.accountId, asset), { account: p.input.accountId, asset });
+    }
+  }
+  return [...pairs.values()];
+};
+
 /** A reservation summed by balance. */
 interface BalanceDelta {
   readonly account: bigint;
@@ -447,13 +458,7 @@ export function createOms(config: OmsConfig): Oms {
               .where((eb) => retryOf(eb, list)),
           );
     const known = new Map(existing.map((r) => [pairKey(r.account_id, r.client_order_id), r]));
-    const pairs = new Map<string, { account: bigint; asset: string }>();
-    for (const p of batch) {
-      for (const asset of [p.market.baseAsset, p.market.quoteAsset]) {
-        pairs.set(pairKey(p.input.accountId, asset), { account: p.input.accountId, asset });
-      }
-    }
-    const pairList = [...pairs.values()];
+    const pairList = balancePairs(batch);
     const lockRead = config.rowLocks === true && lockFirst;
     const { rows: balances } = await queries.execute(
       trx,
@@ -552,8 +557,6 @@ export function createOms(config: OmsConfig): Oms {
     // amounts by CASE on (account, asset), each guarded so available never goes negative.
     const updates = [...delta.values()];
     if (updates.length > 0) {
-      const touched = touchedBalances;
-      const amountOf = reservedAmount;
       let updated;
       if (combined) {
         // The outbox rows, the ordered lock and the guarded update, in one statement. The locking
@@ -563,7 +566,7 @@ export function createOms(config: OmsConfig): Oms {
           `oms.outbox+lock+reserve:${outbox.length}:${updates.length}`,
           { outbox, updates },
           (d) => {
-            const amount = amountOf(d.updates);
+            const amount = reservedAmount(d.updates);
             return trx
               .with('ob', (db) => db.insertInto('outbox').values(d.outbox).returning('order_id'))
               .with(
@@ -572,7 +575,7 @@ export function createOms(config: OmsConfig): Oms {
                   db
                     .selectFrom('balances')
                     .select(['account_id', 'asset'])
-                    .where((eb) => touched(eb, d.updates))
+                    .where((eb) => touchedBalances(eb, d.updates))
                     .orderBy('account_id')
                     .orderBy('asset')
                     .forUpdate(),
@@ -587,11 +590,11 @@ export function createOms(config: OmsConfig): Oms {
         );
       } else {
         updated = await queries.execute(trx, `oms.reserve:${updates.length}`, updates, (list) => {
-          const amount = amountOf(list);
+          const amount = reservedAmount(list);
           return trx
             .updateTable('balances')
             .set({ available: sql`balances.available - ${amount}`, reserved: sql`balances.reserved + ${amount}` })
-            .where((eb) => touched(eb, list))
+            .where((eb) => touchedBalances(eb, list))
             .where(sql<boolean>`balances.available >= ${amount}`);
         });
       }
@@ -647,14 +650,8 @@ export function createOms(config: OmsConfig): Oms {
   ): Promise<WrittenBatch | undefined> => {
     const lookups = batch.map((p) => ({ account: p.input.accountId, client: p.input.clientOrderId }));
     if (new Set(lookups.map((l) => pairKey(l.account, l.client))).size !== lookups.length) return undefined;
-    const pairs = new Map<string, { account: bigint; asset: string }>();
-    for (const p of batch) {
-      for (const asset of [p.market.baseAsset, p.market.quoteAsset]) {
-        pairs.set(pairKey(p.input.accountId, asset), { account: p.input.accountId, asset });
-      }
-    }
     const { rows: read } = await db.executeQuery<BatchReadRow>(
-      CompiledQuery.raw(BATCH_READ, batchReadParameters([...pairs.values()], lookups, batch.length)),
+      CompiledQuery.raw(BATCH_READ, batchReadParameters(balancePairs(batch), lookups, batch.length)),
     );
     if (read.some((r) => r.k === 'r')) return undefined;
     const avail = new Map<string, bigint>();
