@@ -304,7 +304,18 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     ...(stores.rateLimitStore !== undefined ? { rateLimitStore: stores.rateLimitStore } : {}),
   });
   const { token, file } = adminTokenOf(settings);
-  const admin = buildAdmin({ db, ledger, markets, log, token, nowMs, lifecycle, metrics });
+  const admin = buildAdmin({
+    db,
+    ledger,
+    markets,
+    log,
+    token,
+    nowMs,
+    lifecycle,
+    metrics,
+    logger,
+    classifyError: (err) => stores.classify(err, 'admin request'),
+  });
 
   lifecycle.onDrain('stop accepting requests', async () => {
     await hub.close();

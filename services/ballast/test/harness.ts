@@ -204,6 +204,24 @@ export async function fundedAccount(
   return { key: acct.apiKey, id: acct.accountId };
 }
 
+/**
+ * Deposits 50 billion USDT twice (5·10^18 minor units each). The second would take the venue's
+ * USDT beyond a 64-bit balance: it must be refused with -1130, change no balance, and leave the
+ * ledger balanced. Returns the answers and balances seen, for the caller to assert on.
+ */
+export async function depositPastBalanceLimit(inst: Instance) {
+  const acct = await fundedAccount(inst, {});
+  const deposit = (transferId: string) =>
+    call(inst.adminUrl, 'POST', '/admin/deposits', {
+      token: inst.adminToken,
+      params: { accountId: acct.id, asset: 'USDT', amount: '50000000000', transferId },
+    });
+  const first = await deposit(`big-1-${acct.id}`);
+  const second = await deposit(`big-2-${acct.id}`);
+  const verify = await call(inst.adminUrl, 'GET', '/admin/ledger/verify', { token: inst.adminToken });
+  return { first, second, usdt: (await balances(inst, acct.key))['USDT'], verify: verify.body };
+}
+
 /** Balances of an account as `{ asset: [free, locked] }`. */
 export async function balances(inst: Instance, key: string): Promise<Record<string, [string, string]>> {
   const r = await call(inst.httpUrl, 'GET', '/api/v3/account', { key });

@@ -8,7 +8,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Database } from '@ballast/db';
 import { formatMinor, parseMinor, type Markets } from '@ballast/contracts';
-import { verifyLedger, type Ledger } from '@ballast/ledger';
+import { MAX_BALANCE_MINOR, verifyLedger, type Ledger } from '@ballast/ledger';
 import type { EventLog } from '@ballast/state';
 import type { Kysely } from 'kysely';
 import { ApiCode, ApiError, badRequest, mandatory } from './api-error.ts';
@@ -77,6 +77,11 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       kind === 'deposit'
         ? await deps.ledger.deposit(accountId, asset, amount, transferId)
         : await deps.ledger.withdraw(accountId, asset, amount, transferId);
+    if (!r.ok && r.reason === 'AmountOutOfRange')
+      throw badRequest(
+        ApiCode.InvalidParameter,
+        `Parameter 'amount' would take the total of ${asset} held on the venue beyond ${formatMinor(MAX_BALANCE_MINOR, a.decimals)}, the most a balance can hold.`,
+      );
     if (!r.ok)
       throw badRequest(
         r.reason === 'InsufficientFunds' ? ApiCode.NewOrderRejected : ApiCode.InvalidParameter,

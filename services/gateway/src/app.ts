@@ -71,14 +71,19 @@ export function buildGateway(deps: GatewayDeps): Gateway {
   return { app, hub };
 }
 
-/** Builds the admin server. */
+/** Builds the admin server. Its errors are answered and logged as the public server's are (a store outage answers 503). */
 export function buildAdmin(
-  deps: AdminDeps & { lifecycle: Lifecycle; metrics: BallastMetrics; drainGraceMs?: number },
+  deps: AdminDeps &
+    Pick<GatewayDeps, 'logger' | 'classifyError'> & {
+      lifecycle: Lifecycle;
+      metrics: BallastMetrics;
+      drainGraceMs?: number;
+    },
 ): FastifyInstance {
   const app = Fastify({ bodyLimit: 16 * 1024, return503OnClosing: false, logger: false });
   installGracefulClose(app, { graceMs: deps.drainGraceMs ?? 1500 });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parseForm);
-  installErrorHandling(app);
+  installErrorHandling(app, deps.logger, deps.classifyError);
   registerAdminRoutes(app, deps);
   app.get('/livez', async () => ({ status: 'ok' }));
   return app;

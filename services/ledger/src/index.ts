@@ -4,6 +4,7 @@
  * @module
  */
 export {
+  MAX_BALANCE_MINOR,
   createLedger,
   postJournal,
   type FeeSchedule,

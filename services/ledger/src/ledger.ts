@@ -89,7 +89,18 @@ export interface LedgerConfig {
 /** The outcome of a transfer. */
 export type TransferResult =
   | { readonly ok: true; readonly duplicate: boolean }
-  | { readonly ok: false; readonly reason: 'InsufficientFunds' | 'UnknownAsset' | 'UnknownAccount' };
+  | {
+      readonly ok: false;
+      readonly reason: 'InsufficientFunds' | 'UnknownAsset' | 'UnknownAccount' | 'AmountOutOfRange';
+    };
+
+/**
+ * The largest magnitude a balance may reach, in minor units: a 64-bit signed integer (PostgreSQL's
+ * `bigint`; SQLite would silently turn a larger sum into a float). Every user and fee balance of
+ * an asset together equals minus the external account's, so bounding the external account on
+ * each deposit bounds them all.
+ */
+export const MAX_BALANCE_MINOR = 2n ** 63n - 1n;
 
 /** The ledger role. */
 export interface Ledger {
@@ -692,6 +703,17 @@ export function createLedger(config: LedgerConfig): Ledger {
       const eventKey = `${direction}:${transferId}`;
       const seen = await trx.selectFrom('journal').select('id').where('event_key', '=', eventKey).executeTakeFirst();
       if (seen !== undefined) return { ok: true, duplicate: true };
+      if (direction === 'deposit') {
+        // On PostgreSQL the external balance row is locked, so two deposits cannot both pass the
+        // check; every deposit of the asset updates that row anyway. SQLite has one writer.
+        const q = trx
+          .selectFrom('balances')
+          .select('available')
+          .where('account_id', '=', SystemAccount.External)
+          .where('asset', '=', asset);
+        const ext = await (combined ? q.forUpdate() : q).executeTakeFirst();
+        if ((ext?.available ?? 0n) - amount < -MAX_BALANCE_MINOR) return { ok: false, reason: 'AmountOutOfRange' };
+      }
       if (direction === 'withdrawal') {
         const bal = await trx
           .selectFrom('balances')
