@@ -25,7 +25,10 @@
  * through `--rates`, reports the highest sustained one, then runs at half of it and reports
  * p50/p99/p99.9. CPU per process (each replica, the supervisor, PostgreSQL, NATS, Redis and the
  * load generator itself) is read from /proc over the highest sustained step, so the bottleneck
- * is visible. Last line: one JSON object.
+ * is visible; so is each process's time runnable but waiting for a core (`waitPct`, from
+ * schedstat), and the machine's busy and hypervisor-stolen time (`machinePct`, from /proc/stat):
+ * where every process waits longer for a core than it runs, the cores are the limit. Last line:
+ * one JSON object.
  *
  * The peer (`--ceiling on`, the default in embedded mode): the same load against a Fastify server
  * that answers every request with a fixed body and does nothing else (http-ceiling-server.ts),
@@ -309,22 +312,70 @@ const storePids = (): Map<string, number[]> => {
   }
   return out;
 };
-/** Starts a CPU measurement; the returned function gives % of one core per process name. */
-function cpuMeter(pids: Map<string, number[]>): () => Record<string, number> {
-  const all = new Map([...pids, ...storePids()]);
+/**
+ * Seconds the threads of a process spent runnable but waiting for a core (the run queue), from
+ * /proc/<pid>/task/<tid>/schedstat; 0 once it is gone. Threads that ended meanwhile are not
+ * counted, so this is a lower bound.
+ */
+const runQueueSeconds = (pid: number): number => {
+  let ns = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+      } catch {
+        /* the thread ended */
+      }
+    }
+  } catch {
+    return 0;
+  }
+  return ns / 1e9;
+};
+/** The machine's CPU counters from /proc/stat, in seconds summed over every core. */
+const machineSeconds = (): { busy: number; steal: number } => {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = f as [number, ...number[]];
+  return { busy: (user + nice! + system! + irq! + softirq!) / CLK_TCK, steal: steal! / CLK_TCK };
+};
+
+/** What {@link cpuMeter} reports, each figure in % of one core (200 = both cores of this machine). */
+interface CpuReading {
+  /** CPU used, per process name. */
+  cpuPct: Record<string, number>;
+  /**
+   * Time runnable but waiting for a core, per process name. Above the process's own CPU, its
+   * work waits longer for a core than it takes: the cores, not the process, are the limit.
+   */
+  waitPct: Record<string, number>;
+  /** The whole machine: busy (user, system, interrupts) and stolen by the hypervisor. */
+  machinePct: { busy: number; steal: number };
+}
+
+/** Starts a CPU measurement of `pids` (plus the local stores and this process). */
+function cpuMeter(pids: Map<string, number[]>): () => CpuReading {
+  const all = new Map([...pids, ...storePids(), ['bench-client', [process.pid]]]);
   const t0 = performance.now();
-  const c0 = new Map([...all].map(([k, ps]) => [k, ps.map(cpuSeconds)]));
-  const self0 = process.cpuUsage();
+  const c0 = new Map([...all].map(([k, ps]) => [k, ps.map((p) => [cpuSeconds(p), runQueueSeconds(p)] as const)]));
+  const m0 = machineSeconds();
   return () => {
     const s = (performance.now() - t0) / 1000;
-    const out: Record<string, number> = {};
+    const pct = (x: number): number => Math.round((x / s) * 100);
+    const cpuPct: Record<string, number> = {};
+    const waitPct: Record<string, number> = {};
     for (const [k, ps] of all) {
-      const used = ps.reduce((a, p, i) => a + Math.max(0, cpuSeconds(p) - (c0.get(k)?.[i] ?? 0)), 0);
-      out[k] = Math.round((used / s) * 100);
+      const before = c0.get(k) ?? [];
+      let used = 0;
+      let waited = 0;
+      ps.forEach((p, i) => {
+        used += Math.max(0, cpuSeconds(p) - (before[i]?.[0] ?? 0));
+        waited += Math.max(0, runQueueSeconds(p) - (before[i]?.[1] ?? 0));
+      });
+      cpuPct[k] = pct(used);
+      waitPct[k] = pct(waited);
     }
-    const self = process.cpuUsage(self0);
-    out['bench-client'] = Math.round(((self.user + self.system) / 1e6 / s) * 100);
-    return out;
+    const m1 = machineSeconds();
+    return { cpuPct, waitPct, machinePct: { busy: pct(m1.busy - m0.busy), steal: pct(m1.steal - m0.steal) } };
   };
 }
 
@@ -340,6 +391,8 @@ interface StepResult {
   p99Ms: number;
   p999Ms: number;
   cpuPct?: Record<string, number>;
+  waitPct?: Record<string, number>;
+  machinePct?: { busy: number; steal: number };
   /** Failed answers by `<HTTP status>:<code>` (0 = no answer), to tell overload from a fault. */
   errorKinds?: Record<string, number>;
 }
@@ -348,6 +401,8 @@ interface Measured {
   maxOrdersPerSec: number;
   atHalf: { rate: number; p50Ms: number; p99Ms: number; p999Ms: number; errors: number };
   cpuPctAtMax: Record<string, number>;
+  waitPctAtMax: Record<string, number>;
+  machinePctAtMax: { busy: number; steal: number };
   ledgerVerified: boolean;
   steps: StepResult[];
 }
@@ -543,26 +598,30 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
   const pids = await target.pids();
   const steps: StepResult[] = [];
   let best = 0;
-  let cpuPctAtMax: Record<string, number> = {};
-  for (const rate of rates) {
-    if (steps.length > 0) await drained();
-    const meter = cpuMeter(pids);
-    const r = await runAt(rate, stepSeconds);
-    r.cpuPct = meter();
-    steps.push(r);
-    const sustained = r.errors / r.sent < 0.01 && r.ok >= 0.95 * r.sent && r.p99Ms < 1000;
-    const top = Object.entries(r.cpuPct)
+  let atMax: CpuReading = { cpuPct: {}, waitPct: {}, machinePct: { busy: 0, steal: 0 } };
+  const top = (pct: Record<string, number>): string =>
+    Object.entries(pct)
       .sort((a, b) => b[1] - a[1])
       .slice(0, 6)
       .map(([k, v]) => `${k} ${v}%`)
       .join(', ');
+  for (const rate of rates) {
+    if (steps.length > 0) await drained();
+    const meter = cpuMeter(pids);
+    const r = await runAt(rate, stepSeconds);
+    const reading = meter();
+    Object.assign(r, reading);
+    steps.push(r);
+    const sustained = r.errors / r.sent < 0.01 && r.ok >= 0.95 * r.sent && r.p99Ms < 1000;
+    const { busy, steal } = reading.machinePct;
     log(
-      `rate ${rate}/s: ok ${r.ok}/${r.sent}, errors ${r.errors} ${JSON.stringify(r.errorKinds)}, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, p99.9 ${r.p999Ms} ms; CPU ${top}` +
+      `rate ${rate}/s: ok ${r.ok}/${r.sent}, errors ${r.errors} ${JSON.stringify(r.errorKinds)}, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, p99.9 ${r.p999Ms} ms; ` +
+        `CPU ${top(reading.cpuPct)}; waiting for a core ${top(reading.waitPct)}; machine busy ${busy}%, stolen ${steal}%` +
         (sustained ? '' : ' (not sustained)'),
     );
     if (!sustained) break;
     best = rate;
-    cpuPctAtMax = r.cpuPct;
+    atMax = reading;
   }
   const half = Math.max(1, Math.round(best / 2));
   await drained(); // the failed step's backlog, and breakers it opened
@@ -577,7 +636,9 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
   return {
     maxOrdersPerSec: best,
     atHalf: { rate: half, p50Ms: atHalf.p50Ms, p99Ms: atHalf.p99Ms, p999Ms: atHalf.p999Ms, errors: atHalf.errors },
-    cpuPctAtMax,
+    cpuPctAtMax: atMax.cpuPct,
+    waitPctAtMax: atMax.waitPct,
+    machinePctAtMax: atMax.machinePct,
     ledgerVerified,
     steps,
   };
