@@ -256,6 +256,26 @@ export function checkFilters(input: PlaceOrderInput, market: Market): PlaceRejec
   return null;
 }
 
+/** How often a batch is written with rows locked first before a race fails it. */
+const LOCKED_WRITE_ATTEMPTS = 3;
+
+/**
+ * A PostgreSQL error that another writer caused, as a retryable `STATE_CONFLICT`: 40001 (a
+ * serialization failure, or the one statement's guard), 40P01 (a deadlock, this transaction the
+ * victim), 23505 on `orders_client_id` (another replica stored one of the batch's client order ids
+ * since the read). Anything else, including any other unique violation (a bug), is returned as it is.
+ */
+const asEntryRace = (err: unknown): unknown => {
+  const { code, constraint } = (err ?? {}) as { code?: unknown; constraint?: unknown };
+  if (code === '40001' || code === '40P01' || (code === '23505' && constraint === 'orders_client_id')) {
+    return new BallastError(ErrorCode.StateConflict, 'balance or order changed during order entry; retry', {
+      cause: err,
+      retryable: true,
+    });
+  }
+  return err;
+};
+
 const logDown = (): BallastError =>
   new BallastError(ErrorCode.StateConnection, 'the command log is unreachable; retry later', { retryable: true });
 
@@ -689,17 +709,8 @@ export function createOms(config: OmsConfig): Oms {
         ),
       ));
     } catch (err) {
-      // 40001: the guard above (or a serialization failure); 40P01: a deadlock, this statement
-      // the victim; 23505 on orders_client_id: another replica stored the same client order id
-      // since the read. Any other unique violation is a bug, and fails the batch.
-      const { code, constraint } = err as { code?: unknown; constraint?: unknown };
-      if (code === '40001' || code === '40P01' || (code === '23505' && constraint === 'orders_client_id')) {
-        throw new BallastError(ErrorCode.StateConflict, 'balance or order changed during order entry; retry', {
-          cause: err,
-          retryable: true,
-        });
-      }
-      throw err;
+      // 40001 here is the guard above.
+      throw asEntryRace(err);
     }
     const byId = new Map(rows.map((r) => [r.id, r]));
     const written = accepted.map((a, i) => {
@@ -856,13 +867,25 @@ export function createOms(config: OmsConfig): Oms {
       try {
         // PostgreSQL: two round trips, no transaction; a batch holding a retry goes through writeAll.
         const fast = combined ? await writeInOneStatement(live, timeMs, done) : undefined;
-        batch = fast ?? (await write(false));
+        batch = fast ?? (await write(false).catch((e: unknown) => Promise.reject(asEntryRace(e))));
         config.onBatchWritten?.(fast !== undefined ? 'statement' : 'transaction');
       } catch (err) {
-        // A balance fell between the unlocked read and the update: again, rows locked first.
+        // A balance fell between the unlocked read and the update, or another replica stored one
+        // of the batch's client order ids meanwhile: again, rows locked first (the read then finds
+        // that order, and answers with it). A replica can store such an id again meanwhile, so a
+        // few attempts, each of which only a new race can fail.
         if (config.rowLocks !== true || (err as { code?: unknown }).code !== ErrorCode.StateConflict) throw err;
         config.onBalanceConflict?.();
-        batch = await write(true);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            batch = await write(true);
+            break;
+          } catch (again) {
+            const race = asEntryRace(again);
+            if (attempt >= LOCKED_WRITE_ATTEMPTS || (race as { code?: unknown }).code !== ErrorCode.StateConflict)
+              throw race;
+          }
+        }
         config.onBatchWritten?.('transaction');
       }
     } catch (err) {

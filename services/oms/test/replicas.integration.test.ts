@@ -52,6 +52,15 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
       .forUpdate()
       .execute();
   };
+  /** Polls until `count` statements of this database wait for a lock. */
+  const waitingForLock = async (count: number) => {
+    for (let i = 0; i < 500; i++) {
+      const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+        where wait_event_type = 'Lock' and datname = current_database()`.execute(db);
+      if ((r.rows[0]?.n ?? 0) >= count) return;
+    }
+    assert.fail(`expected ${count} statements waiting for a lock`);
+  };
   const pathsSince = (before: typeof paths) => ({
     statement: paths.statement - before.statement,
     transaction: paths.transaction - before.transaction,
@@ -201,22 +210,14 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
       return BigInt(r.rows[0]?.n ?? '0');
     };
     const deadlocksBefore = await deadlocks();
-    const waiting = async (count: number) => {
-      for (let i = 0; i < 500; i++) {
-        const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-          where wait_event_type = 'Lock' and datname = current_database()`.execute(db);
-        if ((r.rows[0]?.n ?? 0) >= count) return;
-      }
-      assert.fail(`expected ${count} statements waiting for a lock`);
-    };
     // The balance row is held, so each batch stops at its lock: A's batch of two first, then B's
     // batch holding A's second client order id.
     const outcome = await db.connection().execute(async (conn) => {
       await holdBalanceRow(conn);
       const fromA = Promise.all([a.place(limitBuy('order-first-a')), a.place(limitBuy('order-first-both'))]);
-      await waiting(1);
+      await waitingForLock(1);
       const fromB = b.place(limitBuy('order-first-both'));
-      await waiting(2);
+      await waitingForLock(2);
       await sql`commit`.execute(conn);
       return { fromA: await fromA, fromB: await fromB };
     });
@@ -227,6 +228,38 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     // Statistics reach pg_stat_database within a second of a backend going idle.
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(await deadlocks(), deadlocksBefore);
+  });
+
+  it('a batch written in a transaction that meets the same client order id from another replica is written again: that order answered as a duplicate, the rest placed', async () => {
+    await setAvailable(100n * perOrder);
+    const [a, b] = [await newOms(), await newOms()];
+    const earlier = await a.place(limitBuy('tx-earlier'));
+    assert.ok(earlier.ok);
+    const before = { ...paths };
+    const outcome = await db.connection().execute(async (conn) => {
+      await holdBalanceRow(conn);
+      // B's one statement stores 'tx-both', then waits for the balance row.
+      const fromB = b.place(limitBuy('tx-both'));
+      await waitingForLock(1);
+      // A's batch holds a retry, so it takes the transaction; its insert of 'tx-both' waits for B.
+      const fromA = Promise.all([
+        a.place(limitBuy('tx-earlier')),
+        a.place(limitBuy('tx-both')),
+        a.place(limitBuy('tx-fresh')),
+      ]);
+      await waitingForLock(2);
+      await sql`commit`.execute(conn);
+      return { fromA: await fromA, fromB: await fromB };
+    });
+    const [retry, shared, fresh] = outcome.fromA;
+    assert.ok(retry.ok && retry.duplicate);
+    assert.equal(retry.ok && retry.order.id, earlier.ok && earlier.order.id);
+    assert.ok(outcome.fromB.ok && !outcome.fromB.duplicate);
+    assert.ok(shared.ok && shared.duplicate);
+    assert.equal(shared.ok && shared.order.id, outcome.fromB.ok && outcome.fromB.order.id);
+    assert.ok(fresh.ok && !fresh.duplicate);
+    assert.deepEqual(await balance(), { available: 97n * perOrder, reserved: 3n * perOrder });
+    assert.deepEqual(pathsSince(before), { statement: 1, transaction: 1 });
   });
 
   it('a client order id sent to two replicas, one holding it in a larger batch: both answered with the same order', async () => {
