@@ -3,6 +3,7 @@
  *
  *   npm run bench:e2e -- [--mode embedded|cluster] [--step-seconds S] [--rates 1000,2000,...]
  *                        [--half-seconds S] [--cancel-ratio R] [--connections N] [--ceiling on|off]
+ *                        [--floor on|off]
  *
  * - `embedded` (default): `ballast start` on a fresh SQLite data folder.
  * - `cluster`: `ballast cluster` on this machine's PostgreSQL, NATS and Redis (a private database
@@ -36,6 +37,12 @@
  * order served by one Node process next to this load generator; `ratioToCeiling` is Ballast's
  * share of it.
  *
+ * The peer in cluster mode (`--floor on`, the default there): the same load against one Fastify
+ * server that stores each order as one row in PostgreSQL before answering, batched per event-loop
+ * turn (durable-floor-server.ts), on a private database dropped at the end. Its highest sustained
+ * rate, and its p99 at half of it, are this machine's floor for acknowledging an order durably in
+ * PostgreSQL behind one HTTP hop; `ratioToFloor` is the cluster's share of it.
+ *
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -59,6 +66,7 @@ const args = parseBenchArgs(process.argv.slice(2), {
   connections: { type: 'string' },
   'profile-dir': { type: 'string' },
   ceiling: { type: 'string' },
+  floor: { type: 'string' },
   postgres: { type: 'string' },
   nats: { type: 'string' },
   redis: { type: 'string' },
@@ -74,13 +82,17 @@ const rates = String(
 const cancelRatio = Number(args['cancel-ratio'] ?? 0.3);
 const connections = Number(args.connections ?? 256);
 const ceiling = String(args.ceiling ?? (mode === 'embedded' ? 'on' : 'off'));
+const floor = String(args.floor ?? (mode === 'cluster' ? 'on' : 'off'));
 if (
   (mode !== 'embedded' && mode !== 'cluster') ||
   (ceiling !== 'on' && ceiling !== 'off') ||
+  (floor !== 'on' && floor !== 'off') ||
   ![stepSeconds, halfSeconds, cancelRatio, connections].every(Number.isFinite) ||
   rates.some((r) => !(r > 0))
 ) {
-  console.error('bench:e2e: invalid flags (--mode embedded|cluster, --ceiling on|off, numbers for the others)');
+  console.error(
+    'bench:e2e: invalid flags (--mode embedded|cluster, --ceiling on|off, --floor on|off, numbers for the others)',
+  );
   process.exit(2);
 }
 const pgUrl = String(args.postgres ?? 'postgres://postgres@127.0.0.1:5432/test');
@@ -192,6 +204,37 @@ async function startCeiling(): Promise<Target> {
     httpUrl: ready.httpUrl,
     adminUrl: ready.httpUrl,
     pids: async () => new Map([['ceiling-server', [child.pid!]]]),
+    stop,
+  };
+}
+
+/** The cluster's peer: one server storing each order in PostgreSQL (see durable-floor-server.ts). */
+async function startFloor(): Promise<Target> {
+  const database = `ballast_bench_floor_${process.pid}`;
+  const dropDatabase = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: pgUrl });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await c.end();
+  };
+  stopRunning = dropDatabase;
+  const admin = new pg.Client({ connectionString: pgUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  const dbUrl = new URL(pgUrl);
+  dbUrl.pathname = `/${database}`;
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'durable-floor-server.ts'), dbUrl.toString()], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const { ready, stop } = await untilReady(child, '"floorReady"', async () => {
+    await stopChild(child);
+    await dropDatabase();
+  });
+  return {
+    httpUrl: ready.httpUrl,
+    adminUrl: ready.httpUrl,
+    pids: async () => new Map([['floor-server', [child.pid!]]]),
     stop,
   };
 }
@@ -696,16 +739,28 @@ if (mode === 'embedded') {
   }
   const one = results.one!;
   const two = results.two!;
+  const maxOrdersPerSec = Math.max(one.maxOrdersPerSec, two.maxOrdersPerSec);
+  let peer: { floor: Measured; ratioToFloor: number | null } | undefined;
+  if (floor === 'on') {
+    const server = await startFloor();
+    log(`\n--- peer: the durable floor (one server storing each order in PostgreSQL) at ${server.httpUrl}`);
+    const f = await measureAndStop(server, 400);
+    peer = {
+      floor: f,
+      ratioToFloor: f.maxOrdersPerSec > 0 ? Math.round((maxOrdersPerSec / f.maxOrdersPerSec) * 100) / 100 : null,
+    };
+  }
   console.log(
     JSON.stringify({
       bench: 'e2e',
       mode: 'cluster',
       node: process.version,
       replicas: { one: sets.one, two: sets.two },
-      maxOrdersPerSec: Math.max(one.maxOrdersPerSec, two.maxOrdersPerSec),
+      maxOrdersPerSec,
       atHalf: (two.maxOrdersPerSec >= one.maxOrdersPerSec ? two : one).atHalf,
       scaling: one.maxOrdersPerSec > 0 ? Math.round((two.maxOrdersPerSec / one.maxOrdersPerSec) * 100) / 100 : null,
       runs: results,
+      ...peer,
     }),
   );
 }
