@@ -4,7 +4,7 @@ import { WebSocket } from 'ws';
 import {
   balances,
   call,
-  depositPastBalanceLimit,
+  checkDepositPastBalanceLimit,
   fundedAccount,
   openWs,
   runBallast,
@@ -141,13 +141,7 @@ describe('bad input over HTTP and WebSocket gets a clear error and changes nothi
   });
 
   it("refuses a deposit that would take the venue's USDT beyond a 64-bit balance with -1130, and changes nothing", async () => {
-    const r = await depositPastBalanceLimit(inst);
-    assert.equal(r.first.status, 200, JSON.stringify(r.first.body));
-    assert.equal(r.second.status, 400);
-    assert.equal(r.second.body.code, -1130);
-    assert.match(r.second.body.msg, /beyond 92233720368\.54775807/);
-    assert.deepEqual(r.usdt, ['50000000000.00000000', '0.00000000']);
-    assert.deepEqual(r.verify, { ok: true, problems: [] });
+    await checkDepositPastBalanceLimit(inst);
   });
 });
 

@@ -4,7 +4,7 @@ import { SERVICES, skipUnlessService } from '@ballast/testkit';
 import {
   balances,
   call,
-  depositPastBalanceLimit,
+  checkDepositPastBalanceLimit,
   freshDataDir,
   fundedAccount,
   startInstance,
@@ -98,12 +98,6 @@ describe('the same roles on PostgreSQL + NATS JetStream + Redis', { skip: skip ?
   });
 
   it("refuses a deposit that would take the venue's USDT beyond a 64-bit balance with -1130, and changes nothing", async () => {
-    const r = await depositPastBalanceLimit(inst);
-    assert.equal(r.first.status, 200, JSON.stringify(r.first.body));
-    assert.equal(r.second.status, 400);
-    assert.equal(r.second.body.code, -1130);
-    assert.match(r.second.body.msg, /beyond 92233720368\.54775807/);
-    assert.deepEqual(r.usdt, ['50000000000.00000000', '0.00000000']);
-    assert.deepEqual(r.verify, { ok: true, problems: [] });
+    await checkDepositPastBalanceLimit(inst);
   });
 });

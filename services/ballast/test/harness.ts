@@ -2,6 +2,7 @@
  * Test harness: starts `ballast start` as a real child process on free ports and a fresh data
  * folder, and talks to it over real HTTP and WebSocket.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -205,11 +206,11 @@ export async function fundedAccount(
 }
 
 /**
- * Deposits 50 billion USDT twice (5·10^18 minor units each). The second would take the venue's
- * USDT beyond a 64-bit balance: it must be refused with -1130, change no balance, and leave the
- * ledger balanced. Returns the answers and balances seen, for the caller to assert on.
+ * The same case for every store: deposits 50 billion USDT twice (5·10^18 minor units each). The
+ * second would take the venue's USDT beyond a 64-bit balance, so it must be refused with -1130,
+ * change no balance, and leave the ledger balanced. Asserts all of that.
  */
-export async function depositPastBalanceLimit(inst: Instance) {
+export async function checkDepositPastBalanceLimit(inst: Instance): Promise<void> {
   const acct = await fundedAccount(inst, {});
   const deposit = (transferId: string) =>
     call(inst.adminUrl, 'POST', '/admin/deposits', {
@@ -217,9 +218,14 @@ export async function depositPastBalanceLimit(inst: Instance) {
       params: { accountId: acct.id, asset: 'USDT', amount: '50000000000', transferId },
     });
   const first = await deposit(`big-1-${acct.id}`);
+  assert.equal(first.status, 200, JSON.stringify(first.body));
   const second = await deposit(`big-2-${acct.id}`);
+  assert.equal(second.status, 400);
+  assert.equal(second.body.code, -1130);
+  assert.match(second.body.msg, /beyond 92233720368\.54775807/);
+  assert.deepEqual((await balances(inst, acct.key))['USDT'], ['50000000000.00000000', '0.00000000']);
   const verify = await call(inst.adminUrl, 'GET', '/admin/ledger/verify', { token: inst.adminToken });
-  return { first, second, usdt: (await balances(inst, acct.key))['USDT'], verify: verify.body };
+  assert.deepEqual(verify.body, { ok: true, problems: [] });
 }
 
 /** Balances of an account as `{ asset: [free, locked] }`. */

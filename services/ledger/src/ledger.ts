@@ -700,29 +700,26 @@ export function createLedger(config: LedgerConfig): Ledger {
     return db.transaction().execute(async (trx): Promise<TransferResult> => {
       const account = await trx.selectFrom('accounts').select('kind').where('id', '=', accountId).executeTakeFirst();
       if (account === undefined || account.kind !== 'user') return { ok: false, reason: 'UnknownAccount' };
+      // Both balance rows the transfer moves, locked on PostgreSQL in the order every writer locks
+      // balances, (account, asset): the external account (1) first. So the checks below hold
+      // until commit — two withdrawals, or a withdrawal and an order's reservation, cannot both
+      // spend the same funds; a retry racing its original finds it committed — and no deadlock
+      // with the oms or the ledger. SQLite has one writer.
+      const read = trx
+        .selectFrom('balances')
+        .select(['account_id', 'available'])
+        .where('asset', '=', asset)
+        .where('account_id', 'in', [SystemAccount.External, accountId])
+        .orderBy('account_id');
+      const rows = await (combined ? read.forUpdate() : read).execute();
       const eventKey = `${direction}:${transferId}`;
       const seen = await trx.selectFrom('journal').select('id').where('event_key', '=', eventKey).executeTakeFirst();
       if (seen !== undefined) return { ok: true, duplicate: true };
-      if (direction === 'deposit') {
-        // On PostgreSQL the external balance row is locked, so two deposits cannot both pass the
-        // check; every deposit of the asset updates that row anyway. SQLite has one writer.
-        const q = trx
-          .selectFrom('balances')
-          .select('available')
-          .where('account_id', '=', SystemAccount.External)
-          .where('asset', '=', asset);
-        const ext = await (combined ? q.forUpdate() : q).executeTakeFirst();
-        if ((ext?.available ?? 0n) - amount < -MAX_BALANCE_MINOR) return { ok: false, reason: 'AmountOutOfRange' };
-      }
-      if (direction === 'withdrawal') {
-        const bal = await trx
-          .selectFrom('balances')
-          .select('available')
-          .where('account_id', '=', accountId)
-          .where('asset', '=', asset)
-          .executeTakeFirst();
-        if ((bal?.available ?? 0n) < amount) return { ok: false, reason: 'InsufficientFunds' };
-      }
+      const availableOf = (id: bigint): bigint => rows.find((r) => r.account_id === id)?.available ?? 0n;
+      if (direction === 'deposit' && availableOf(SystemAccount.External) - amount < -MAX_BALANCE_MINOR)
+        return { ok: false, reason: 'AmountOutOfRange' };
+      if (direction === 'withdrawal' && availableOf(accountId) < amount)
+        return { ok: false, reason: 'InsufficientFunds' };
       const sign = direction === 'deposit' ? 1n : -1n;
       await postJournal(trx, eventKey, direction, now(), [
         { account: SystemAccount.External, asset, bucket: 'available', amount: -sign * amount },

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_MARKETS, compileMarkets } from '@ballast/contracts';
+import { SystemAccount, migrateToLatest, type Database } from '@ballast/db';
+import { createLedger, verifyLedger, type Ledger } from '@ballast/ledger';
+import { openPostgres } from '@ballast/state-postgres';
+import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
+import { SERVICES, skipUnlessService } from '@ballast/testkit';
+import { sql, type Kysely } from 'kysely';
+
+const skip = await skipUnlessService('postgres');
+const schema = `ballast_transfers_it_${process.pid}`;
+
+describe('transfers racing each other on PostgreSQL', { skip: skip ?? false }, () => {
+  let db: Kysely<Database>;
+  let logDb: Kysely<unknown>;
+  let ledger: Ledger;
+  let account = 0n;
+
+  const usdt = async (id: bigint) =>
+    (
+      await db
+        .selectFrom('balances')
+        .select('available')
+        .where('account_id', '=', id)
+        .where('asset', '=', 'USDT')
+        .executeTakeFirst()
+    )?.available ?? 0n;
+
+  /**
+   * Runs `race` while another connection holds the external account's USDT balance row, until
+   * `waiting` statements on balances wait for a lock; then lets them go. Returns what `race` gave.
+   */
+  const whileExternalHeld = async <T>(waiting: number, race: () => Promise<T>): Promise<T> =>
+    db.connection().execute(async (conn) => {
+      await sql`begin`.execute(conn);
+      await sql`select available from balances where account_id = ${SystemAccount.External} and asset = 'USDT' for update`.execute(
+        conn,
+      );
+      const raced = race();
+      for (let i = 0; ; i++) {
+        const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+          where wait_event_type = 'Lock' and datname = current_database() and query ilike '%balances%'`.execute(db);
+        if ((r.rows[0]?.n ?? 0) >= waiting) break;
+        if (i === 500) assert.fail(`expected ${waiting} transfers waiting for the balance lock`);
+      }
+      await sql`commit`.execute(conn);
+      return raced;
+    });
+
+  before(async () => {
+    db = await openPostgres<Database>({ url: SERVICES.postgres.url, schema, maxConnections: 8 });
+    await migrateToLatest(db, 'postgres');
+    logDb = openSqlite<unknown>({ path: ':memory:' });
+    ledger = createLedger({
+      db,
+      log: await createSqliteEventLog(logDb),
+      markets: compileMarkets(DEFAULT_MARKETS),
+      lockOffsets: true,
+    });
+    account = (
+      await db.insertInto('accounts').values({ kind: 'user', created_ms: 0 }).returning('id').executeTakeFirstOrThrow()
+    ).id;
+    assert.deepEqual(await ledger.deposit(account, 'USDT', 100n, 'seed'), { ok: true, duplicate: false });
+  });
+  after(async () => {
+    await sql.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).execute(db);
+    await db.destroy();
+    await logDb.destroy();
+  });
+
+  it('two withdrawals of the same funds at once: one is paid, the other refused, and the balance never goes below zero', async () => {
+    const results = await whileExternalHeld(2, () =>
+      Promise.all([ledger.withdraw(account, 'USDT', 100n, 'w-1'), ledger.withdraw(account, 'USDT', 100n, 'w-2')]),
+    );
+    assert.deepEqual(results.map((r) => r.ok).sort(), [false, true]);
+    assert.ok(results.some((r) => !r.ok && r.reason === 'InsufficientFunds'));
+    assert.equal(await usdt(account), 0n);
+    assert.deepEqual(await verifyLedger(db), []);
+  });
+
+  it('a deposit retried while the original is still being written is applied once, the retry answered as a duplicate', async () => {
+    const before = await usdt(account);
+    const results = await whileExternalHeld(2, () =>
+      Promise.all([ledger.deposit(account, 'USDT', 40n, 'd-again'), ledger.deposit(account, 'USDT', 40n, 'd-again')]),
+    );
+    assert.deepEqual(results.map((r) => r.ok && r.duplicate).sort(), [false, true]);
+    assert.equal(await usdt(account), before + 40n);
+    assert.deepEqual(await verifyLedger(db), []);
+  });
+});
