@@ -704,14 +704,24 @@ export function createLedger(config: LedgerConfig): Ledger {
       // balances, (account, asset): the external account (1) first. So the checks below hold
       // until commit — two withdrawals, or a withdrawal and an order's reservation, cannot both
       // spend the same funds; a retry racing its original finds it committed — and no deadlock
-      // with the oms or the ledger. SQLite has one writer.
+      // with the oms or the ledger. Every transfer of an asset moves the external row, so it is
+      // created (zero) by the first transfer of the asset if missing, and locked by all of them.
+      // SQLite has one writer.
       const read = trx
         .selectFrom('balances')
         .select(['account_id', 'available'])
         .where('asset', '=', asset)
         .where('account_id', 'in', [SystemAccount.External, accountId])
         .orderBy('account_id');
-      const rows = await (combined ? read.forUpdate() : read).execute();
+      let rows = await (combined ? read.forUpdate() : read).execute();
+      if (combined && !rows.some((r) => r.account_id === SystemAccount.External)) {
+        await trx
+          .insertInto('balances')
+          .values({ account_id: SystemAccount.External, asset, available: 0n, reserved: 0n })
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+        rows = await read.forUpdate().execute();
+      }
       const eventKey = `${direction}:${transferId}`;
       const seen = await trx.selectFrom('journal').select('id').where('event_key', '=', eventKey).executeTakeFirst();
       if (seen !== undefined) return { ok: true, duplicate: true };

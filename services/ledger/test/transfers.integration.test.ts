@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MARKETS, compileMarkets } from '@ballast/contracts';
 import { SystemAccount, migrateToLatest, type Database } from '@ballast/db';
-import { createLedger, verifyLedger, type Ledger } from '@ballast/ledger';
+import { MAX_BALANCE_MINOR, createLedger, verifyLedger, type Ledger } from '@ballast/ledger';
 import { openPostgres } from '@ballast/state-postgres';
 import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
 import { SERVICES, skipUnlessService } from '@ballast/testkit';
@@ -10,6 +10,8 @@ import { sql, type Kysely } from 'kysely';
 
 const skip = await skipUnlessService('postgres');
 const schema = `ballast_transfers_it_${process.pid}`;
+/** Assets no test deposits before the race for their first transfers. */
+const FRESH_ASSETS = 20;
 
 describe('transfers racing each other on PostgreSQL', { skip: skip ?? false }, () => {
   let db: Kysely<Database>;
@@ -17,15 +19,16 @@ describe('transfers racing each other on PostgreSQL', { skip: skip ?? false }, (
   let ledger: Ledger;
   let account = 0n;
 
-  const usdt = async (id: bigint) =>
+  const available = async (id: bigint, asset: string) =>
     (
       await db
         .selectFrom('balances')
         .select('available')
         .where('account_id', '=', id)
-        .where('asset', '=', 'USDT')
+        .where('asset', '=', asset)
         .executeTakeFirst()
     )?.available ?? 0n;
+  const usdt = (id: bigint) => available(id, 'USDT');
 
   /**
    * Runs `race` while another connection holds the external account's USDT balance row, until
@@ -55,7 +58,13 @@ describe('transfers racing each other on PostgreSQL', { skip: skip ?? false }, (
     ledger = createLedger({
       db,
       log: await createSqliteEventLog(logDb),
-      markets: compileMarkets(DEFAULT_MARKETS),
+      markets: compileMarkets({
+        ...DEFAULT_MARKETS,
+        assets: [
+          ...DEFAULT_MARKETS.assets,
+          ...Array.from({ length: FRESH_ASSETS }, (_, i) => ({ asset: `FRESH${i}`, decimals: 8 })),
+        ],
+      }),
       lockOffsets: true,
     });
     account = (
@@ -67,6 +76,25 @@ describe('transfers racing each other on PostgreSQL', { skip: skip ?? false }, (
     await sql.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).execute(db);
     await db.destroy();
     await logDb.destroy();
+  });
+
+  it('the first transfers of an asset on the venue race for its external balance row: a retry is answered as a duplicate, and the 64-bit bound holds', async () => {
+    // No FRESH* asset has been deposited yet: no external row to lock until one transfer creates it.
+    for (let i = 0; i < FRESH_ASSETS; i += 2) {
+      const retried = await Promise.all([
+        ledger.deposit(account, `FRESH${i}`, 5n, `first-${i}`),
+        ledger.deposit(account, `FRESH${i}`, 5n, `first-${i}`),
+      ]);
+      assert.deepEqual(retried.map((r) => r.ok && r.duplicate).sort(), [false, true]);
+      const huge = await Promise.all([
+        ledger.deposit(account, `FRESH${i + 1}`, MAX_BALANCE_MINOR - 5n, `huge-${i}-a`),
+        ledger.deposit(account, `FRESH${i + 1}`, MAX_BALANCE_MINOR - 5n, `huge-${i}-b`),
+      ]);
+      assert.deepEqual(huge.map((r) => (r.ok ? 'ok' : r.reason)).sort(), ['AmountOutOfRange', 'ok']);
+      assert.equal(await available(account, `FRESH${i}`), 5n);
+      assert.equal(await available(account, `FRESH${i + 1}`), MAX_BALANCE_MINOR - 5n);
+    }
+    assert.deepEqual(await verifyLedger(db), []);
   });
 
   it('two withdrawals of the same funds at once: one is paid, the other refused, and the balance never goes below zero', async () => {
