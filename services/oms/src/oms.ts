@@ -872,8 +872,11 @@ export function createOms(config: OmsConfig): Oms {
       } catch (err) {
         // A balance fell between the unlocked read and the update, or another replica stored one
         // of the batch's client order ids meanwhile: again, rows locked first (the read then finds
-        // that order, and answers with it). A replica can store such an id again meanwhile, so a
-        // few attempts, each of which only a new race can fail.
+        // that order, and answers with it). Locked, only the database can refuse it again: another
+        // replica storing one of its client order ids meanwhile, or a deadlock with a replica's
+        // one statement, which stores its orders before locking balances while this locks them
+        // first (PostgreSQL breaks it after `deadlock_timeout`). So a few attempts, each logged.
+        // The guard failing with rows locked would be a bug: that is not retried.
         if (config.rowLocks !== true || (err as { code?: unknown }).code !== ErrorCode.StateConflict) throw err;
         config.onBalanceConflict?.();
         for (let attempt = 1; ; attempt++) {
@@ -882,8 +885,12 @@ export function createOms(config: OmsConfig): Oms {
             break;
           } catch (again) {
             const race = asEntryRace(again);
-            if (attempt >= LOCKED_WRITE_ATTEMPTS || (race as { code?: unknown }).code !== ErrorCode.StateConflict)
-              throw race;
+            const byDatabase = race !== again && (race as { code?: unknown }).code === ErrorCode.StateConflict;
+            if (!byDatabase || attempt >= LOCKED_WRITE_ATTEMPTS) throw race;
+            config.onWarning?.(
+              `order batch raced another writer with rows locked; writing it again (attempt ${attempt + 1})`,
+              again,
+            );
           }
         }
         config.onBatchWritten?.('transaction');

@@ -4,7 +4,7 @@ import { migrateToLatest, type Database } from '@ballast/db';
 import { createOms, type PlaceResult } from '@ballast/oms';
 import { openPostgres } from '@ballast/state-postgres';
 import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
-import { SERVICES, skipUnlessService } from '@ballast/testkit';
+import { SERVICES, pollUntil, skipUnlessService, withApplicationName } from '@ballast/testkit';
 import { sql, type Kysely } from 'kysely';
 import { ACCOUNT, limitBuy, markets } from './fixtures.ts';
 
@@ -52,22 +52,24 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
       .forUpdate()
       .execute();
   };
-  /** Polls until `count` statements of this database wait for a lock. */
-  const waitingForLock = async (count: number) => {
-    for (let i = 0; i < 500; i++) {
+  /** Polls until `count` statements of this suite (its own application name) wait for a lock. */
+  const waitingForLock = (count: number) =>
+    pollUntil(`${count} of this suite's statements waiting for a lock`, async () => {
       const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-        where wait_event_type = 'Lock' and datname = current_database()`.execute(db);
-      if ((r.rows[0]?.n ?? 0) >= count) return;
-    }
-    assert.fail(`expected ${count} statements waiting for a lock`);
-  };
+        where wait_event_type = 'Lock' and application_name = ${schema}`.execute(db);
+      return (r.rows[0]?.n ?? 0) >= count;
+    });
   const pathsSince = (before: typeof paths) => ({
     statement: paths.statement - before.statement,
     transaction: paths.transaction - before.transaction,
   });
 
   before(async () => {
-    db = await openPostgres<Database>({ url: SERVICES.postgres.url, schema, maxConnections: 8 });
+    db = await openPostgres<Database>({
+      url: withApplicationName(SERVICES.postgres.url, schema),
+      schema,
+      maxConnections: 8,
+    });
     await migrateToLatest(db, 'postgres');
     logDb = openSqlite<unknown>({ path: ':memory:' });
     await db.insertInto('accounts').values({ id: ACCOUNT, kind: 'user', created_ms: 0 }).execute();
