@@ -5,7 +5,7 @@ import { SystemAccount, migrateToLatest, type Database } from '@ballast/db';
 import { MAX_BALANCE_MINOR, createLedger, verifyLedger, type Ledger } from '@ballast/ledger';
 import { openPostgres } from '@ballast/state-postgres';
 import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
-import { SERVICES, skipUnlessService } from '@ballast/testkit';
+import { SERVICES, pollUntil, skipUnlessService, withApplicationName } from '@ballast/testkit';
 import { sql, type Kysely } from 'kysely';
 
 const skip = await skipUnlessService('postgres');
@@ -41,18 +41,21 @@ describe('transfers racing each other on PostgreSQL', { skip: skip ?? false }, (
         conn,
       );
       const raced = race();
-      for (let i = 0; ; i++) {
+      await pollUntil(`${waiting} transfers waiting for the balance lock`, async () => {
         const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-          where wait_event_type = 'Lock' and datname = current_database() and query ilike '%balances%'`.execute(db);
-        if ((r.rows[0]?.n ?? 0) >= waiting) break;
-        if (i === 500) assert.fail(`expected ${waiting} transfers waiting for the balance lock`);
-      }
+          where wait_event_type = 'Lock' and application_name = ${schema}`.execute(db);
+        return (r.rows[0]?.n ?? 0) >= waiting;
+      });
       await sql`commit`.execute(conn);
       return raced;
     });
 
   before(async () => {
-    db = await openPostgres<Database>({ url: SERVICES.postgres.url, schema, maxConnections: 8 });
+    db = await openPostgres<Database>({
+      url: withApplicationName(SERVICES.postgres.url, schema),
+      schema,
+      maxConnections: 8,
+    });
     await migrateToLatest(db, 'postgres');
     logDb = openSqlite<unknown>({ path: ':memory:' });
     ledger = createLedger({
