@@ -208,28 +208,36 @@ async function startCeiling(): Promise<Target> {
   };
 }
 
+/** Runs `statement` on the PostgreSQL server's maintenance database (`--postgres`). */
+const onServer = async (statement: string): Promise<void> => {
+  const c = new pg.Client({ connectionString: pgUrl });
+  await c.connect();
+  try {
+    await c.query(statement);
+  } finally {
+    await c.end();
+  }
+};
+/** Creates database `name`; returns its URL. */
+const createDatabase = async (name: string): Promise<string> => {
+  await onServer(`CREATE DATABASE ${name}`);
+  const url = new URL(pgUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+};
+const dropDatabase = (name: string): Promise<void> => onServer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+
 /** The cluster's peer: one server storing each order in PostgreSQL (see durable-floor-server.ts). */
 async function startFloor(): Promise<Target> {
   const database = `ballast_bench_floor_${process.pid}`;
-  const dropDatabase = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: pgUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await c.end();
-  };
-  stopRunning = dropDatabase;
-  const admin = new pg.Client({ connectionString: pgUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
-  const dbUrl = new URL(pgUrl);
-  dbUrl.pathname = `/${database}`;
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'durable-floor-server.ts'), dbUrl.toString()], {
+  stopRunning = () => dropDatabase(database);
+  const dbUrl = await createDatabase(database);
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'durable-floor-server.ts'), dbUrl], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const { ready, stop } = await untilReady(child, '"floorReady"', async () => {
     await stopChild(child);
-    await dropDatabase();
+    await dropDatabase(database);
   });
   return {
     httpUrl: ready.httpUrl,
@@ -246,10 +254,7 @@ async function startCluster(replicas: string, name: string): Promise<Target> {
   /** Drops what this cluster run creates: its state folder, database and streams. */
   const dropClusterState = async (): Promise<void> => {
     rmSync(stateDir, { recursive: true, force: true });
-    const c = new pg.Client({ connectionString: pgUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await c.end();
+    await dropDatabase(database);
     const nc = await connect({ servers: natsUrl });
     const jsm = await jetstreamManager(nc);
     for await (const si of jsm.streams.list()) {
@@ -260,12 +265,7 @@ async function startCluster(replicas: string, name: string): Promise<Target> {
   };
   // Until the cluster runs, an interrupted start drops what was created so far.
   stopRunning = dropClusterState;
-  const admin = new pg.Client({ connectionString: pgUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
-  const dbUrl = new URL(pgUrl);
-  dbUrl.pathname = `/${database}`;
+  const dbUrl = await createDatabase(database);
   const child = spawn(
     process.execPath,
     [
@@ -289,7 +289,7 @@ async function startCluster(replicas: string, name: string): Promise<Target> {
       '--log-format',
       'json',
       '--postgres',
-      dbUrl.toString(),
+      dbUrl,
       '--nats',
       natsUrl,
       '--nats-prefix',
@@ -446,6 +446,11 @@ interface Measured {
   cpuPctAtMax: Record<string, number>;
   waitPctAtMax: Record<string, number>;
   machinePctAtMax: { busy: number; steal: number };
+  /**
+   * True when even the last of `--rates` was sustained: `maxOrdersPerSec` is then only a lower
+   * bound (add higher rates), and so is any ratio to it.
+   */
+  topRateSustained: boolean;
   ledgerVerified: boolean;
   steps: StepResult[];
 }
@@ -666,6 +671,9 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
     best = rate;
     atMax = reading;
   }
+  const topRateSustained = best === rates.at(-1);
+  if (topRateSustained)
+    log(`every rate up to ${best}/s was sustained: the highest is a lower bound; add higher --rates`);
   const half = Math.max(1, Math.round(best / 2));
   await drained(); // the failed step's backlog, and breakers it opened
   const atHalf = await runAt(half, halfSeconds);
@@ -682,6 +690,7 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
     cpuPctAtMax: atMax.cpuPct,
     waitPctAtMax: atMax.waitPct,
     machinePctAtMax: atMax.machinePct,
+    topRateSustained,
     ledgerVerified,
     steps,
   };
