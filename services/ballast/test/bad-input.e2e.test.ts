@@ -140,6 +140,28 @@ describe('bad input over HTTP and WebSocket gets a clear error and changes nothi
     ws.close();
   });
 
+  it('answers withdrawals over the admin API: paid once per transfer id, refused beyond the available balance or for an unknown account', async () => {
+    const acct = await fundedAccount(inst, { USDT: '100' });
+    const withdraw = (params: Record<string, string | number>) =>
+      call(inst.adminUrl, 'POST', '/admin/withdrawals', { token: inst.adminToken, params });
+    const paid = await withdraw({ accountId: acct.id, asset: 'USDT', amount: '60', transferId: `w-${acct.id}` });
+    assert.deepEqual(paid.body, {
+      accountId: acct.id,
+      asset: 'USDT',
+      amount: '60',
+      transferId: `w-${acct.id}`,
+      duplicate: false,
+    });
+    const again = await withdraw({ accountId: acct.id, asset: 'USDT', amount: '60', transferId: `w-${acct.id}` });
+    assert.equal(again.body.duplicate, true);
+    const beyond = await withdraw({ accountId: acct.id, asset: 'USDT', amount: '60', transferId: `w2-${acct.id}` });
+    assert.deepEqual([beyond.status, beyond.body.code], [400, -2010]);
+    assert.match(beyond.body.msg, /insufficient balance/);
+    const nobody = await withdraw({ accountId: 999999, asset: 'USDT', amount: '1', transferId: 'w-nobody' });
+    assert.deepEqual([nobody.status, nobody.body.code], [400, -1130]);
+    assert.deepEqual((await balances(inst, acct.key))['USDT'], ['40.00000000', '0.00000000']);
+  });
+
   it("refuses a deposit that would take the venue's USDT beyond a 64-bit balance with -1130, and changes nothing", async () => {
     await checkDepositPastBalanceLimit(inst);
   });

@@ -82,11 +82,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
         ApiCode.InvalidParameter,
         `Parameter 'amount' would take the total of ${asset} held on the venue beyond ${formatMinor(MAX_BALANCE_MINOR, a.decimals)}, the most a balance can hold.`,
       );
-    if (!r.ok)
-      throw badRequest(
-        r.reason === 'InsufficientFunds' ? ApiCode.NewOrderRejected : ApiCode.InvalidParameter,
-        r.reason,
-      );
+    if (!r.ok && r.reason === 'InsufficientFunds')
+      throw badRequest(ApiCode.NewOrderRejected, 'Account has insufficient balance for requested action.');
+    if (!r.ok) throw badRequest(ApiCode.InvalidParameter, `Unknown account or asset (${r.reason}).`);
     return { accountId: Number(accountId), asset, amount: p.req('amount'), transferId, duplicate: r.duplicate };
   };
   app.post('/admin/deposits', transfer('deposit'));
