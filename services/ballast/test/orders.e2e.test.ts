@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { formatMinor } from '@ballast/contracts';
 import { balances, call, fundedAccount, startInstance, stop, waitUntil, type Instance } from './harness.ts';
 
 describe('order flow over HTTP (ballast start, embedded)', () => {
@@ -191,6 +192,47 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
       5000,
       'reservation released',
     );
+  });
+
+  it('shows a fill in the very next read: the trade, the balances and the order status (read your writes)', async () => {
+    const seller = await fundedAccount(inst, { BTC: '1' });
+    const buyer = await fundedAccount(inst, { USDT: '10000' });
+    for (let i = 1; i <= 10; i++) {
+      const ask = await order(seller.key, {
+        side: 'SELL',
+        type: 'LIMIT',
+        timeInForce: 'GTC',
+        quantity: '0.001',
+        price: '21000',
+      });
+      assert.equal(ask.status, 200);
+      const bid = await order(buyer.key, {
+        side: 'BUY',
+        type: 'LIMIT',
+        timeInForce: 'GTC',
+        quantity: '0.001',
+        price: '21000',
+        newOrderRespType: 'FULL',
+      });
+      assert.equal(bid.body.status, 'FILLED');
+      // No pause: each read must already show what the FILLED answer said.
+      const [trades, mine, account] = await Promise.all([
+        call(inst.httpUrl, 'GET', '/api/v3/myTrades', { key: buyer.key, params: { symbol: 'BTCUSDT' } }),
+        call(inst.httpUrl, 'GET', '/api/v3/order', {
+          key: buyer.key,
+          params: { symbol: 'BTCUSDT', orderId: bid.body.orderId },
+        }),
+        balances(inst, buyer.key),
+      ]);
+      assert.equal(trades.body.length, i);
+      assert.equal(mine.body.status, 'FILLED');
+      assert.equal(account['BTC']![0], formatMinor(99_900n * BigInt(i), 8)); // 0.001 BTC less the 0.1% taker fee, each
+      const sellerOrder = await call(inst.httpUrl, 'GET', '/api/v3/order', {
+        key: seller.key,
+        params: { symbol: 'BTCUSDT', orderId: ask.body.orderId },
+      });
+      assert.equal(sellerOrder.body.status, 'FILLED');
+    }
   });
 
   it('keeps the ledger balanced: every invariant holds', async () => {

@@ -14,9 +14,15 @@ export interface OrderResults {
   run(signal: AbortSignal): Promise<void>;
   /** The events of command `cmdSeq` of `symbol`, or `undefined` after `timeoutMs`. */
   wait(symbol: string, cmdSeq: number, timeoutMs: number): Promise<BookEvent[] | undefined>;
+  /**
+   * The sequence of the latest `evt.<symbol>` entry seen here that fills or ends an order of
+   * `accountId` (0 when none is remembered): once the ledger has settled up to it, the account's
+   * balances, trades and orders show everything this process has answered about them.
+   */
+  settleTarget(accountId: bigint, symbol: string): number;
 }
 
-/** Creates the results follower. Keeps at most `capacity` results (oldest dropped). */
+/** Creates the results follower. Keeps at most `capacity` results, and as many (account, symbol) marks (oldest dropped). */
 export function createOrderResults(
   log: EventLog,
   symbols: readonly string[],
@@ -25,6 +31,15 @@ export function createOrderResults(
   const capacity = options.capacity ?? 50_000;
   const results = new Map<string, BookEvent[]>();
   const waiters = new Map<string, ((events: BookEvent[]) => void)[]>();
+  // Per (account, symbol): the last entry that traded or ended one of its orders. Re-inserted on
+  // update, so the oldest entries are the first dropped past `capacity`.
+  const touched = new Map<string, number>();
+  const touch = (account: number, symbol: string, seq: number): void => {
+    const k = `${account}:${symbol}`;
+    touched.delete(k);
+    touched.set(k, seq);
+    if (touched.size > capacity) touched.delete(touched.keys().next().value as string);
+  };
   const put = (k: string, events: BookEvent[]): void => {
     results.set(k, events);
     if (results.size > capacity) results.delete(results.keys().next().value as string);
@@ -47,6 +62,12 @@ export function createOrderResults(
               for (const e of entries) {
                 try {
                   const p = JSON.parse(e.payload) as { cmdSeq: number; events: BookEvent[] };
+                  for (const ev of p.events) {
+                    if (ev.type === 'trade') {
+                      touch(ev.makerAccount, symbol, e.seq);
+                      touch(ev.takerAccount, symbol, e.seq);
+                    } else if (ev.type === 'done') touch(ev.account, symbol, e.seq);
+                  }
                   put(`${symbol}:${p.cmdSeq}`, p.events);
                 } catch (err) {
                   options.onError?.(`order results: malformed entry ${e.seq} of ${name}`, err);
@@ -57,6 +78,9 @@ export function createOrderResults(
           );
         }),
       );
+    },
+    settleTarget(accountId, symbol) {
+      return touched.get(`${accountId}:${symbol}`) ?? 0;
     },
     wait(symbol, cmdSeq, timeoutMs) {
       const k = `${symbol}:${cmdSeq}`;

@@ -47,6 +47,12 @@ export interface RestDeps {
   readonly dev: boolean;
   /** How long RESULT/FULL responses wait for matching. @default 2000 */
   readonly resultWaitMs?: number;
+  /**
+   * Read your writes: how long an account's reads (balances, trades, orders) wait for the ledger
+   * to settle the fills and ends of its orders that this process has already seen, before
+   * answering with what is settled. @default 500
+   */
+  readonly settleWaitMs?: number;
   /** New orders allowed per account per 10 s (Binance's ORDERS limit); 0 = unlimited. @default 100 */
   readonly ordersPer10s?: number;
   /** Requests allowed per client IP per minute (Binance's REQUEST_WEIGHT, weight 1 each); 0 = unlimited. @default 6000 */
@@ -84,7 +90,7 @@ const OPEN = ['NEW', 'PARTIALLY_FILLED'];
 
 /** Registers the REST API on `app`. */
 export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
-  const { db, markets, marketData, oms } = deps;
+  const { db, markets, marketData, oms, ledger } = deps;
   const waitMs = deps.resultWaitMs ?? 2000;
   const store = deps.rateLimitStore ?? createMemoryRateLimitStore();
   const ordersPer10s = deps.ordersPer10s ?? 100;
@@ -136,6 +142,30 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     keyCache.set(key, row.account_id);
     return row.account_id;
   };
+
+  const settleWaitMs = deps.settleWaitMs ?? 500;
+  /** The highest ledger offset seen per symbol, so reads already covered skip the query. */
+  const settledSeen = new Map<string, number>();
+  /**
+   * Waits until the ledger has settled, for each of `symbols`, every entry this process has seen
+   * that fills or ends an order of `accountId` — so a client that was just answered FILLED sees
+   * the trade, the balances and the order status in its next read. Gives up after
+   * `settleWaitMs` in all (the ledger lagging, or down) and lets the read answer what is settled.
+   */
+  const settled = async (accountId: bigint, symbols: readonly string[]): Promise<void> => {
+    const deadline = performance.now() + settleWaitMs;
+    for (const symbol of symbols) {
+      const target = deps.results.settleTarget(accountId, symbol);
+      if (target === 0 || (settledSeen.get(symbol) ?? 0) >= target) continue;
+      for (;;) {
+        const applied = await ledger.appliedSeq(symbol);
+        if (applied > (settledSeen.get(symbol) ?? 0)) settledSeen.set(symbol, applied);
+        if (applied >= target || performance.now() >= deadline) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  };
+  const allSymbols = markets.list.map((m) => m.symbol);
 
   const symbolsParam = (p: Params): Market[] | undefined => {
     const one = p.opt('symbol');
@@ -596,7 +626,9 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     const accountId = await auth(req);
     const p = Params.from(req.query, undefined, ['symbol', 'orderId', 'origClientOrderId', ...SIGNED]);
     const m = marketOf(markets, p.req('symbol'));
-    const o = await findOrder(db, accountId, { ...orderRef(p), symbol: m.symbol });
+    const ref = orderRef(p);
+    await settled(accountId, [m.symbol]);
+    const o = await findOrder(db, accountId, { ...ref, symbol: m.symbol });
     if (o === undefined) throw badRequest(ApiCode.NoSuchOrder, 'Order does not exist.');
     return orderView(o, m);
   });
@@ -686,6 +718,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     const p = Params.from(req.query, undefined, ['symbol', ...SIGNED]);
     const sym = p.opt('symbol');
     const m = sym === undefined ? undefined : marketOf(markets, sym);
+    await settled(accountId, m === undefined ? allSymbols : [m.symbol]);
     let q = db.selectFrom('orders').selectAll().where('account_id', '=', accountId).where('status', 'in', OPEN);
     if (m !== undefined) q = q.where('symbol', '=', m.symbol);
     const rows = await q.orderBy('id').limit(1000).execute();
@@ -704,6 +737,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     if (start !== undefined) q = q.where('created_ms', '>=', BigInt(start));
     if (end !== undefined) q = q.where('created_ms', '<=', BigInt(end));
     const limit = p.int('limit', 500, 1, 1000) as number;
+    await settled(accountId, [m.symbol]);
     const rows =
       fromId !== undefined || start !== undefined
         ? await q.orderBy('id').limit(limit).execute()
@@ -714,6 +748,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
   app.get('/api/v3/account', async (req) => {
     const accountId = await auth(req);
     Params.from(req.query, undefined, ['omitZeroBalances', ...SIGNED]);
+    await settled(accountId, allSymbols);
     const rows = await db.selectFrom('balances').selectAll().where('account_id', '=', accountId).execute();
     const byAsset = new Map(rows.map((r) => [r.asset, r]));
     return {
@@ -779,6 +814,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     if (start !== undefined) q = q.where('time_ms', '>=', BigInt(start));
     if (end !== undefined) q = q.where('time_ms', '<=', BigInt(end));
     const limit = p.int('limit', 500, 1, 1000) as number;
+    await settled(accountId, [m.symbol]);
     const rows = (await q.orderBy('trade_id', 'desc').limit(limit).execute()).reverse();
     const out = [];
     for (const t of rows) {
