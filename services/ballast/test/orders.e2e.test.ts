@@ -194,6 +194,43 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
     );
   });
 
+  it('keeps the ledger balanced: every invariant holds', async () => {
+    const v = await call(inst.adminUrl, 'GET', '/admin/ledger/verify', { token: inst.adminToken });
+    assert.deepEqual(v.body, { ok: true, problems: [] });
+  });
+
+  it('serves health and Prometheus metrics', async () => {
+    assert.equal((await call(inst.httpUrl, 'GET', '/livez')).status, 200);
+    assert.deepEqual((await call(inst.httpUrl, 'GET', '/readyz')).body, { status: 'ready' });
+    const m = await fetch(`${inst.httpUrl}/metrics`).then((r) => r.text());
+    for (const name of [
+      'ballast_http_requests_total',
+      'ballast_event_loop_utilization',
+      'ballast_http_in_flight',
+      'ballast_orders_accepted_total',
+      'ballast_trades_total',
+      'ballast_ws_connections',
+    ]) {
+      assert.ok(m.includes(name), `metrics include ${name}`);
+    }
+    // one process: it leads every matching shard
+    const leading = m.split('\n').filter((l) => l.startsWith('ballast_matching_leader{'));
+    assert.ok(leading.length > 0 && leading.every((l) => l.endsWith(' 1')), leading.join('\n'));
+  });
+});
+
+describe('read your writes (ballast start, embedded, a book of its own)', () => {
+  let inst: Instance;
+  before(async () => {
+    inst = await startInstance();
+  });
+  after(async () => {
+    await stop(inst);
+  });
+
+  const order = (key: string, params: Record<string, string | number>) =>
+    call(inst.httpUrl, 'POST', '/api/v3/order', { key, params: { symbol: 'BTCUSDT', ...params } });
+
   it('shows a fill in the very next read: the trade, the balances and the order status (read your writes)', async () => {
     const seller = await fundedAccount(inst, { BTC: '1' });
     const buyer = await fundedAccount(inst, { USDT: '10000' });
@@ -232,30 +269,8 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
         params: { symbol: 'BTCUSDT', orderId: ask.body.orderId },
       });
       assert.equal(sellerOrder.body.status, 'FILLED');
+      // 21 USDT less the 0.1% maker fee, each.
+      assert.equal((await balances(inst, seller.key))['USDT']![0], formatMinor(2_097_900_000n * BigInt(i), 8));
     }
-  });
-
-  it('keeps the ledger balanced: every invariant holds', async () => {
-    const v = await call(inst.adminUrl, 'GET', '/admin/ledger/verify', { token: inst.adminToken });
-    assert.deepEqual(v.body, { ok: true, problems: [] });
-  });
-
-  it('serves health and Prometheus metrics', async () => {
-    assert.equal((await call(inst.httpUrl, 'GET', '/livez')).status, 200);
-    assert.deepEqual((await call(inst.httpUrl, 'GET', '/readyz')).body, { status: 'ready' });
-    const m = await fetch(`${inst.httpUrl}/metrics`).then((r) => r.text());
-    for (const name of [
-      'ballast_http_requests_total',
-      'ballast_event_loop_utilization',
-      'ballast_http_in_flight',
-      'ballast_orders_accepted_total',
-      'ballast_trades_total',
-      'ballast_ws_connections',
-    ]) {
-      assert.ok(m.includes(name), `metrics include ${name}`);
-    }
-    // one process: it leads every matching shard
-    const leading = m.split('\n').filter((l) => l.startsWith('ballast_matching_leader{'));
-    assert.ok(leading.length > 0 && leading.every((l) => l.endsWith(' 1')), leading.join('\n'));
   });
 });

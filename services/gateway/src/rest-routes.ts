@@ -146,11 +146,24 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
   const settleWaitMs = deps.settleWaitMs ?? 500;
   /** The highest ledger offset seen per symbol, so reads already covered skip the query. */
   const settledSeen = new Map<string, number>();
+  /** Per symbol, the offset at which a wait last gave up: no new wait until the ledger moves past it. */
+  const gaveUpAt = new Map<string, number>();
+  /** One offset query per symbol at a time, shared by every read waiting on that symbol. */
+  const inFlight = new Map<string, Promise<number>>();
+  const appliedNow = (symbol: string): Promise<number> => {
+    let q = inFlight.get(symbol);
+    if (q === undefined) {
+      q = ledger.appliedSeq(symbol).finally(() => inFlight.delete(symbol));
+      inFlight.set(symbol, q);
+    }
+    return q;
+  };
   /**
    * Waits until the ledger has settled, for each of `symbols`, every entry this process has seen
    * that fills or ends an order of `accountId` — so a client that was just answered FILLED sees
    * the trade, the balances and the order status in its next read. Gives up after
-   * `settleWaitMs` in all (the ledger lagging, or down) and lets the read answer what is settled.
+   * `settleWaitMs` in all (the ledger lagging, or down) and lets the read answer what is settled;
+   * while the ledger has not moved since a wait gave up, reads on that symbol do not wait again.
    */
   const settled = async (accountId: bigint, symbols: readonly string[]): Promise<void> => {
     const deadline = performance.now() + settleWaitMs;
@@ -158,9 +171,16 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
       const target = deps.results.settleTarget(accountId, symbol);
       if (target === 0 || (settledSeen.get(symbol) ?? 0) >= target) continue;
       for (;;) {
-        const applied = await ledger.appliedSeq(symbol);
+        const applied = await appliedNow(symbol);
         if (applied > (settledSeen.get(symbol) ?? 0)) settledSeen.set(symbol, applied);
-        if (applied >= target || performance.now() >= deadline) break;
+        if (applied >= target) break;
+        const stuck = gaveUpAt.get(symbol);
+        if (stuck !== undefined && applied <= stuck) break;
+        if (performance.now() >= deadline) {
+          gaveUpAt.set(symbol, applied);
+          break;
+        }
+        gaveUpAt.delete(symbol);
         await new Promise((r) => setTimeout(r, 5));
       }
     }
