@@ -187,11 +187,13 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
     assert.equal(r.status, 400);
     assert.equal(r.body.code, -2010);
     assert.match(r.body.msg, /immediately match and take/);
-    await waitUntil(
-      async () => (await balances(inst, buyer.key)).USDT?.[0] === '10000.00000000',
-      5000,
-      'reservation released',
-    );
+    // Read your writes: the very next reads show the reservation released and nothing open.
+    assert.deepEqual((await balances(inst, buyer.key)).USDT, ['10000.00000000', '0.00000000']);
+    const open = await call(inst.httpUrl, 'GET', '/api/v3/openOrders', {
+      key: buyer.key,
+      params: { symbol: 'ETHUSDT' },
+    });
+    assert.deepEqual(open.body, []);
   });
 
   it('keeps the ledger balanced: every invariant holds', async () => {

@@ -20,6 +20,12 @@ export interface OrderResults {
    * balances, trades and orders show everything this process has answered about them.
    */
   settleTarget(accountId: bigint, symbol: string): number;
+  /**
+   * Marks the entry holding command `cmdSeq`'s result as touching `accountId` (for events that do
+   * not name their account, such as a rejection), so {@link settleTarget} covers it. No-op when
+   * the result is not held.
+   */
+  noteAccount(accountId: bigint, symbol: string, cmdSeq: number): void;
 }
 
 /** Creates the results follower. Keeps at most `capacity` results, and as many (account, symbol) marks (oldest dropped). */
@@ -29,7 +35,7 @@ export function createOrderResults(
   options: { capacity?: number; onError?: (m: string, e: unknown) => void } = {},
 ): OrderResults {
   const capacity = options.capacity ?? 50_000;
-  const results = new Map<string, BookEvent[]>();
+  const results = new Map<string, { events: BookEvent[]; seq: number }>();
   const waiters = new Map<string, ((events: BookEvent[]) => void)[]>();
   // Per (account, symbol): the last entry that traded or ended one of its orders. Re-inserted on
   // update, so the oldest entries are the first dropped past `capacity`.
@@ -40,8 +46,8 @@ export function createOrderResults(
     touched.set(k, seq);
     if (touched.size > capacity) touched.delete(touched.keys().next().value as string);
   };
-  const put = (k: string, events: BookEvent[]): void => {
-    results.set(k, events);
+  const put = (k: string, events: BookEvent[], seq: number): void => {
+    results.set(k, { events, seq });
     if (results.size > capacity) results.delete(results.keys().next().value as string);
     const ws = waiters.get(k);
     if (ws !== undefined) {
@@ -68,7 +74,7 @@ export function createOrderResults(
                       touch(ev.takerAccount, symbol, e.seq);
                     } else if (ev.type === 'done') touch(ev.account, symbol, e.seq);
                   }
-                  put(`${symbol}:${p.cmdSeq}`, p.events);
+                  put(`${symbol}:${p.cmdSeq}`, p.events, e.seq);
                 } catch (err) {
                   options.onError?.(`order results: malformed entry ${e.seq} of ${name}`, err);
                 }
@@ -82,10 +88,15 @@ export function createOrderResults(
     settleTarget(accountId, symbol) {
       return touched.get(`${accountId}:${symbol}`) ?? 0;
     },
+    noteAccount(accountId, symbol, cmdSeq) {
+      const r = results.get(`${symbol}:${cmdSeq}`);
+      if (r !== undefined && r.seq > (touched.get(`${accountId}:${symbol}`) ?? 0))
+        touch(Number(accountId), symbol, r.seq);
+    },
     wait(symbol, cmdSeq, timeoutMs) {
       const k = `${symbol}:${cmdSeq}`;
       const found = results.get(k);
-      if (found !== undefined) return Promise.resolve(found);
+      if (found !== undefined) return Promise.resolve(found.events);
       return new Promise((resolve) => {
         const done = (events: BookEvent[] | undefined): void => {
           clearTimeout(timer);

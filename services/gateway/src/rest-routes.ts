@@ -608,7 +608,11 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     };
     if (respType === 'ACK') return ack;
     let events: BookEvent[] | undefined;
-    if (r.cmdSeq !== undefined) events = await deps.results.wait(o.symbol, r.cmdSeq, waitMs);
+    if (r.cmdSeq !== undefined) {
+      events = await deps.results.wait(o.symbol, r.cmdSeq, waitMs);
+      // A rejection names no account: mark it, so this account's next reads wait for its release.
+      if (events !== undefined) deps.results.noteAccount(accountId, o.symbol, r.cmdSeq);
+    }
     const view = orderView(o, market);
     const result = events === undefined ? undefined : resultFromEvents(o, market, events);
     const f = formatOf(market);
