@@ -196,6 +196,40 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
     assert.deepEqual(open.body, []);
   });
 
+  it('shows a fill in the very next read: the trade, the balances and the order status (read your writes)', async () => {
+    // ETHBTC: a book no other test here trades, so each bid meets only the ask before it.
+    const seller = await fundedAccount(inst, { ETH: '1' });
+    const buyer = await fundedAccount(inst, { BTC: '1' });
+    const ethBtc = { symbol: 'ETHBTC', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.01', price: '0.05' };
+    for (let i = 1; i <= 10; i++) {
+      const ask = await order(seller.key, { ...ethBtc, side: 'SELL' });
+      assert.equal(ask.status, 200);
+      const bid = await order(buyer.key, { ...ethBtc, side: 'BUY', newOrderRespType: 'FULL' });
+      assert.equal(bid.body.status, 'FILLED');
+      // No pause: each read must already show what the FILLED answer said.
+      const [trades, mine, account] = await Promise.all([
+        call(inst.httpUrl, 'GET', '/api/v3/myTrades', { key: buyer.key, params: { symbol: 'ETHBTC' } }),
+        call(inst.httpUrl, 'GET', '/api/v3/order', {
+          key: buyer.key,
+          params: { symbol: 'ETHBTC', orderId: bid.body.orderId },
+        }),
+        balances(inst, buyer.key),
+      ]);
+      assert.equal(trades.body.length, i);
+      assert.equal(mine.body.status, 'FILLED');
+      // 0.01 ETH less the 0.1% taker fee, each; 0.0005 BTC paid, each.
+      assert.equal(account['ETH']![0], formatMinor(999_000n * BigInt(i), 8));
+      assert.equal(account['BTC']![0], formatMinor(100_000_000n - 50_000n * BigInt(i), 8));
+      const sellerOrder = await call(inst.httpUrl, 'GET', '/api/v3/order', {
+        key: seller.key,
+        params: { symbol: 'ETHBTC', orderId: ask.body.orderId },
+      });
+      assert.equal(sellerOrder.body.status, 'FILLED');
+      // 0.0005 BTC less the 0.1% maker fee, each.
+      assert.equal((await balances(inst, seller.key))['BTC']![0], formatMinor(49_950n * BigInt(i), 8));
+    }
+  });
+
   it('keeps the ledger balanced: every invariant holds', async () => {
     const v = await call(inst.adminUrl, 'GET', '/admin/ledger/verify', { token: inst.adminToken });
     assert.deepEqual(v.body, { ok: true, problems: [] });
@@ -218,61 +252,5 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
     // one process: it leads every matching shard
     const leading = m.split('\n').filter((l) => l.startsWith('ballast_matching_leader{'));
     assert.ok(leading.length > 0 && leading.every((l) => l.endsWith(' 1')), leading.join('\n'));
-  });
-});
-
-describe('read your writes (ballast start, embedded, a book of its own)', () => {
-  let inst: Instance;
-  before(async () => {
-    inst = await startInstance();
-  });
-  after(async () => {
-    await stop(inst);
-  });
-
-  const order = (key: string, params: Record<string, string | number>) =>
-    call(inst.httpUrl, 'POST', '/api/v3/order', { key, params: { symbol: 'BTCUSDT', ...params } });
-
-  it('shows a fill in the very next read: the trade, the balances and the order status (read your writes)', async () => {
-    const seller = await fundedAccount(inst, { BTC: '1' });
-    const buyer = await fundedAccount(inst, { USDT: '10000' });
-    for (let i = 1; i <= 10; i++) {
-      const ask = await order(seller.key, {
-        side: 'SELL',
-        type: 'LIMIT',
-        timeInForce: 'GTC',
-        quantity: '0.001',
-        price: '21000',
-      });
-      assert.equal(ask.status, 200);
-      const bid = await order(buyer.key, {
-        side: 'BUY',
-        type: 'LIMIT',
-        timeInForce: 'GTC',
-        quantity: '0.001',
-        price: '21000',
-        newOrderRespType: 'FULL',
-      });
-      assert.equal(bid.body.status, 'FILLED');
-      // No pause: each read must already show what the FILLED answer said.
-      const [trades, mine, account] = await Promise.all([
-        call(inst.httpUrl, 'GET', '/api/v3/myTrades', { key: buyer.key, params: { symbol: 'BTCUSDT' } }),
-        call(inst.httpUrl, 'GET', '/api/v3/order', {
-          key: buyer.key,
-          params: { symbol: 'BTCUSDT', orderId: bid.body.orderId },
-        }),
-        balances(inst, buyer.key),
-      ]);
-      assert.equal(trades.body.length, i);
-      assert.equal(mine.body.status, 'FILLED');
-      assert.equal(account['BTC']![0], formatMinor(99_900n * BigInt(i), 8)); // 0.001 BTC less the 0.1% taker fee, each
-      const sellerOrder = await call(inst.httpUrl, 'GET', '/api/v3/order', {
-        key: seller.key,
-        params: { symbol: 'BTCUSDT', orderId: ask.body.orderId },
-      });
-      assert.equal(sellerOrder.body.status, 'FILLED');
-      // 21 USDT less the 0.1% maker fee, each.
-      assert.equal((await balances(inst, seller.key))['USDT']![0], formatMinor(2_097_900_000n * BigInt(i), 8));
-    }
   });
 });

@@ -29,6 +29,7 @@ import type { Kysely } from 'kysely';
 import { ApiCode, ApiError, badRequest, mandatory } from './api-error.ts';
 import { formatOf, orderView } from './format.ts';
 import type { OrderResults } from './order-results.ts';
+import { createSettledReads } from './settled-reads.ts';
 import { ticker24View } from './ticker.ts';
 import { Params, marketOf, stepsParam } from './params.ts';
 
@@ -143,48 +144,11 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     return row.account_id;
   };
 
-  const settleWaitMs = deps.settleWaitMs ?? 500;
-  /** The highest ledger offset seen per symbol, so reads already covered skip the query. */
-  const settledSeen = new Map<string, number>();
-  /** Per symbol, the offset at which a wait last gave up: no new wait until the ledger moves past it. */
-  const gaveUpAt = new Map<string, number>();
-  /** One offset query per symbol at a time, shared by every read waiting on that symbol. */
-  const inFlight = new Map<string, Promise<number>>();
-  const appliedNow = (symbol: string): Promise<number> => {
-    let q = inFlight.get(symbol);
-    if (q === undefined) {
-      q = ledger.appliedSeq(symbol).finally(() => inFlight.delete(symbol));
-      inFlight.set(symbol, q);
-    }
-    return q;
-  };
-  /**
-   * Waits until the ledger has settled, for each of `symbols`, every entry this process has seen
-   * that fills or ends an order of `accountId` — so a client that was just answered FILLED sees
-   * the trade, the balances and the order status in its next read. Gives up after
-   * `settleWaitMs` in all (the ledger lagging, or down) and lets the read answer what is settled;
-   * while the ledger has not moved since a wait gave up, reads on that symbol do not wait again.
-   */
-  const settled = async (accountId: bigint, symbols: readonly string[]): Promise<void> => {
-    const deadline = performance.now() + settleWaitMs;
-    for (const symbol of symbols) {
-      const target = deps.results.settleTarget(accountId, symbol);
-      if (target === 0 || (settledSeen.get(symbol) ?? 0) >= target) continue;
-      for (;;) {
-        const applied = await appliedNow(symbol);
-        if (applied > (settledSeen.get(symbol) ?? 0)) settledSeen.set(symbol, applied);
-        if (applied >= target) break;
-        const stuck = gaveUpAt.get(symbol);
-        if (stuck !== undefined && applied <= stuck) break;
-        if (performance.now() >= deadline) {
-          gaveUpAt.set(symbol, applied);
-          break;
-        }
-        gaveUpAt.delete(symbol);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    }
-  };
+  const { settled } = createSettledReads({
+    results: deps.results,
+    ledger,
+    ...(deps.settleWaitMs !== undefined ? { waitMs: deps.settleWaitMs } : {}),
+  });
   const allSymbols = markets.list.map((m) => m.symbol);
 
   const symbolsParam = (p: Params): Market[] | undefined => {

@@ -731,10 +731,23 @@ export function createLedger(config: LedgerConfig): Ledger {
       if (direction === 'withdrawal' && availableOf(accountId) < amount)
         return { ok: false, reason: 'InsufficientFunds' };
       const sign = direction === 'deposit' ? 1n : -1n;
-      await postJournal(trx, eventKey, direction, now(), [
-        { account: SystemAccount.External, asset, bucket: 'available', amount: -sign * amount },
-        { account: accountId, asset, bucket: 'available', amount: sign * amount },
-      ]);
+      // The transfer id was looked up above, under the lock: written directly, not through
+      // postJournal, which would look it up again.
+      await writeJournals(
+        trx,
+        [
+          {
+            key: eventKey,
+            kind: direction,
+            timeMs: now(),
+            postings: [
+              { account: SystemAccount.External, asset, bucket: 'available', amount: -sign * amount },
+              { account: accountId, asset, bucket: 'available', amount: sign * amount },
+            ],
+          },
+        ],
+        queries,
+      );
       return { ok: true, duplicate: false };
     });
   };

@@ -11,7 +11,7 @@ import { createOms } from '@ballast/oms';
 import { openPostgres } from '@ballast/state-postgres';
 import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
 import type { EventLog } from '@ballast/state';
-import { SERVICES } from '@ballast/testkit';
+import { SERVICES, pollUntil } from '@ballast/testkit';
 import { sql, type Kysely } from 'kysely';
 
 export interface TradingRig {
@@ -29,14 +29,8 @@ export interface TradingRig {
   close(): Promise<void>;
 }
 
-/** Polls `f` until it is true (10 s at most). */
-export const waitFor = async (what: string, f: () => Promise<boolean>): Promise<void> => {
-  const deadline = Date.now() + 10_000;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+/** Polls `f` until it is true (10 s at most, every 20 ms). */
+export const waitFor = (what: string, f: () => Promise<boolean>): Promise<void> => pollUntil(what, f, { stepMs: 20 });
 
 /** Starts the rig in schema `schema` (dropped by `close`). */
 export async function startTradingRig(schema: string): Promise<TradingRig> {
