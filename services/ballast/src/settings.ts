@@ -229,7 +229,8 @@ export const START_SETTINGS = {
   snapshotEvery: s({
     flag: 'snapshot-every',
     env: 'BALLAST_SNAPSHOT_EVERY',
-    description: 'Order-book snapshot after this many commands per symbol.',
+    description:
+      'Order-book snapshot after this many commands per symbol (and at least as many as the last snapshot held orders).',
     parse: intIn(10, 10_000_000),
     default: 1000,
   }),

@@ -18,7 +18,12 @@
  *   the next `warm`.
  *
  * Snapshots (leader only) after `snapshotEveryCommands` commands or `snapshotEveryMs` with new
- * commands, whichever first; the newest `snapshotsKept` are kept.
+ * commands, whichever first, and never before as many commands as the book held orders at the
+ * last snapshot: a snapshot's size grows with the book, so this spreads each snapshot's cost over
+ * at least as many commands as it wrote orders, whatever the book's size (a book of 20,000
+ * orders at 2,500 commands/s was otherwise written, 1.7 MB a time, 2.5 times a second). A
+ * rebuild then replays at most that many commands more than `snapshotEveryCommands`.
+ * The newest `snapshotsKept` are kept.
  *
  * @module
  */
@@ -60,7 +65,10 @@ export interface SymbolReplicaConfig {
   readonly symbol: string;
   readonly db: Kysely<Database>;
   readonly log: EventLog;
-  /** Take a snapshot after this many commands. @default 1000 */
+  /**
+   * Take a snapshot after this many commands, or after as many commands as the book held orders
+   * (resting and pending stops) at the last snapshot when that is more. @default 1000
+   */
   readonly snapshotEveryCommands?: number;
   /** Also snapshot when this long has passed since the last one and commands arrived; 0 = off. @default 30000 */
   readonly snapshotEveryMs?: number;
@@ -130,6 +138,8 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
   let diverged = 0;
   let lastSnapCmd = 0;
   let lastSnapMs = now();
+  /** Orders the book held at the last snapshot (its size: the next waits as many commands). */
+  let lastSnapOrders = 0;
   let snapshotting = false;
   const followReader = `follow-${symbol}-${++readers}`;
 
@@ -201,8 +211,22 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
     evtSeq = snap === undefined ? 0 : Number(snap.evt_seq);
     lastSnapCmd = cmdSeq;
     lastSnapMs = now();
+    lastSnapOrders = snap === undefined ? 0 : ordersInBook();
     built = true;
     isDirty = false;
+  };
+
+  /** Orders in the book, resting and pending stops. */
+  const ordersInBook = (): number => {
+    const { restingOrders, pendingStops } = book.stats();
+    return restingOrders + pendingStops;
+  };
+  /** Whether the leader should snapshot now (see the module's note on the cadence). */
+  const snapshotDue = (): boolean => {
+    const since = cmdSeq - lastSnapCmd;
+    if (since <= 0) return false;
+    if (since < lastSnapOrders) return false;
+    return since >= every || (everyMs > 0 && now() - lastSnapMs >= everyMs);
   };
 
   const saveSnapshot = (): void => {
@@ -217,6 +241,7 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
     };
     lastSnapCmd = cmdSeq;
     lastSnapMs = now();
+    lastSnapOrders = ordersInBook();
     void (async () => {
       try {
         await db
@@ -382,9 +407,7 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
           cmdSeq = (entries.at(-1) as LogEntry).seq;
           config.onApplied?.(symbol, entries.length, trades);
           config.onAppended?.(symbol, evtSeq);
-          if (cmdSeq - lastSnapCmd >= every || (everyMs > 0 && cmdSeq > lastSnapCmd && now() - lastSnapMs >= everyMs)) {
-            saveSnapshot();
-          }
+          if (snapshotDue()) saveSnapshot();
         },
         {
           fromSeq: cmdSeq + 1,

@@ -182,3 +182,70 @@ describe('matching replicas with shard leases', () => {
     assert.ok(snaps.length > 0 && snaps.length <= 6, `${snaps.length} snapshots kept`);
   });
 });
+
+describe('snapshot cadence', () => {
+  /** Appends `n` buys at distinct prices below every sell: each rests, none trades. */
+  const restingBuys = async (log: EventLog, n: number): Promise<void> => {
+    const entries = Array.from({ length: n }, () => {
+      const orderId = nextOrder++;
+      const payload = { type: 'place', orderId, account: 10, side: 'buy', orderType: 'limit' } as const;
+      return {
+        key: `o${orderId}`,
+        payload: JSON.stringify({ ...payload, priceTicks: 100 + (orderId % 500), qtyLots: 1, timeMs: orderId }),
+      };
+    });
+    await log.append('cmd.BTCUSDT', entries);
+  };
+
+  it('a deep book is snapshotted after as many commands as it held orders at the last snapshot, not after every snapshotEveryCommands', async () => {
+    const { db, log } = await open();
+    const replica = createSymbolReplica({ symbol: 'BTCUSDT', db, log, snapshotEveryCommands: 10, snapshotEveryMs: 0 });
+    const stop = new AbortController();
+    await replica.warm(stop.signal);
+    const leading = replica.lead({ valid: () => true }, stop.signal);
+    try {
+      const snapshots = async (): Promise<number[]> =>
+        (
+          await db
+            .selectFrom('snapshots')
+            .select('cmd_seq')
+            .where('shard', '=', 'BTCUSDT')
+            .orderBy('cmd_seq', 'desc')
+            .execute()
+        ).map((r) => Number(r.cmd_seq));
+      /** Appends `batches` batches of ten resting buys, each matched before the next. */
+      const grow = async (batches: number): Promise<void> => {
+        for (let i = 0; i < batches; i++) {
+          await restingBuys(log, 10);
+          await until(matched(log, 'BTCUSDT'), 'matched');
+        }
+        // A snapshot the last batch started is written off the hot path: let it land.
+        await new Promise((r) => setTimeout(r, 100));
+      };
+
+      await restingBuys(log, 200);
+      await until(matched(log, 'BTCUSDT'), 'matched');
+      // Every command adds one resting order, so the book held `first` orders at that snapshot.
+      const first = (await until(async () => (await snapshots())[0], 'a first snapshot')) as number;
+      assert.ok(first > 10, `the first snapshot at command ${first}`);
+      let commands = 200;
+
+      // Up to as many commands after it as it held orders, in batches of ten: none, where the
+      // plain cadence (every 10) would have snapshotted after each batch.
+      const batches = Math.floor((2 * first - commands - 1) / 10);
+      assert.ok(batches >= 5, `${batches} batches to check`);
+      await grow(batches);
+      commands += 10 * batches;
+      assert.equal((await snapshots())[0], first, `no snapshot within ${commands - first} commands`);
+
+      // Past that many: the next batch snapshots.
+      await grow(2);
+      const [second] = await snapshots();
+      assert.ok(second !== undefined && second >= 2 * first, `a second snapshot (${first} → ${second})`);
+    } finally {
+      stop.abort();
+      await leading.catch(() => undefined);
+      await db.destroy();
+    }
+  });
+});
