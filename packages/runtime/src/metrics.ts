@@ -29,6 +29,8 @@ export interface BallastMetrics {
   readonly omsBalanceConflicts: Counter;
   /** Order batches committed, by path: `statement` (PostgreSQL, two round trips) or `transaction`. */
   readonly omsBatches: Counter<'path'>;
+  /** Outbox vacuums run by the oms sweeper (PostgreSQL), by duration in seconds. */
+  readonly omsOutboxVacuum: Histogram;
 }
 
 /** Creates a registry with default process metrics and Ballast's own. */
@@ -128,6 +130,12 @@ export function createMetrics(): BallastMetrics {
       name: 'ballast_oms_batches_total',
       help: 'Order batches committed, by path: statement (PostgreSQL, one read and one self-committing statement) or transaction.',
       labelNames: ['path'],
+      registers: [registry],
+    }),
+    omsOutboxVacuum: new Histogram({
+      name: 'ballast_oms_outbox_vacuum_seconds',
+      help: 'Outbox vacuums run by the oms sweeper on PostgreSQL (VACUUM (SKIP_LOCKED) outbox), by duration.',
+      buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2],
       registers: [registry],
     }),
     commandsApplied: new Counter({

@@ -144,6 +144,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     onAccepted: (symbol) => metrics.ordersAccepted.inc({ symbol }),
     onBalanceConflict: () => metrics.omsBalanceConflicts.inc(),
     onBatchWritten: (path) => metrics.omsBatches.inc({ path }),
+    onOutboxVacuum: (ms) => metrics.omsOutboxVacuum.observe(ms / 1000),
   });
   const matching = createMatching({
     db,

@@ -107,6 +107,17 @@ export interface OmsConfig {
    * through the outbox and are appended after commit (a log on another server).
    */
   readonly logInTransaction?: AppendsInTransaction<Transaction<Database>>;
+  /**
+   * With `rowLocks` (PostgreSQL): how often the sweeper vacuums the outbox
+   * (`VACUUM (SKIP_LOCKED) outbox`, so replicas never queue behind each other's) when batches
+   * deleted rows from it since. Every order's outbox row is deleted once its command is in the
+   * log, and until vacuumed those dead rows slow every batch's clean-up and every sweep; the
+   * autovacuum defaults (a minute's nap, a fifth of the table) come far too late for a queue
+   * table, and a server may run without autovacuum at all. 0 = never. @default 2000
+   */
+  readonly outboxVacuumEveryMs?: number;
+  /** After each outbox vacuum, with how long it took (ms). */
+  readonly onOutboxVacuum?: (durationMs: number) => void;
 }
 
 /** Identifies an order to cancel: by id or by client order id. */
@@ -131,7 +142,10 @@ export interface Oms {
   cancel(req: CancelRequest, options?: { signal?: AbortSignal }): Promise<CancelResult>;
   /** Republishes committed commands older than `minAgeMs` still in the outbox; returns how many. */
   sweepOutbox(minAgeMs?: number): Promise<number>;
-  /** Sweeps every `intervalMs` (rows older than max(5 s, 5 × `intervalMs`)) until `signal` aborts. */
+  /**
+   * Sweeps every `intervalMs` (rows older than max(5 s, 5 × `intervalMs`)) until `signal` aborts;
+   * on PostgreSQL also vacuums the outbox (`outboxVacuumEveryMs`).
+   */
   runSweeper(signal: AbortSignal, intervalMs?: number): Promise<void>;
 }
 
@@ -722,6 +736,8 @@ export function createOms(config: OmsConfig): Oms {
 
   /** Outbox rows whose commands are in the log; deleted by the next transaction (or the sweeper). */
   let published: bigint[] = [];
+  /** Whether rows were deleted from the outbox since the last vacuum (see `outboxVacuumEveryMs`). */
+  let outboxDeleted = false;
 
   /**
    * The log entries of commands for `name`; traced ones get a producer span, whose context rides
@@ -856,6 +872,7 @@ export function createOms(config: OmsConfig): Oms {
     let batch: WrittenBatch;
     const done = published;
     published = [];
+    if (done.length > 0) outboxDeleted = true;
     const traced = tracingEnabled() && live.some((p) => p.ctx !== undefined);
     const startedAt = traced ? performance.now() : 0;
     const timeMs = now();
@@ -1015,6 +1032,7 @@ export function createOms(config: OmsConfig): Oms {
       const rows = await old(trx).forUpdate().skipLocked().execute();
       for (const [name, entries] of group(rows)) await appendCommands(name, entries);
       if (rows.length > 0) {
+        outboxDeleted = true;
         await trx
           .deleteFrom('outbox')
           .where(
@@ -1085,11 +1103,24 @@ export function createOms(config: OmsConfig): Oms {
       // delete), and sweeping them would lock the rows that batch is deleting — stalling order
       // entry behind a sweep that republishes what was already published.
       const minAgeMs = Math.max(5000, 5 * intervalMs);
+      const vacuumEveryMs = config.rowLocks === true ? (config.outboxVacuumEveryMs ?? 2000) : 0;
+      let vacuumedMs = now();
       while (!signal.aborted) {
         try {
           await sweepOutbox(minAgeMs);
         } catch (err) {
           config.onWarning?.('outbox sweep failed; will retry', err);
+        }
+        if (vacuumEveryMs > 0 && outboxDeleted && now() - vacuumedMs >= vacuumEveryMs) {
+          outboxDeleted = false;
+          vacuumedMs = now();
+          const startedAt = performance.now();
+          try {
+            await sql`VACUUM (SKIP_LOCKED) outbox`.execute(db);
+            config.onOutboxVacuum?.(performance.now() - startedAt);
+          } catch (err) {
+            config.onWarning?.('outbox vacuum failed; will retry', err);
+          }
         }
         await new Promise<void>((r) => {
           const t = setTimeout(r, intervalMs);

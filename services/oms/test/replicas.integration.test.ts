@@ -278,4 +278,39 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     }
     assert.deepEqual(await balance(), { available: 90n * perOrder, reserved: 10n * perOrder });
   });
+
+  it('the sweeper vacuums the outbox rows published orders left dead, and not while no order came', async () => {
+    await setAvailable(100n * perOrder);
+    const vacuums: number[] = [];
+    const oms = createOms({
+      db,
+      log: await createSqliteEventLog(logDb),
+      markets,
+      rowLocks: true,
+      outboxVacuumEveryMs: 20,
+      onOutboxVacuum: (ms) => vacuums.push(ms),
+    });
+    // Each batch deletes the outbox rows of the one before: ten batches leave nine dead.
+    for (let i = 0; i < 10; i++) assert.ok((await oms.place(limitBuy())).ok);
+    const deadRows = async () => {
+      const r = await sql<{ n: number }>`select coalesce(n_dead_tup, 0)::int as n from pg_stat_user_tables
+        where schemaname = ${schema} and relname = 'outbox'`.execute(db);
+      return r.rows[0]?.n ?? 0;
+    };
+    await pollUntil('the dead outbox rows to be counted', async () => (await deadRows()) > 0);
+
+    const stop = new AbortController();
+    const sweeping = oms.runSweeper(stop.signal, 10);
+    try {
+      await pollUntil('an outbox vacuum', async () => vacuums.length > 0);
+      await pollUntil('no dead outbox rows', async () => (await deadRows()) === 0);
+      // No order since: the next sweeps find nothing deleted and do not vacuum again.
+      const ran = vacuums.length;
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(vacuums.length, ran);
+    } finally {
+      stop.abort();
+      await sweeping;
+    }
+  });
 });
