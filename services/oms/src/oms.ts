@@ -49,7 +49,7 @@ import {
   batchWriteParameters,
   type BatchReadRow,
 } from './one-statement.ts';
-import { findOrder, toOrderRecord } from './order-record.ts';
+import { createBatchedOrderLookup, findOrder, toOrderRecord } from './order-record.ts';
 import type { CancelResult, OrderRecord, PlaceOrderInput, PlaceRejection, PlaceResult } from './order-request.ts';
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -118,6 +118,15 @@ export interface OmsConfig {
   readonly outboxVacuumEveryMs?: number;
   /** After each outbox vacuum, with how long it took (ms). */
   readonly onOutboxVacuum?: (durationMs: number) => void;
+  /**
+   * With `rowLocks` (PostgreSQL): the sweeper refreshes the planner's statistics of the tables
+   * the oms reads (`ANALYZE (SKIP_LOCKED) orders, balances, outbox`) once this replica has placed
+   * this many orders, then each time the orders it placed since double. A plan cached while a
+   * table was small, and never re-planned (no ANALYZE: a server without autovacuum, or before
+   * autovacuum's first visit), scans the whole table on every execution as it grows. 0 = never.
+   * @default 1000
+   */
+  readonly analyzeAfterOrders?: number;
 }
 
 /** Identifies an order to cancel: by id or by client order id. */
@@ -144,7 +153,8 @@ export interface Oms {
   sweepOutbox(minAgeMs?: number): Promise<number>;
   /**
    * Sweeps every `intervalMs` (rows older than max(5 s, 5 × `intervalMs`)) until `signal` aborts;
-   * on PostgreSQL also vacuums the outbox (`outboxVacuumEveryMs`).
+   * on PostgreSQL also vacuums the outbox (`outboxVacuumEveryMs`) and refreshes the statistics
+   * of the oms's tables (`analyzeAfterOrders`).
    */
   runSweeper(signal: AbortSignal, intervalMs?: number): Promise<void>;
 }
@@ -738,6 +748,8 @@ export function createOms(config: OmsConfig): Oms {
   let published: bigint[] = [];
   /** Whether rows were deleted from the outbox since the last vacuum (see `outboxVacuumEveryMs`). */
   let outboxDeleted = false;
+  /** Orders this replica placed (see `analyzeAfterOrders`). */
+  let placedOrders = 0;
 
   /**
    * The log entries of commands for `name`; traced ones get a producer span, whose context rides
@@ -858,6 +870,7 @@ export function createOms(config: OmsConfig): Oms {
    * retries and refusals.
    */
   const acknowledge = ({ written, retries, refused }: WrittenBatch, seqs: Map<bigint, number>): void => {
+    placedOrders += written.length;
     for (const w of written) {
       config.onAccepted?.(w.order.symbol);
       const cmdSeq = seqs.get(w.order.id);
@@ -980,6 +993,9 @@ export function createOms(config: OmsConfig): Oms {
     resolve: (seq: number) => void;
     reject: (e: unknown) => void;
   };
+  /** A cancel's order lookup by id, batched per turn on PostgreSQL (one query per cancel on SQLite). */
+  const lookupById = config.rowLocks === true ? createBatchedOrderLookup(db) : undefined;
+
   const cancels = createGroupCommit<PendingCancel>(async (batch) => {
     const byLog = new Map<string, PendingCancel[]>();
     for (const c of batch) {
@@ -1064,16 +1080,22 @@ export function createOms(config: OmsConfig): Oms {
     async cancel(req, options = {}) {
       options.signal?.throwIfAborted();
       if (config.isLogAvailable?.() === false) throw logDown();
-      const order = await findOrder(
-        db,
-        req.accountId,
-        {
-          ...(req.orderId !== undefined ? { orderId: req.orderId } : {}),
-          ...(req.clientOrderId !== undefined ? { clientOrderId: req.clientOrderId } : {}),
-          symbol: req.symbol,
-        },
-        queries,
-      );
+      let order: OrderRecord | undefined;
+      if (lookupById !== undefined && req.orderId !== undefined && req.clientOrderId === undefined) {
+        order = await lookupById(req.accountId, req.orderId);
+        if (order !== undefined && order.symbol !== req.symbol) order = undefined;
+      } else {
+        order = await findOrder(
+          db,
+          req.accountId,
+          {
+            ...(req.orderId !== undefined ? { orderId: req.orderId } : {}),
+            ...(req.clientOrderId !== undefined ? { clientOrderId: req.clientOrderId } : {}),
+            symbol: req.symbol,
+          },
+          queries,
+        );
+      }
       if (order === undefined) return { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Order does not exist.' } };
       if (TERMINAL.has(order.status)) {
         return { ok: false, reason: { _tag: 'AlreadyDone', message: 'Unknown order sent.' } };
@@ -1105,6 +1127,8 @@ export function createOms(config: OmsConfig): Oms {
       const minAgeMs = Math.max(5000, 5 * intervalMs);
       const vacuumEveryMs = config.rowLocks === true ? (config.outboxVacuumEveryMs ?? 2000) : 0;
       let vacuumedMs = now();
+      const analyzeAfter = config.rowLocks === true ? (config.analyzeAfterOrders ?? 1000) : 0;
+      let analyzeAt = analyzeAfter;
       while (!signal.aborted) {
         try {
           await sweepOutbox(minAgeMs);
@@ -1120,6 +1144,14 @@ export function createOms(config: OmsConfig): Oms {
             config.onOutboxVacuum?.(performance.now() - startedAt);
           } catch (err) {
             config.onWarning?.('outbox vacuum failed; will retry', err);
+          }
+        }
+        if (analyzeAfter > 0 && placedOrders >= analyzeAt) {
+          analyzeAt = 2 * placedOrders;
+          try {
+            await sql`ANALYZE (SKIP_LOCKED) orders, balances, outbox`.execute(db);
+          } catch (err) {
+            config.onWarning?.('analyze of the oms tables failed', err);
           }
         }
         await new Promise<void>((r) => {

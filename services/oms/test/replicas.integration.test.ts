@@ -53,12 +53,13 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
       .execute();
   };
   /** Polls until `count` statements of this suite (its own application name) wait for a lock. */
+  const lockWaiters = async () => {
+    const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+      where wait_event_type = 'Lock' and application_name = ${schema}`.execute(db);
+    return r.rows[0]?.n ?? 0;
+  };
   const waitingForLock = (count: number) =>
-    pollUntil(`${count} of this suite's statements waiting for a lock`, async () => {
-      const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-        where wait_event_type = 'Lock' and application_name = ${schema}`.execute(db);
-      return (r.rows[0]?.n ?? 0) >= count;
-    });
+    pollUntil(`${count} of this suite's statements waiting for a lock`, async () => (await lockWaiters()) >= count);
   const pathsSince = (before: typeof paths) => ({
     statement: paths.statement - before.statement,
     transaction: paths.transaction - before.transaction,
@@ -279,7 +280,7 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     assert.deepEqual(await balance(), { available: 90n * perOrder, reserved: 10n * perOrder });
   });
 
-  it('the sweeper vacuums the outbox rows published orders left dead, and not while no order came', async () => {
+  it('the sweeper vacuums the outbox rows published orders left dead, and not while no order came; it refreshes the statistics once enough orders came', async () => {
     await setAvailable(100n * perOrder);
     const vacuums: number[] = [];
     const oms = createOms({
@@ -288,6 +289,7 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
       markets,
       rowLocks: true,
       outboxVacuumEveryMs: 20,
+      analyzeAfterOrders: 5,
       onOutboxVacuum: (ms) => vacuums.push(ms),
     });
     // Each batch deletes the outbox rows of the one before: ten batches leave nine dead.
@@ -299,11 +301,18 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     };
     await pollUntil('the dead outbox rows to be counted', async () => (await deadRows()) > 0);
 
+    const analyzed = async () => {
+      const r = await sql<{ n: number }>`select analyze_count::int as n from pg_stat_user_tables
+        where schemaname = ${schema} and relname = 'orders'`.execute(db);
+      return r.rows[0]?.n ?? 0;
+    };
+    const analyzedBefore = await analyzed();
     const stop = new AbortController();
     const sweeping = oms.runSweeper(stop.signal, 10);
     try {
       await pollUntil('an outbox vacuum', async () => vacuums.length > 0);
       await pollUntil('no dead outbox rows', async () => (await deadRows()) === 0);
+      await pollUntil('the orders table analyzed', async () => (await analyzed()) > analyzedBefore);
       // No order since: the next sweeps find nothing deleted and do not vacuum again.
       const ran = vacuums.length;
       await new Promise((r) => setTimeout(r, 100));
@@ -312,5 +321,41 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
       stop.abort();
       await sweeping;
     }
+  });
+
+  it('cancels sent together look their orders up in one statement, each answered with its own; an unknown id, another account or another symbol finds none', async () => {
+    await setAvailable(100n * perOrder);
+    const oms = await newOms();
+    const ids = (await Promise.all([oms.place(limitBuy()), oms.place(limitBuy()), oms.place(limitBuy())])).map((r) => {
+      assert.ok(r.ok);
+      return r.order.id;
+    }) as [bigint, bigint, bigint];
+    const cancel = (orderId: bigint, accountId = ACCOUNT, symbol = 'BTCUSDT') =>
+      oms.cancel({ accountId, symbol, orderId });
+    const outcome = await db.connection().execute(async (conn) => {
+      await sql`begin`.execute(conn);
+      await sql`lock table orders in access exclusive mode`.execute(conn);
+      const first = cancel(ids[0]);
+      await waitingForLock(1);
+      // Sent while the first lookup waits: they queue in the oms and are read together after it.
+      const rest = Promise.all([
+        cancel(ids[1]),
+        cancel(ids[2]),
+        cancel(999_999_999n),
+        cancel(ids[0], ACCOUNT + 1n),
+        cancel(ids[1], ACCOUNT, 'ETHUSDT'),
+      ]);
+      await new Promise((r) => setTimeout(r, 100));
+      const waiting = await lockWaiters();
+      await sql`commit`.execute(conn);
+      return { first: await first, rest: await rest, waiting };
+    });
+    assert.equal(outcome.waiting, 1, 'one lookup statement at a time, not one per cancel');
+    const [second, third, unknown, otherAccount, otherSymbol] = outcome.rest;
+    assert.deepEqual(
+      [outcome.first, second, third].map((r) => r.ok && r.order.id),
+      ids,
+    );
+    for (const r of [unknown, otherAccount, otherSymbol]) assert.equal(!r.ok && r.reason._tag, 'NoSuchOrder');
   });
 });
