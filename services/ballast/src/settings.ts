@@ -230,14 +230,15 @@ export const START_SETTINGS = {
     flag: 'snapshot-every',
     env: 'BALLAST_SNAPSHOT_EVERY',
     description:
-      'Order-book snapshot after this many commands per symbol (and at least as many as the last snapshot held orders).',
+      'Order-book snapshot after this many commands per symbol (and at least as many as its book holds orders, now and at the last snapshot).',
     parse: intIn(10, 10_000_000),
     default: 1000,
   }),
   snapshotEveryMs: s({
     flag: 'snapshot-every-ms',
     env: 'BALLAST_SNAPSHOT_EVERY_MS',
-    description: 'Also snapshot a symbol this long after its last snapshot when commands arrived (0 = off).',
+    description:
+      'Also snapshot a symbol this long after its last snapshot when commands arrived (as many as its book holds orders; 0 = off).',
     parse: intIn(0, 86_400_000),
     default: 30_000,
   }),

@@ -18,11 +18,13 @@
  *   the next `warm`.
  *
  * Snapshots (leader only) after `snapshotEveryCommands` commands or `snapshotEveryMs` with new
- * commands, whichever first, and never before as many commands as the book held orders at the
- * last snapshot: a snapshot's size grows with the book, so this spreads each snapshot's cost over
- * at least as many commands as it wrote orders, whatever the book's size (a book of 20,000
- * orders at 2,500 commands/s was otherwise written, 1.7 MB a time, 2.5 times a second). A
- * rebuild then replays at most that many commands more than `snapshotEveryCommands`.
+ * commands, whichever first, and never before as many commands as the smaller of the book's
+ * size (orders) now and at the last snapshot: a snapshot's size grows with the book, so a deep
+ * book is snapshotted less often and each snapshot's cost is spread over about as many commands
+ * as it writes orders, whatever the book's size (a book of 20,000 orders at 2,500 commands/s was
+ * otherwise written, 1.7 MB a time, 2.5 times a second). The smaller of the two: a growing book
+ * (every command adding an order) still gets snapshots, and a book that emptied gets one soon. A
+ * rebuild then replays at most that many commands, or `snapshotEveryCommands` when more.
  * The newest `snapshotsKept` are kept.
  *
  * @module
@@ -66,11 +68,15 @@ export interface SymbolReplicaConfig {
   readonly db: Kysely<Database>;
   readonly log: EventLog;
   /**
-   * Take a snapshot after this many commands, or after as many commands as the book held orders
-   * (resting and pending stops) at the last snapshot when that is more. @default 1000
+   * Take a snapshot after this many commands, or after as many commands as the book holds orders
+   * (resting and pending stops; the smaller of now and at the last snapshot) when that is more.
+   * @default 1000
    */
   readonly snapshotEveryCommands?: number;
-  /** Also snapshot when this long has passed since the last one and commands arrived; 0 = off. @default 30000 */
+  /**
+   * Also snapshot when this long has passed since the last one and commands arrived (as many
+   * commands as the book holds orders, as above); 0 = off. @default 30000
+   */
   readonly snapshotEveryMs?: number;
   /** Snapshots kept per symbol. @default 3 */
   readonly snapshotsKept?: number;
@@ -138,7 +144,7 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
   let diverged = 0;
   let lastSnapCmd = 0;
   let lastSnapMs = now();
-  /** Orders the book held at the last snapshot (its size: the next waits as many commands). */
+  /** Orders the book held at the last snapshot (see the module's note on the cadence). */
   let lastSnapOrders = 0;
   let snapshotting = false;
   const followReader = `follow-${symbol}-${++readers}`;
@@ -225,7 +231,7 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
   const snapshotDue = (): boolean => {
     const since = cmdSeq - lastSnapCmd;
     if (since <= 0) return false;
-    if (since < lastSnapOrders) return false;
+    if (since < lastSnapOrders && since < ordersInBook()) return false;
     return since >= every || (everyMs > 0 && now() - lastSnapMs >= everyMs);
   };
 

@@ -185,9 +185,11 @@ describe('matching replicas with shard leases', () => {
 
 describe('snapshot cadence', () => {
   /** Appends `n` buys at distinct prices below every sell: each rests, none trades. */
+  const placed: number[] = [];
   const restingBuys = async (log: EventLog, n: number): Promise<void> => {
     const entries = Array.from({ length: n }, () => {
       const orderId = nextOrder++;
+      placed.push(orderId);
       const payload = { type: 'place', orderId, account: 10, side: 'buy', orderType: 'limit' } as const;
       return {
         key: `o${orderId}`,
@@ -197,7 +199,7 @@ describe('snapshot cadence', () => {
     await log.append('cmd.BTCUSDT', entries);
   };
 
-  it('a deep book is snapshotted after as many commands as it held orders at the last snapshot, not after every snapshotEveryCommands', async () => {
+  it('a deep book is snapshotted after as many commands as it holds orders, not after every snapshotEveryCommands; once it empties, soon again', async () => {
     const { db, log } = await open();
     const replica = createSymbolReplica({ symbol: 'BTCUSDT', db, log, snapshotEveryCommands: 10, snapshotEveryMs: 0 });
     const stop = new AbortController();
@@ -242,6 +244,22 @@ describe('snapshot cadence', () => {
       await grow(2);
       const [second] = await snapshots();
       assert.ok(second !== undefined && second >= 2 * first, `a second snapshot (${first} → ${second})`);
+
+      // The book empties (cancels, newest first): a snapshot comes once the commands since reach
+      // what the book holds now, long before the `second` commands its last snapshot held.
+      let third: number | undefined;
+      while (third === undefined && placed.length > 0) {
+        const cancels = placed.splice(-10).map((orderId) => ({
+          key: `x${orderId}`,
+          payload: JSON.stringify({ type: 'cancel', orderId, account: 10, timeMs: orderId }),
+        }));
+        await log.append('cmd.BTCUSDT', cancels);
+        await until(matched(log, 'BTCUSDT'), 'matched');
+        await new Promise((r) => setTimeout(r, 20));
+        const [latest] = await snapshots();
+        if (latest !== second) third = latest;
+      }
+      assert.ok(third !== undefined && third - second < second, `a third snapshot (${second} → ${third})`);
     } finally {
       stop.abort();
       await leading.catch(() => undefined);

@@ -109,7 +109,8 @@ export interface OmsConfig {
   readonly logInTransaction?: AppendsInTransaction<Transaction<Database>>;
   /**
    * With `rowLocks` (PostgreSQL): how often the sweeper vacuums the outbox
-   * (`VACUUM (SKIP_LOCKED) outbox`, so replicas never queue behind each other's) when batches
+   * (`VACUUM (SKIP_LOCKED, TRUNCATE false) outbox`: replicas never queue behind each other's, and
+   * order batches never wait for an exclusive lock to shrink the table) when batches
    * deleted rows from it since. Every order's outbox row is deleted once its command is in the
    * log, and until vacuumed those dead rows slow every batch's clean-up and every sweep; the
    * autovacuum defaults (a minute's nap, a fifth of the table) come far too late for a queue
@@ -1135,23 +1136,28 @@ export function createOms(config: OmsConfig): Oms {
         } catch (err) {
           config.onWarning?.('outbox sweep failed; will retry', err);
         }
-        if (vacuumEveryMs > 0 && outboxDeleted && now() - vacuumedMs >= vacuumEveryMs) {
+        if (!signal.aborted && vacuumEveryMs > 0 && outboxDeleted && now() - vacuumedMs >= vacuumEveryMs) {
           outboxDeleted = false;
           vacuumedMs = now();
           const startedAt = performance.now();
           try {
-            await sql`VACUUM (SKIP_LOCKED) outbox`.execute(db);
+            // No truncation: giving empty pages back takes an exclusive lock on the queue table
+            // (order batches would wait for it) and cancels queries on hot standbys.
+            await sql`VACUUM (SKIP_LOCKED, TRUNCATE false) outbox`.execute(db);
             config.onOutboxVacuum?.(performance.now() - startedAt);
           } catch (err) {
+            outboxDeleted = true; // tried again after the next interval
             config.onWarning?.('outbox vacuum failed; will retry', err);
           }
         }
-        if (analyzeAfter > 0 && placedOrders >= analyzeAt) {
-          analyzeAt = 2 * placedOrders;
+        if (!signal.aborted && analyzeAfter > 0 && placedOrders >= analyzeAt) {
+          const placed = placedOrders;
           try {
             await sql`ANALYZE (SKIP_LOCKED) orders, balances, outbox`.execute(db);
+            analyzeAt = 2 * placed;
           } catch (err) {
-            config.onWarning?.('analyze of the oms tables failed', err);
+            analyzeAt = placed + analyzeAfter; // tried again after as many orders as the first time
+            config.onWarning?.('analyze of the oms tables failed; will retry', err);
           }
         }
         await new Promise<void>((r) => {

@@ -66,7 +66,7 @@ export async function findOrder(
  * per connection). PostgreSQL only (`unnest`). Each key is its own primary-key probe (a LATERAL
  * subquery with a LIMIT is never merged into a join): written as a join, a plan cached while the
  * table was small (and never analyzed since — a server without autovacuum) hash-joined over a
- * scan of the whole table, which took PostgreSQL from 46 % to 99 % of a core within a minute
+ * scan of the whole table, which took PostgreSQL from 46% to 99% of a core within minutes
  * at 1,000 orders/s.
  */
 const ORDERS_BY_IDS = `SELECT o.* FROM unnest($1::bigint[], $2::bigint[]) AS k(account_id, id)
