@@ -22,7 +22,10 @@
  * Each measured run starts once `/admin/lag` shows no backlog (matching, ledger, outbox), so a
  * step never inherits the previous one's. A rate is "sustained" when fewer than 1% of its
  * requests fail (HTTP error, or still outstanding past 2 s), completions keep up with arrivals
- * (≥ 95%) and p99 stays under 1 s. The bench steps up
+ * (≥ 95%), p99 stays under 1 s, and the target does not fall behind during the step: the median
+ * latency of its last fifth of requests is at most twice that of its first fifth, plus 50 ms (a
+ * backlog growing by 100 ms a second stays under a 1 s p99 through a 4 s step, but not this).
+ * The bench steps up
  * through `--rates`, reports the highest sustained one, then runs at half of it and reports
  * p50/p99/p99.9. CPU per process (each replica, the supervisor, PostgreSQL, NATS, Redis and the
  * load generator itself) is read from /proc over the highest sustained step, so the bottleneck
@@ -55,7 +58,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Pool } from 'undici';
 import { parseBenchArgs } from '../lib/args.ts';
-import { createRandom } from '../lib/stats.ts';
+import { createRandom, median } from '../lib/stats.ts';
 
 const args = parseBenchArgs(process.argv.slice(2), {
   mode: { type: 'string' },
@@ -433,6 +436,10 @@ interface StepResult {
   p50Ms: number;
   p99Ms: number;
   p999Ms: number;
+  /** Median latency of the step's first fifth of requests (by send time). */
+  firstFifthP50Ms: number;
+  /** Median latency of its last fifth: far above the first fifth, the target fell behind. */
+  lastFifthP50Ms: number;
   cpuPct?: Record<string, number>;
   waitPct?: Record<string, number>;
   machinePct?: { busy: number; steal: number };
@@ -530,7 +537,11 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
     const kind = (k: string): void => void (errorKinds[k] = (errorKinds[k] ?? 0) + 1);
     const start = performance.now();
     const inflight: Promise<void>[] = [];
-    const fire = (intended: number): Promise<void> => {
+    // Latencies of the step's first and last fifth: a backlog that grows through the step (the
+    // target falling behind) shows as the last fifth waiting longer than the first.
+    const firstFifth: number[] = [];
+    const lastFifth: number[] = [];
+    const fire = (intended: number, index: number): Promise<void> => {
       // From the intended send time (no coordinated omission), or from the actual one when the
       // loop sent early (it does not sleep for less than 1 ms).
       const from = Math.min(intended, performance.now());
@@ -563,6 +574,8 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
         .then((r) => {
           const latencyUs = Math.max(1, Math.round((performance.now() - from) * 1000));
           hist.recordValue(latencyUs);
+          if (index < total / 5) firstFifth.push(latencyUs);
+          else if (index >= (total * 4) / 5) lastFifth.push(latencyUs);
           // A cancel of an order that already filled is a correct answer (-2011), not an error.
           if (r.status === 200 || (cancel && r.body?.code === -2011)) ok++;
           else {
@@ -584,7 +597,7 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
         errors++; // the client would time out: count it, do not pile up
         continue;
       }
-      inflight.push(fire(intended));
+      inflight.push(fire(intended, i));
     }
     const sentAt = performance.now();
     await Promise.race([Promise.all(inflight), new Promise((r) => setTimeout(r, 2000))]);
@@ -600,6 +613,8 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
       p50Ms: hist.getValueAtPercentile(50) / 1000,
       p99Ms: hist.getValueAtPercentile(99) / 1000,
       p999Ms: hist.getValueAtPercentile(99.9) / 1000,
+      firstFifthP50Ms: (firstFifth.length > 0 ? median(firstFifth) : Number.NaN) / 1000,
+      lastFifthP50Ms: (lastFifth.length > 0 ? median(lastFifth) : Number.NaN) / 1000,
       errorKinds,
     };
     await Promise.all(inflight);
@@ -660,10 +675,15 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
     const reading = meter();
     Object.assign(r, reading);
     steps.push(r);
-    const sustained = r.errors / r.sent < 0.01 && r.ok >= 0.95 * r.sent && r.p99Ms < 1000;
+    const sustained =
+      r.errors / r.sent < 0.01 &&
+      r.ok >= 0.95 * r.sent &&
+      r.p99Ms < 1000 &&
+      r.lastFifthP50Ms <= 2 * r.firstFifthP50Ms + 50;
     const { busy, steal } = reading.machinePct;
     log(
-      `rate ${rate}/s: ok ${r.ok}/${r.sent}, errors ${r.errors} ${JSON.stringify(r.errorKinds)}, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, p99.9 ${r.p999Ms} ms; ` +
+      `rate ${rate}/s: ok ${r.ok}/${r.sent}, errors ${r.errors} ${JSON.stringify(r.errorKinds)}, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, p99.9 ${r.p999Ms} ms, ` +
+        `p50 of the first/last fifth ${r.firstFifthP50Ms}/${r.lastFifthP50Ms} ms; ` +
         `CPU ${top(reading.cpuPct)}; waiting for a core ${top(reading.waitPct)}; machine busy ${busy}%, stolen ${steal}%` +
         (sustained ? '' : ' (not sustained)'),
     );
