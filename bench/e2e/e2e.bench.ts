@@ -23,8 +23,9 @@
  * step never inherits the previous one's. A rate is "sustained" when fewer than 1% of its
  * requests fail (HTTP error, or still outstanding past 2 s), completions keep up with arrivals
  * (≥ 95%), p99 stays under 1 s, and the target does not fall behind during the step: the median
- * latency of its last fifth of requests is at most twice that of its first fifth, plus 50 ms (a
- * backlog growing by 100 ms a second stays under a 1 s p99 through a 4 s step, but not this).
+ * latency of its last fifth of requests is at most 1.5 times that of its first fifth, plus 20 ms
+ * (a backlog growing by 40 ms a second stays under a 1 s p99 through a 4 s step, but not this;
+ * such a rate, kept up for 20 s, reached 4.6 s).
  * The bench steps up
  * through `--rates`, reports the highest sustained one, then runs at half of it and reports
  * p50/p99/p99.9. CPU per process (each replica, the supervisor, PostgreSQL, NATS, Redis and the
@@ -679,7 +680,7 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
       r.errors / r.sent < 0.01 &&
       r.ok >= 0.95 * r.sent &&
       r.p99Ms < 1000 &&
-      r.lastFifthP50Ms <= 2 * r.firstFifthP50Ms + 50;
+      r.lastFifthP50Ms <= 1.5 * r.firstFifthP50Ms + 20;
     const { busy, steal } = reading.machinePct;
     log(
       `rate ${rate}/s: ok ${r.ok}/${r.sent}, errors ${r.errors} ${JSON.stringify(r.errorKinds)}, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, p99.9 ${r.p999Ms} ms, ` +
