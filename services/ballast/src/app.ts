@@ -181,6 +181,11 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
       ? { partition: { kv: stores.registry, holder: `${hostname()}-${process.pid}`, ttlMs: settings.leaseTtlMs } }
       : {}),
   });
+  const results = createOrderResults(
+    log,
+    markets.list.map((m) => m.symbol),
+    { onError },
+  );
   const marketData = createMarketData({
     log,
     markets,
@@ -188,12 +193,10 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     snapshots: createSqlMarketDataSnapshots(db),
     // Gateway-only replicas start from the snapshots the marketdata role saves.
     saveSnapshots: has('marketdata'),
+    // A gateway's order results follow the event logs through the market-data view's consumer
+    // (one delivery of each entry to this process, not two); it is live before the API serves.
+    ...(has('gateway') ? { onLiveEntries: results.apply } : {}),
   });
-  const results = createOrderResults(
-    log,
-    markets.list.map((m) => m.symbol),
-    { onError },
-  );
 
   const roles = new AbortController();
   const serveApi = has('gateway');
@@ -201,7 +204,6 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
   if (has('matching')) loops.push(matching.run(roles.signal));
   if (has('ledger')) loops.push(ledger.run(roles.signal));
   if (serveApi || has('marketdata')) loops.push(marketData.run(roles.signal));
-  if (serveApi) loops.push(results.run(roles.signal));
   if (has('oms')) loops.push(oms.runSweeper(roles.signal));
   const registry = stores.registry;
   const remote =

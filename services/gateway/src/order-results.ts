@@ -10,8 +10,13 @@ import { tailLog, type EventLog, type LogEntry } from '@ballast/state';
 
 /** Recent command results. */
 export interface OrderResults {
-  /** Follows the event logs until `signal` aborts. */
+  /** Follows the event logs until `signal` aborts (not needed when fed by {@link OrderResults.apply}). */
   run(signal: AbortSignal): Promise<void>;
+  /**
+   * Takes entries of `evt.<symbol>` read by another follower of the log in this process (the
+   * market-data view), in log order, instead of a tail of its own. Never throws.
+   */
+  apply(symbol: string, entries: readonly LogEntry[]): void;
   /** The events of command `cmdSeq` of `symbol`, or `undefined` after `timeoutMs`. */
   wait(symbol: string, cmdSeq: number, timeoutMs: number): Promise<BookEvent[] | undefined>;
   /**
@@ -55,33 +60,34 @@ export function createOrderResults(
       for (const w of ws) w(events);
     }
   };
+  const apply = (symbol: string, entries: readonly LogEntry[]): void => {
+    for (const e of entries) {
+      try {
+        const p = JSON.parse(e.payload) as { cmdSeq: number; events: BookEvent[] };
+        for (const ev of p.events) {
+          if (ev.type === 'trade') {
+            touch(ev.makerAccount, symbol, e.seq);
+            touch(ev.takerAccount, symbol, e.seq);
+          } else if (ev.type === 'done') touch(ev.account, symbol, e.seq);
+        }
+        put(`${symbol}:${p.cmdSeq}`, p.events, e.seq);
+      } catch (err) {
+        options.onError?.(`order results: malformed entry ${e.seq} of evt.${symbol}`, err);
+      }
+    }
+  };
   return {
+    apply,
     async run(signal) {
       await Promise.all(
         symbols.map(async (symbol) => {
           const name = `evt.${symbol}`;
           const from = (await log.lastSeq(name, { signal })) + 1;
-          await tailLog(
-            log,
-            name,
-            (entries: LogEntry[]) => {
-              for (const e of entries) {
-                try {
-                  const p = JSON.parse(e.payload) as { cmdSeq: number; events: BookEvent[] };
-                  for (const ev of p.events) {
-                    if (ev.type === 'trade') {
-                      touch(ev.makerAccount, symbol, e.seq);
-                      touch(ev.takerAccount, symbol, e.seq);
-                    } else if (ev.type === 'done') touch(ev.account, symbol, e.seq);
-                  }
-                  put(`${symbol}:${p.cmdSeq}`, p.events, e.seq);
-                } catch (err) {
-                  options.onError?.(`order results: malformed entry ${e.seq} of ${name}`, err);
-                }
-              }
-            },
-            { fromSeq: from, signal, onError: (err) => options.onError?.(`order results ${symbol}: read failed`, err) },
-          );
+          await tailLog(log, name, (entries: LogEntry[]) => apply(symbol, entries), {
+            fromSeq: from,
+            signal,
+            onError: (err) => options.onError?.(`order results ${symbol}: read failed`, err),
+          });
         }),
       );
     },

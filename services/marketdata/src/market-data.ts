@@ -165,6 +165,13 @@ export interface MarketDataConfig {
   /** @default 100 */
   readonly depthIntervalMs?: number;
   readonly onError?: (message: string, err: unknown) => void;
+  /**
+   * Called with each batch of a symbol's event-log entries once applied, for the entries after
+   * the log's end when the view started (those a tail from the end would have read), so another
+   * follower in the same process (a gateway's order results) needs no second consumer of the
+   * log. Must not throw (a throw is reported to `onError` and ignored).
+   */
+  readonly onLiveEntries?: (symbol: string, entries: readonly LogEntry[]) => void;
 }
 
 /** The market-data role. */
@@ -690,6 +697,7 @@ export function createMarketData(config: MarketDataConfig): MarketData {
             const name = `evt.${symbol}`;
             s.lastSnapshotMs = now();
             let target = await config.log.lastSeq(name, { signal });
+            const endAtStart = target;
             const fromSeq = config.snapshots !== undefined ? await loadSnapshot(symbol, s, target, signal) : 1;
             let live = target < fromSeq;
             const markCaughtUp = (): void => {
@@ -708,6 +716,15 @@ export function createMarketData(config: MarketDataConfig): MarketData {
               (entries) => {
                 if (live && tracingEnabled()) for (const e of entries) applyTraced(symbol, s, e);
                 else for (const e of entries) applyEntry(symbol, s, e, live);
+                if (config.onLiveEntries !== undefined) {
+                  const fresh =
+                    (entries[0] as LogEntry).seq > endAtStart ? entries : entries.filter((e) => e.seq > endAtStart);
+                  try {
+                    if (fresh.length > 0) config.onLiveEntries(symbol, fresh);
+                  } catch (err) {
+                    config.onError?.(`market data ${symbol}: a live-entries follower failed`, err);
+                  }
+                }
                 s.logSeq = (entries.at(-1) as LogEntry).seq;
                 s.sinceSnapshot += entries.length;
                 if (!live && s.logSeq >= target) {

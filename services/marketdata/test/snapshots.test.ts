@@ -235,6 +235,37 @@ describe('market data snapshots', () => {
 
 const skipPostgres = await skipUnlessService('postgres');
 
+describe('followers of the live log', () => {
+  it('hands a follower every entry after the log end at start, once and in order, and none before', async () => {
+    const { log } = await open();
+    const book = new OrderBook();
+    await trade(log, book, 1, 300);
+    const handed: number[] = [];
+    const ac = new AbortController();
+    const md = createMarketData({
+      log,
+      markets,
+      nowMs: () => 1_800_000_000_000,
+      onLiveEntries: (symbol, entries) => {
+        assert.equal(symbol, 'BTCUSDT');
+        handed.push(...entries.map((e) => e.seq));
+      },
+    });
+    const running = md.run(ac.signal);
+    await md.ready();
+    await trade(log, book, 301, 50);
+    await trade(log, book, 351, 50);
+    const deadline = Date.now() + 10_000;
+    while (handed.length < 100 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    ac.abort();
+    await running;
+    assert.deepEqual(
+      handed,
+      Array.from({ length: 100 }, (_, i) => 301 + i),
+    );
+  });
+});
+
 describe('market data snapshots on PostgreSQL (the same Kysely code)', { skip: skipPostgres ?? false }, () => {
   const schema = `ballast_md_snap_${process.pid}`;
   let db: Kysely<Database> | undefined;
