@@ -1,7 +1,8 @@
 /**
- * Waits for matching's result of a command: tails every symbol's event log from where it is at
- * start and keeps recent results by `(symbol, cmdSeq)`, so a request can learn what its place or
- * cancel did (fills, rejection, cancel) without polling the database.
+ * Waits for matching's result of a command: follows every symbol's event log from where it is at
+ * start (with a tail of its own, `run`, or fed by the market-data view's, `apply`) and keeps
+ * recent results by `(symbol, cmdSeq)`, so a request can learn what its place or cancel did
+ * (fills, rejection, cancel) without polling the database.
  *
  * @module
  */

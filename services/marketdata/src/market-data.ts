@@ -714,8 +714,18 @@ export function createMarketData(config: MarketDataConfig): MarketData {
               config.log,
               name,
               (entries) => {
-                if (live && tracingEnabled()) for (const e of entries) applyTraced(symbol, s, e);
-                else for (const e of entries) applyEntry(symbol, s, e, live);
+                const traced = live && tracingEnabled();
+                for (const e of entries) {
+                  // An entry the view cannot apply (its events malformed: a writer of another
+                  // version) is reported and skipped, not retried forever: the view, and the
+                  // follower below, move on.
+                  try {
+                    if (traced) applyTraced(symbol, s, e);
+                    else applyEntry(symbol, s, e, live);
+                  } catch (err) {
+                    config.onError?.(`market data: entry ${e.seq} of ${symbol} could not be applied; skipped`, err);
+                  }
+                }
                 if (config.onLiveEntries !== undefined) {
                   const fresh =
                     (entries[0] as LogEntry).seq > endAtStart ? entries : entries.filter((e) => e.seq > endAtStart);
