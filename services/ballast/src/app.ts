@@ -181,11 +181,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
       ? { partition: { kv: stores.registry, holder: `${hostname()}-${process.pid}`, ttlMs: settings.leaseTtlMs } }
       : {}),
   });
-  const results = createOrderResults(
-    log,
-    markets.list.map((m) => m.symbol),
-    { onError },
-  );
+  const results = createOrderResults({ onError });
   const marketData = createMarketData({
     log,
     markets,

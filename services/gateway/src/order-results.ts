@@ -1,21 +1,19 @@
 /**
- * Waits for matching's result of a command: follows every symbol's event log from where it is at
- * start (with a tail of its own, `run`, or fed by the market-data view's, `apply`) and keeps
- * recent results by `(symbol, cmdSeq)`, so a request can learn what its place or cancel did
- * (fills, rejection, cancel) without polling the database.
+ * Waits for matching's result of a command: takes every symbol's event-log entries from where the
+ * log was at start, as the process's market-data view reads them (`apply`; one consumer of the log
+ * per process, not two), and keeps recent results by `(symbol, cmdSeq)`, so a request can learn
+ * what its place or cancel did (fills, rejection, cancel) without polling the database.
  *
  * @module
  */
 import type { BookEvent } from '@ballast/engine';
-import { tailLog, type EventLog, type LogEntry } from '@ballast/state';
+import type { LogEntry } from '@ballast/state';
 
 /** Recent command results. */
 export interface OrderResults {
-  /** Follows the event logs until `signal` aborts (not needed when fed by {@link OrderResults.apply}). */
-  run(signal: AbortSignal): Promise<void>;
   /**
-   * Takes entries of `evt.<symbol>` read by another follower of the log in this process (the
-   * market-data view), in log order, instead of a tail of its own. Never throws.
+   * Takes entries of `evt.<symbol>` read by the follower of the log in this process (the
+   * market-data view's `onLiveEntries`), in log order. Never throws.
    */
   apply(symbol: string, entries: readonly LogEntry[]): void;
   /** The events of command `cmdSeq` of `symbol`, or `undefined` after `timeoutMs`. */
@@ -34,10 +32,8 @@ export interface OrderResults {
   noteAccount(accountId: bigint, symbol: string, cmdSeq: number): void;
 }
 
-/** Creates the results follower. Keeps at most `capacity` results, and as many (account, symbol) marks (oldest dropped). */
+/** Creates the results store. Keeps at most `capacity` results, and as many (account, symbol) marks (oldest dropped). */
 export function createOrderResults(
-  log: EventLog,
-  symbols: readonly string[],
   options: { capacity?: number; onError?: (m: string, e: unknown) => void } = {},
 ): OrderResults {
   const capacity = options.capacity ?? 50_000;
@@ -79,19 +75,6 @@ export function createOrderResults(
   };
   return {
     apply,
-    async run(signal) {
-      await Promise.all(
-        symbols.map(async (symbol) => {
-          const name = `evt.${symbol}`;
-          const from = (await log.lastSeq(name, { signal })) + 1;
-          await tailLog(log, name, (entries: LogEntry[]) => apply(symbol, entries), {
-            fromSeq: from,
-            signal,
-            onError: (err) => options.onError?.(`order results ${symbol}: read failed`, err),
-          });
-        }),
-      );
-    },
     settleTarget(accountId, symbol) {
       return touched.get(`${accountId}:${symbol}`) ?? 0;
     },

@@ -231,8 +231,9 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
   const snapshotDue = (): boolean => {
     const since = cmdSeq - lastSnapCmd;
     if (since <= 0) return false;
-    if (since < lastSnapOrders && since < ordersInBook()) return false;
-    return since >= every || (everyMs > 0 && now() - lastSnapMs >= everyMs);
+    if (since < every && !(everyMs > 0 && now() - lastSnapMs >= everyMs)) return false;
+    // Only then the book's size (most batches stop above, without reading it).
+    return since >= lastSnapOrders || since >= ordersInBook();
   };
 
   const saveSnapshot = (): void => {
