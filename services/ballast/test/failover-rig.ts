@@ -121,10 +121,15 @@ export async function startFailoverRig(options: RigOptions): Promise<FailoverRig
   const startFlow = (workers: number) => {
     let running = true;
     let n = 0;
-    const loops = Array.from({ length: workers }, async (_, w) => {
+    const loops = Array.from({ length: workers }, async () => {
       while (running) {
-        const f = FLOW[(n + w) % FLOW.length] as (typeof FLOW)[number];
-        const buy = n++ % 2 === 0;
+        // Orders k of the flow go: buy and sell of one symbol, then of the next. The symbol comes
+        // from the order's number alone: workers answered in one batch take consecutive numbers,
+        // and a symbol from (number + worker) would then be the same for all of them, turn after
+        // turn, leaving the other symbol without orders (with one oms lane it did).
+        const k = n++;
+        const f = FLOW[Math.floor(k / 2) % FLOW.length] as (typeof FLOW)[number];
+        const buy = k % 2 === 0;
         try {
           const r = await call(front.httpUrl, 'POST', '/api/v3/order', {
             key: buy ? buyer.key : seller.key,
