@@ -695,7 +695,9 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
   const topRateSustained = best === rates.at(-1);
   if (topRateSustained)
     log(`every rate up to ${best}/s was sustained: the highest is a lower bound; add higher --rates`);
-  const half = Math.max(1, Math.round(best / 2));
+  // No rate sustained: half of the lowest tried, so the latency figure still means something.
+  if (best === 0) log(`no rate was sustained, not even ${rates[0]}/s: the half run is at half of it`);
+  const half = Math.max(1, Math.round((best > 0 ? best : (rates[0] as number)) / 2));
   await drained(); // the failed step's backlog, and breakers it opened
   const atHalf = await runAt(half, halfSeconds);
   log(
