@@ -112,3 +112,84 @@ describe('remote oms discovery', () => {
     await running;
   });
 });
+
+describe('remote oms batches', () => {
+  const servers: Server[] = [];
+  afterEach(() => {
+    for (const s of servers.splice(0)) s.close();
+  });
+
+  /** An oms stand-in that records each cancel batch's size and answers only when released. */
+  async function startHeldOms(): Promise<{ url: string; sizes: number[]; release: () => void }> {
+    const sizes: number[] = [];
+    let held: (() => void)[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const { cancels } = JSON.parse(Buffer.concat(chunks).toString()) as { cancels: unknown[] };
+        sizes.push(cancels.length);
+        const result = { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } };
+        held.push(() => {
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify({ results: cancels.map(() => ({ ok: true, result })) }));
+        });
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      sizes,
+      release: () => {
+        const now = held;
+        held = [];
+        for (const h of now) h();
+      },
+    };
+  }
+
+  it('are self-clocked: with the in-flight limit reached, requests wait and leave as one batch when a batch answers, and every request gets its own result', async () => {
+    const oms = await startHeldOms();
+    const ac = new AbortController();
+    const remote = createRemoteOms({
+      instances: async () => [{ id: 'oms-1', url: oms.url }],
+      token: 't',
+      refreshMs: 60_000,
+      batchesInFlightPerReplica: 2,
+    });
+    const running = remote.run(ac.signal);
+    const until = async (cond: () => boolean): Promise<void> => {
+      while (!cond()) await new Promise((r) => setTimeout(r, 1));
+    };
+    try {
+      await until(() => remote.replicas.length === 1);
+      const first = remote.cancel(CANCEL);
+      await until(() => oms.sizes.length === 1);
+      const second = [remote.cancel(CANCEL), remote.cancel(CANCEL)];
+      await until(() => oms.sizes.length === 2);
+      // Two batches are out: these five wait, however many turns they arrive over.
+      const waiting: Promise<unknown>[] = [];
+      for (let i = 0; i < 5; i++) {
+        waiting.push(remote.cancel(CANCEL));
+        await new Promise((r) => setImmediate(r));
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(oms.sizes, [1, 2], 'nothing more left while two batches were in flight');
+      oms.release();
+      const answers = await Promise.all([first, ...second]);
+      for (const a of answers) assert.equal(a.ok, false);
+      await until(() => oms.sizes.length === 3);
+      assert.deepEqual(oms.sizes, [1, 2, 5], 'the five waiting requests left as one batch');
+      oms.release();
+      const rest = await Promise.all(waiting);
+      assert.equal(rest.length, 5);
+      for (const a of rest)
+        assert.deepEqual(a, { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } });
+    } finally {
+      oms.release();
+      ac.abort();
+      await running;
+    }
+  });
+});
