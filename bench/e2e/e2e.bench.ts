@@ -28,7 +28,7 @@
  * such a rate, kept up for 20 s, reached 4.6 s).
  * The bench steps up
  * through `--rates`, reports the highest sustained one, then runs at half of it and reports
- * p50/p99/p99.9. CPU per process (each replica, the supervisor, PostgreSQL, NATS, Redis and the
+ * p50/p99/p99.9 (when none was sustained, at half of the lowest: `atHalf.rate` says which). CPU per process (each replica, the supervisor, PostgreSQL, NATS, Redis and the
  * load generator itself) is read from /proc over the highest sustained step, so the bottleneck
  * is visible; so is each process's time runnable but waiting for a core (`waitPct`, from
  * schedstat), and the machine's busy and hypervisor-stolen time (`machinePct`, from /proc/stat):
@@ -658,6 +658,15 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
   // sustains, or the first step would start with its backlog (and open breakers).
   await runAt(warmupRate / 3, 2);
   await runAt(warmupRate, 8);
+  // Every connection of the pool open before the first step, as a client that has been running a
+  // while holds them: a higher step would otherwise open its extra ones in its first moments (at
+  // the front, each new connection is accepted by the supervisor and handed to a gateway), and
+  // its first fifth would measure that.
+  await Promise.allSettled(
+    Array.from({ length: connections }, () =>
+      send(pool, 'GET', '/api/v3/ping', {}, undefined, AbortSignal.timeout(5000)),
+    ),
+  );
   await drained();
   const pids = await target.pids();
   const steps: StepResult[] = [];

@@ -137,8 +137,9 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     rowLocks: settings.postgresUrl !== '',
     isLogAvailable: stores.logAvailable,
     ...(stores.logInTransaction !== undefined ? { logInTransaction: stores.logInTransaction } : {}),
-    // SQLite has one writer. On PostgreSQL more lanes mean more, smaller transactions: on the
-    // 2-core bench machine one lane used a third less of PostgreSQL's CPU (docs/operations.md).
+    // SQLite has one writer. On PostgreSQL more lanes mean more, smaller transactions, worth it
+    // only where the database has cores to spare: on the 2-core bench machine one lane used about
+    // a quarter less of PostgreSQL's CPU than four, and sustained more (docs/operations.md).
     lanes: settings.postgresUrl !== '' ? settings.omsLanes : 1,
     onWarning: (m, err) => logger.warn({ err }, m),
     onAccepted: (symbol) => metrics.ordersAccepted.inc({ symbol }),

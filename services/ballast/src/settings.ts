@@ -222,7 +222,7 @@ export const START_SETTINGS = {
     flag: 'oms-lanes',
     env: 'BALLAST_OMS_LANES',
     description:
-      'Order batches each oms writes to PostgreSQL at once (orders split by account, so one slow batch holds only its lane). One lane makes the fewest, largest transactions; raise it only when PostgreSQL has cores to spare (SQLite always uses one).',
+      'Order batches each oms writes to PostgreSQL at once (orders split by account, so one slow batch holds only its lane). One lane makes the fewest, largest transactions; raise it only when PostgreSQL has cores to spare and a batch mostly waits (disk commit, network) rather than computes (SQLite always uses one).',
     parse: intIn(1, 64),
     default: 1,
   }),

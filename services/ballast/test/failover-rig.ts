@@ -123,7 +123,7 @@ export async function startFailoverRig(options: RigOptions): Promise<FailoverRig
     let n = 0;
     const loops = Array.from({ length: workers }, async () => {
       while (running) {
-        // Orders k of the flow go: buy and sell of one symbol, then of the next. The symbol comes
+        // Order k of the flow: orders 0 and 1 buy and sell the first symbol, 2 and 3 the next, …. The symbol comes
         // from the order's number alone: workers answered in one batch take consecutive numbers,
         // and a symbol from (number + worker) would then be the same for all of them, turn after
         // turn, leaving the other symbol without orders (with one oms lane it did).

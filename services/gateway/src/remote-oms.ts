@@ -68,10 +68,12 @@ export interface RemoteOmsOptions {
    */
   readonly discoveryTimeoutMs?: number;
   /**
-   * Batch requests of one kind (orders, cancels) in flight per known replica. While that many
-   * are out, what arrives waits and leaves as one batch when one of them answers: the oms writes
-   * one batch at a time anyway, so the orders wait there if not here, and fewer, larger requests
-   * cost both processes less. @default 2
+   * Batch requests of one kind (orders, cancels) each replica is sent at once, an integer ≥ 1
+   * (`Infinity`: no limit). While every replica whose breaker lets calls through has that many
+   * out, what arrives waits, and leaves as one batch when one answers: an oms writes its batches
+   * one at a time (with one lane), so orders wait there if not here, and fewer, larger requests
+   * cost both processes less. A request that waited `timeoutMs` for a free slot is answered
+   * unavailable (retryable). @default 2
    */
   readonly batchesInFlightPerReplica?: number;
   readonly onError?: (message: string, err: unknown) => void;
@@ -95,6 +97,9 @@ const unavailable = (msg: string, cause?: unknown): BallastError =>
 export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   const replicas = new Map<string, Replica>();
   const timeoutMs = o.timeoutMs ?? 3000;
+  const perReplica = o.batchesInFlightPerReplica ?? 2;
+  if (!(perReplica === Infinity || (Number.isInteger(perReplica) && perReplica >= 1)))
+    throw new RangeError(`batchesInFlightPerReplica must be an integer ≥ 1 or Infinity, got ${perReplica}`);
   const maxAttempts = o.maxAttempts ?? 3;
   // Retries on another replica (placement and cancel are idempotent) take from a shared budget:
   // at most 20% of calls, 10/s floor, so an outage of every replica does not triple the load.
@@ -143,9 +148,14 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       .catch((err) => o.onError?.('oms discovery failed', err))
       .finally(() => (looking = undefined)));
 
-  /** Power of two choices on in-flight calls, among replicas whose breaker lets calls through. */
-  const pick = (exclude: Set<string>): Replica | undefined => {
-    const usable = [...replicas.values()].filter((r) => !exclude.has(r.id) && r.breaker.state !== 'OPEN');
+  /**
+   * Power of two choices on in-flight calls, among replicas whose breaker lets calls through and
+   * that `allowed` (if given) accepts.
+   */
+  const pick = (exclude: Set<string>, allowed?: (r: Replica) => boolean): Replica | undefined => {
+    const usable = [...replicas.values()].filter(
+      (r) => !exclude.has(r.id) && r.breaker.state !== 'OPEN' && (allowed === undefined || allowed(r)),
+    );
     if (usable.length === 0) return undefined;
     const a = usable[Math.floor(Math.random() * usable.length)] as Replica;
     const b = usable[Math.floor(Math.random() * usable.length)] as Replica;
@@ -168,7 +178,8 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     }
   };
 
-  const attempt = async (path: string, body: unknown, span: Span | undefined): Promise<unknown> => {
+  /** A call with its retries on other replicas; `first`, when given, takes the first attempt. */
+  const attempt = async (path: string, body: unknown, span: Span | undefined, first?: Replica): Promise<unknown> => {
     // Requests wait for discovery only while no replica is known: they join the look in progress,
     // or start one if the last is over rediscoverMs old. Otherwise the list is refreshed in the
     // background, and a slow registry never delays an order.
@@ -180,7 +191,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     budget.recordRequest();
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       if (attempt > 0 && !budget.tryWithdraw()) break;
-      const r = pick(tried);
+      const r = attempt === 0 && first !== undefined && replicas.get(first.id) === first ? first : pick(tried);
       if (r === undefined) break;
       tried.add(r.id);
       span?.setAttribute('ballast.oms.replica', r.id);
@@ -217,21 +228,23 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
 
   // The orders (and, apart, the cancels) of one event-loop turn travel together (POST
   // /internal/v1/orders/batch, /internal/v1/cancels/batch): one HTTP exchange per batch instead of
-  // per request, on both sides; each keeps its own result. Batches are self-clocked: at most
-  // `batchesInFlightPerReplica` per known replica are out at once, and what arrives meanwhile
-  // leaves together when one answers (under light load every batch leaves at once). With tracing
-  // on, they go one per request, so each keeps its own client and server spans.
-  const perReplica = Math.max(1, o.batchesInFlightPerReplica ?? 2);
+  // per request, on both sides; each keeps its own result. Batches are self-clocked: each replica
+  // has at most `batchesInFlightPerReplica` of a kind out, and what arrives while every usable
+  // replica is at its limit leaves together when one answers (under light load every batch leaves
+  // at once). A slow or hung replica holds only its own slots. With tracing on, they go one per
+  // request, so each keeps its own client and server spans.
   type BatchResult = { ok: boolean; result?: unknown; error?: { code: string; msg: string; retryable: boolean } };
   const batcher = <R>(path: string, field: string, decode: (j: unknown) => R) => {
-    type Queued = { body: unknown; resolve: (r: R) => void; reject: (e: unknown) => void };
+    type Queued = { body: unknown; queuedMs: number; resolve: (r: R) => void; reject: (e: unknown) => void };
     let queue: Queued[] = [];
-    let inFlight = 0;
+    /** Batches of this kind out, per replica id (a batch sent before any replica was known: ''). */
+    const batchesOut = new Map<string, number>();
+    const outOf = (id: string): number => batchesOut.get(id) ?? 0;
     let scheduled = false;
-    const sendBatch = async (batch: Queued[]): Promise<void> => {
+    const sendBatch = async (batch: Queued[], to: Replica | undefined): Promise<void> => {
       let out: { results: BatchResult[] };
       try {
-        out = (await attempt(path, { [field]: batch.map((q) => q.body) }, undefined)) as typeof out;
+        out = (await attempt(path, { [field]: batch.map((q) => q.body) }, undefined, to)) as typeof out;
       } catch (err) {
         for (const q of batch) q.reject(err);
         return;
@@ -255,17 +268,38 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     };
     const flush = (): void => {
       scheduled = false;
-      const limit = perReplica * Math.max(1, replicas.size);
-      while (queue.length > 0 && inFlight < limit) {
+      // Requests that waited a whole call's timeout for a slot: answered, not held any longer.
+      const oldestMs = performance.now() - timeoutMs;
+      if (queue.length > 0 && (queue[0] as Queued).queuedMs <= oldestMs) {
+        const stale = queue.filter((q) => q.queuedMs <= oldestMs);
+        queue = queue.filter((q) => q.queuedMs > oldestMs);
+        const err = unavailable(`oms: no replica could take the request within ${timeoutMs} ms`);
+        for (const q of stale) q.reject(err);
+      }
+      while (queue.length > 0) {
+        // A usable replica with a free slot; while none is known, one batch at a time (it waits
+        // for discovery in `attempt`).
+        let to: Replica | undefined;
+        if (replicas.size > 0) {
+          to = pick(new Set(), (r) => outOf(r.id) < perReplica);
+          if (to === undefined) {
+            // Every usable replica is at its limit: wait for an answer. With none usable (breakers
+            // open), send anyway: `attempt` answers unavailable at once.
+            if (pick(new Set()) !== undefined) break;
+          }
+        } else if (outOf('') >= 1) break;
+        const id = to?.id ?? '';
         const part = queue.length > MAX_BATCH ? queue.splice(0, MAX_BATCH) : queue;
         if (part === queue) queue = [];
-        inFlight++;
-        sendBatch(part)
+        batchesOut.set(id, outOf(id) + 1);
+        sendBatch(part, to)
           .catch((err: unknown) => {
             for (const q of part) q.reject(err); // settled ones ignore it
           })
           .finally(() => {
-            inFlight--;
+            const left = outOf(id) - 1;
+            if (left > 0) batchesOut.set(id, left);
+            else batchesOut.delete(id);
             schedule();
           });
       }
@@ -278,7 +312,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     };
     return (body: unknown): Promise<R> =>
       new Promise<R>((resolve, reject) => {
-        queue.push({ body, resolve, reject });
+        queue.push({ body, queuedMs: performance.now(), resolve, reject });
         schedule();
       });
   };

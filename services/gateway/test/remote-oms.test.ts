@@ -116,13 +116,25 @@ describe('remote oms discovery', () => {
 describe('remote oms batches', () => {
   const servers: Server[] = [];
   afterEach(() => {
-    for (const s of servers.splice(0)) s.close();
+    for (const s of servers.splice(0)) {
+      s.closeAllConnections();
+      s.close();
+    }
   });
 
-  /** An oms stand-in that records each cancel batch's size and answers only when released. */
-  async function startHeldOms(): Promise<{ url: string; sizes: number[]; release: () => void }> {
+  /**
+   * An oms stand-in that records each cancel batch's size and holds its answer until `release`
+   * (or, after `answerAll`, answers at once).
+   */
+  async function startHeldOms(): Promise<{
+    url: string;
+    sizes: number[];
+    release: () => void;
+    answerAll: () => void;
+  }> {
     const sizes: number[] = [];
     let held: (() => void)[] = [];
+    let atOnce = false;
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -130,26 +142,42 @@ describe('remote oms batches', () => {
         const { cancels } = JSON.parse(Buffer.concat(chunks).toString()) as { cancels: unknown[] };
         sizes.push(cancels.length);
         const result = { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } };
-        held.push(() => {
+        const answer = (): void => {
           res.setHeader('content-type', 'application/json');
           res.end(JSON.stringify({ results: cancels.map(() => ({ ok: true, result })) }));
-        });
+        };
+        if (atOnce) answer();
+        else held.push(answer);
       });
     });
     servers.push(server);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const release = (): void => {
+      const now = held;
+      held = [];
+      for (const h of now) h();
+    };
     return {
       url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
       sizes,
-      release: () => {
-        const now = held;
-        held = [];
-        for (const h of now) h();
+      release,
+      answerAll: () => {
+        atOnce = true;
+        release();
       },
     };
   }
+  const until = (cond: () => boolean, what: string): Promise<void> =>
+    within(
+      (async () => {
+        while (!cond()) await new Promise((r) => setTimeout(r, 1));
+      })(),
+      5000,
+      what,
+    );
+  const NO_SUCH_ORDER = { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } };
 
-  it('are self-clocked: with the in-flight limit reached, requests wait and leave as one batch when a batch answers, and every request gets its own result', async () => {
+  it('are self-clocked: with a replica at its in-flight limit, requests wait and leave as one batch when a batch answers, and every request gets its own result', async () => {
     const oms = await startHeldOms();
     const ac = new AbortController();
     const remote = createRemoteOms({
@@ -159,15 +187,12 @@ describe('remote oms batches', () => {
       batchesInFlightPerReplica: 2,
     });
     const running = remote.run(ac.signal);
-    const until = async (cond: () => boolean): Promise<void> => {
-      while (!cond()) await new Promise((r) => setTimeout(r, 1));
-    };
     try {
-      await until(() => remote.replicas.length === 1);
+      await until(() => remote.replicas.length === 1, 'discovery');
       const first = remote.cancel(CANCEL);
-      await until(() => oms.sizes.length === 1);
+      await until(() => oms.sizes.length === 1, 'the first batch');
       const second = [remote.cancel(CANCEL), remote.cancel(CANCEL)];
-      await until(() => oms.sizes.length === 2);
+      await until(() => oms.sizes.length === 2, 'the second batch');
       // Two batches are out: these five wait, however many turns they arrive over.
       const waiting: Promise<unknown>[] = [];
       for (let i = 0; i < 5; i++) {
@@ -177,19 +202,67 @@ describe('remote oms batches', () => {
       await new Promise((r) => setTimeout(r, 50));
       assert.deepEqual(oms.sizes, [1, 2], 'nothing more left while two batches were in flight');
       oms.release();
-      const answers = await Promise.all([first, ...second]);
-      for (const a of answers) assert.equal(a.ok, false);
-      await until(() => oms.sizes.length === 3);
+      for (const a of await Promise.all([first, ...second])) assert.deepEqual(a, NO_SUCH_ORDER);
+      await until(() => oms.sizes.length === 3, 'the waiting requests');
       assert.deepEqual(oms.sizes, [1, 2, 5], 'the five waiting requests left as one batch');
       oms.release();
       const rest = await Promise.all(waiting);
       assert.equal(rest.length, 5);
-      for (const a of rest)
-        assert.deepEqual(a, { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } });
+      for (const a of rest) assert.deepEqual(a, NO_SUCH_ORDER);
     } finally {
-      oms.release();
+      oms.answerAll();
       ac.abort();
       await running;
     }
+  });
+
+  it('a replica that never answers holds only its own slots: the other replica takes every later request', async () => {
+    const hung = await startHeldOms();
+    const healthy = await startHeldOms();
+    healthy.answerAll();
+    const ac = new AbortController();
+    const remote = createRemoteOms({
+      instances: async () => [
+        { id: 'oms-hung', url: hung.url },
+        { id: 'oms-ok', url: healthy.url },
+      ],
+      token: 't',
+      refreshMs: 60_000,
+      timeoutMs: 60_000,
+      batchesInFlightPerReplica: 1,
+    });
+    const running = remote.run(ac.signal);
+    try {
+      await until(() => remote.replicas.length === 2, 'discovery');
+      // One request at a time: a pick lands on each replica at random, so within 60 requests one
+      // reaches the hung replica (all miss it with probability 0.75^60) and is held there; every
+      // later one must go to the other replica, the hung one's single slot being taken.
+      const held: Promise<unknown>[] = [];
+      for (let i = 0; i < 60; i++) {
+        const r = remote.cancel(CANCEL);
+        const answer = await Promise.race([r, new Promise((res) => setTimeout(() => res('held'), 200))]);
+        if (answer === 'held') held.push(r);
+        else assert.deepEqual(answer, NO_SUCH_ORDER);
+      }
+      assert.equal(held.length, 1, 'one request held by the hung replica, no more');
+      assert.deepEqual(hung.sizes, [1], 'the hung replica was sent one batch, and nothing after it');
+      hung.release();
+      assert.deepEqual(await within(held[0] as Promise<unknown>, 5000, 'the held request'), NO_SUCH_ORDER);
+    } finally {
+      hung.answerAll();
+      ac.abort();
+      await running;
+    }
+  });
+
+  it('refuses a batchesInFlightPerReplica that is not an integer ≥ 1 or Infinity', () => {
+    for (const bad of [0, 1.5, Number.NaN, -1])
+      assert.throws(
+        () => createRemoteOms({ instances: async () => [], token: 't', batchesInFlightPerReplica: bad }),
+        RangeError,
+      );
+    assert.doesNotThrow(() =>
+      createRemoteOms({ instances: async () => [], token: 't', batchesInFlightPerReplica: Infinity }),
+    );
   });
 });
