@@ -262,11 +262,13 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
   });
   const entry = createPipeline({}, entryBreaker, timeout(2000, { aggressive: true }));
   const local = remote ?? oms;
+  // The pipeline's signal goes along: a remote oms does not send a request still queued when the
+  // caller was already answered with the timeout.
   const classified =
-    <A, R>(f: (a: A) => Promise<R>) =>
+    <A, R>(f: (a: A, options: { signal?: AbortSignal }) => Promise<R>) =>
     (a: A): Promise<R> =>
-      entry.execute(() =>
-        f(a).catch((err: unknown) => {
+      entry.execute((ctx) =>
+        f(a, { signal: ctx.signal }).catch((err: unknown) => {
           throw stores.classify(err, 'order entry');
         }),
       );

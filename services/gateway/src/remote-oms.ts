@@ -235,7 +235,13 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   // request, so each keeps its own client and server spans.
   type BatchResult = { ok: boolean; result?: unknown; error?: { code: string; msg: string; retryable: boolean } };
   const batcher = <R>(path: string, field: string, decode: (j: unknown) => R) => {
-    type Queued = { body: unknown; queuedMs: number; resolve: (r: R) => void; reject: (e: unknown) => void };
+    type Queued = {
+      body: unknown;
+      queuedMs: number;
+      signal: AbortSignal | undefined;
+      resolve: (r: R) => void;
+      reject: (e: unknown) => void;
+    };
     let queue: Queued[] = [];
     /** Batches of this kind out, per replica id (a batch sent before any replica was known: ''). */
     const batchesOut = new Map<string, number>();
@@ -268,13 +274,17 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     };
     const flush = (): void => {
       scheduled = false;
-      // Requests that waited a whole call's timeout for a slot: answered, not held any longer.
+      // Requests whose caller gave up (its signal aborted) or that waited a whole call's timeout
+      // for a slot are answered, not sent: an order the client was told failed is not placed.
       const oldestMs = performance.now() - timeoutMs;
-      if (queue.length > 0 && (queue[0] as Queued).queuedMs <= oldestMs) {
-        const stale = queue.filter((q) => q.queuedMs <= oldestMs);
-        queue = queue.filter((q) => q.queuedMs > oldestMs);
+      if (queue.some((q) => q.queuedMs <= oldestMs || q.signal?.aborted === true)) {
         const err = unavailable(`oms: no replica could take the request within ${timeoutMs} ms`);
-        for (const q of stale) q.reject(err);
+        queue = queue.filter((q) => {
+          if (q.signal?.aborted === true) q.reject(q.signal.reason);
+          else if (q.queuedMs <= oldestMs) q.reject(err);
+          else return true;
+          return false;
+        });
       }
       while (queue.length > 0) {
         // A usable replica with a free slot; while none is known, one batch at a time (it waits
@@ -310,9 +320,9 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       scheduled = true;
       setImmediate(flush);
     };
-    return (body: unknown): Promise<R> =>
+    return (body: unknown, signal: AbortSignal | undefined): Promise<R> =>
       new Promise<R>((resolve, reject) => {
-        queue.push({ body, queuedMs: performance.now(), resolve, reject });
+        queue.push({ body, queuedMs: performance.now(), signal, resolve, reject });
         schedule();
       });
   };
@@ -320,15 +330,16 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   const cancelBatched = batcher('/internal/v1/cancels/batch', 'cancels', decodeCancelResult);
 
   return {
-    async place(input): Promise<PlaceResult> {
+    // `signal`: a request still waiting for a slot when it aborts is not sent (see the batcher).
+    async place(input, options = {}): Promise<PlaceResult> {
       if (tracingEnabled())
         return decodePlaceResult(await call('/internal/v1/orders', encodePlaceInput(input), input.symbol));
-      return placeBatched(encodePlaceInput(input));
+      return placeBatched(encodePlaceInput(input), options.signal);
     },
-    async cancel(req): Promise<CancelResult> {
+    async cancel(req, options = {}): Promise<CancelResult> {
       if (tracingEnabled())
         return decodeCancelResult(await call('/internal/v1/cancels', encodeCancelRequest(req), req.symbol));
-      return cancelBatched(encodeCancelRequest(req));
+      return cancelBatched(encodeCancelRequest(req), options.signal);
     },
     get replicas() {
       return [...replicas.keys()];

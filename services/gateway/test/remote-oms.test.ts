@@ -255,6 +255,38 @@ describe('remote oms batches', () => {
     }
   });
 
+  it('does not send a request whose caller gave up while it waited for a slot, and answers it with the abort reason', async () => {
+    const oms = await startHeldOms();
+    const ac = new AbortController();
+    const remote = createRemoteOms({
+      instances: async () => [{ id: 'oms-1', url: oms.url }],
+      token: 't',
+      refreshMs: 60_000,
+      batchesInFlightPerReplica: 1,
+    });
+    const running = remote.run(ac.signal);
+    try {
+      await until(() => remote.replicas.length === 1, 'discovery');
+      const first = remote.cancel(CANCEL);
+      await until(() => oms.sizes.length === 1, 'the first batch');
+      const caller = new AbortController();
+      const givenUp = remote.cancel(CANCEL, { signal: caller.signal });
+      const kept = remote.cancel(CANCEL);
+      caller.abort(new Error('the caller timed out'));
+      oms.release();
+      assert.deepEqual(await first, NO_SUCH_ORDER);
+      await assert.rejects(givenUp, /the caller timed out/);
+      await until(() => oms.sizes.length === 2, 'the kept request');
+      assert.deepEqual(oms.sizes, [1, 1], 'the given-up request was not sent');
+      oms.release();
+      assert.deepEqual(await kept, NO_SUCH_ORDER);
+    } finally {
+      oms.answerAll();
+      ac.abort();
+      await running;
+    }
+  });
+
   it('refuses a batchesInFlightPerReplica that is not an integer ≥ 1 or Infinity', () => {
     for (const bad of [0, 1.5, Number.NaN, -1])
       assert.throws(
