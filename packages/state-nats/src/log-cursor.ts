@@ -27,6 +27,7 @@ export class LogCursor {
   readonly #buffer: LogEntry[] = [];
   readonly #highWater: number;
   #messages: ConsumerMessages | undefined;
+  #consumer: Consumer | undefined;
   #closed = false;
   #failed: unknown;
   readonly #onData = new Set<() => void>();
@@ -51,6 +52,7 @@ export class LogCursor {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: Math.max(1, fromSeq),
     });
+    c.#consumer = consumer;
     c.#messages = await consumer.consume({ max_messages: Math.min(highWater, 1000) });
     void c.#pump(toEntry);
     return c;
@@ -137,14 +139,23 @@ export class LogCursor {
     });
   }
 
-  /** Stops the consumer; buffered entries are dropped. */
+  /**
+   * Stops the consumer and deletes it on the server (closing the iterator alone leaves it there,
+   * filled up to its pull, until JetStream's inactivity threshold, 5 minutes); buffered entries
+   * are dropped. Neither step waits or throws.
+   */
   close(): void {
     if (this.#closed && this.#messages === undefined) return;
     this.#closed = true;
     const m = this.#messages;
+    const consumer = this.#consumer;
     this.#messages = undefined;
+    this.#consumer = undefined;
     this.#onSpace?.();
-    void m?.close().catch(() => undefined);
+    void (async () => {
+      await m?.close().catch(() => undefined);
+      await consumer?.delete().catch(() => undefined);
+    })();
     this.#wake();
   }
 }

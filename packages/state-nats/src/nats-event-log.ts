@@ -294,5 +294,11 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
         throw classifyNatsError(err, `wait on ${log}`);
       }
     },
+
+    endReader(log: string, readerId: string): void {
+      const key = cursorKey(log, readerId);
+      cursors.get(key)?.close();
+      cursors.delete(key);
+    },
   };
 }

@@ -88,6 +88,12 @@ export interface EventLog {
    * comes first. Rejects with the signal's reason when it aborts.
    */
   waitFor(log: string, afterSeq: number, maxWaitMs: number, options?: WaitOptions): Promise<void>;
+  /**
+   * The reader `readerId` of `log` is done (its tail ended): the adapter frees at once what it
+   * kept for it (JetStream: its ordered consumer, which would otherwise stay open, filled up to
+   * its pull, until an idle sweep). Optional; never waits or throws.
+   */
+  endReader?(log: string, readerId: string): void;
 }
 
 /** Entries for one log, appended by {@link AppendsInTransaction.appendInTransaction}. */

@@ -43,13 +43,28 @@ export async function tailLog(
   handle: (entries: LogEntry[]) => Promise<void> | void,
   options: TailOptions,
 ): Promise<void> {
+  const opts = { signal: options.signal, readerId: `tail-${++tails}-${name}` };
+  try {
+    await tailLoop(log, name, handle, options, opts);
+  } finally {
+    log.endReader?.(name, opts.readerId);
+  }
+}
+
+/** The loop of {@link tailLog}, reading as `opts.readerId`. */
+async function tailLoop(
+  log: EventLog,
+  name: string,
+  handle: (entries: LogEntry[]) => Promise<void> | void,
+  options: TailOptions,
+  opts: { signal: AbortSignal; readerId: string },
+): Promise<void> {
   const { signal } = options;
   const batch = options.batchSize ?? 500;
   const idle = options.idleWaitMs ?? 1000;
   const retryMs = options.retryDelayMs ?? 200;
   const coalesceMs = options.coalesceMs ?? 0;
   let next = options.fromSeq;
-  const opts = { signal, readerId: `tail-${++tails}-${name}` };
   while (!signal.aborted) {
     try {
       const entries = await log.read(name, next, batch, opts);

@@ -304,11 +304,15 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
 
     async follow(signal) {
       if (!built || isDirty) throw new Error(`matching ${symbol}: follow needs a warm book`);
-      await tailLog(log, evtLog, (entries) => applyEvents(entries, signal, followReader), {
-        fromSeq: evtSeq + 1,
-        signal,
-        onError: (err) => config.onError?.(`matching ${symbol}: following failed; retrying`, err),
-      });
+      try {
+        await tailLog(log, evtLog, (entries) => applyEvents(entries, signal, followReader), {
+          fromSeq: evtSeq + 1,
+          signal,
+          onError: (err) => config.onError?.(`matching ${symbol}: following failed; retrying`, err),
+        });
+      } finally {
+        log.endReader?.(cmdLog, followReader); // the commands read behind the events
+      }
     },
 
     async lead(lease, signal) {
