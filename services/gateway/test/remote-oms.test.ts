@@ -176,19 +176,30 @@ describe('remote oms batches', () => {
       what,
     );
   const NO_SUCH_ORDER = { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } };
-
-  it('are self-clocked: with a replica at its in-flight limit, requests wait and leave as one batch when a batch answers, and every request gets its own result', async () => {
-    const oms = await startHeldOms();
+  /** A remote oms whose one replica is `oms`, running and with that replica found; `stop` ends it. */
+  const remoteOn = async (oms: { url: string }, batchesInFlightPerReplica: number) => {
     const ac = new AbortController();
     const remote = createRemoteOms({
       instances: async () => [{ id: 'oms-1', url: oms.url }],
       token: 't',
       refreshMs: 60_000,
-      batchesInFlightPerReplica: 2,
+      batchesInFlightPerReplica,
     });
     const running = remote.run(ac.signal);
+    await until(() => remote.replicas.length === 1, 'discovery');
+    return {
+      remote,
+      stop: async (): Promise<void> => {
+        ac.abort();
+        await running;
+      },
+    };
+  };
+
+  it('are self-clocked: with a replica at its in-flight limit, requests wait and leave as one batch when a batch answers, and every request gets its own result', async () => {
+    const oms = await startHeldOms();
+    const { remote, stop } = await remoteOn(oms, 2);
     try {
-      await until(() => remote.replicas.length === 1, 'discovery');
       const first = remote.cancel(CANCEL);
       await until(() => oms.sizes.length === 1, 'the first batch');
       const second = [remote.cancel(CANCEL), remote.cancel(CANCEL)];
@@ -211,8 +222,7 @@ describe('remote oms batches', () => {
       for (const a of rest) assert.deepEqual(a, NO_SUCH_ORDER);
     } finally {
       oms.answerAll();
-      ac.abort();
-      await running;
+      await stop();
     }
   });
 
@@ -257,16 +267,8 @@ describe('remote oms batches', () => {
 
   it('does not send a request whose caller gave up while it waited for a slot, and answers it with the abort reason', async () => {
     const oms = await startHeldOms();
-    const ac = new AbortController();
-    const remote = createRemoteOms({
-      instances: async () => [{ id: 'oms-1', url: oms.url }],
-      token: 't',
-      refreshMs: 60_000,
-      batchesInFlightPerReplica: 1,
-    });
-    const running = remote.run(ac.signal);
+    const { remote, stop } = await remoteOn(oms, 1);
     try {
-      await until(() => remote.replicas.length === 1, 'discovery');
       const first = remote.cancel(CANCEL);
       await until(() => oms.sizes.length === 1, 'the first batch');
       const caller = new AbortController();
@@ -282,8 +284,7 @@ describe('remote oms batches', () => {
       assert.deepEqual(await kept, NO_SUCH_ORDER);
     } finally {
       oms.answerAll();
-      ac.abort();
-      await running;
+      await stop();
     }
   });
 
