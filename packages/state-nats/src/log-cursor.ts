@@ -155,7 +155,7 @@ export class LogCursor {
     void (async () => {
       await m?.close().catch(() => undefined);
       await consumer?.delete().catch(() => undefined);
-    })();
+    })().catch(() => undefined);
     this.#wake();
   }
 }

@@ -163,13 +163,13 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   };
 
   const call = async (path: string, body: unknown, symbol: string): Promise<unknown> => {
-    if (!tracingEnabled()) return attempt(path, body, undefined);
+    if (!tracingEnabled()) return attempt(path, () => body, undefined);
     const span = startSpan(`POST ${path}`, {
       kind: SpanKind.CLIENT,
       attributes: { 'http.request.method': 'POST', 'url.path': path, 'ballast.symbol': symbol },
     });
     try {
-      const out = await attempt(path, body, span);
+      const out = await attempt(path, () => body, span);
       endSpan(span);
       return out;
     } catch (err) {
@@ -178,8 +178,16 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     }
   };
 
-  /** A call with its retries on other replicas; `first`, when given, takes the first attempt. */
-  const attempt = async (path: string, body: unknown, span: Span | undefined, first?: Replica): Promise<unknown> => {
+  /**
+   * A call with its retries on other replicas; `first`, when given, takes the first attempt.
+   * `bodyOf` gives each attempt's body; `undefined` ends the call (nothing is left to send).
+   */
+  const attempt = async (
+    path: string,
+    bodyOf: () => unknown,
+    span: Span | undefined,
+    first?: Replica,
+  ): Promise<unknown> => {
     // Requests wait for discovery only while no replica is known: they join the look in progress,
     // or start one if the last is over rediscoverMs old. Otherwise the list is refreshed in the
     // background, and a slow registry never delays an order.
@@ -191,6 +199,8 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     budget.recordRequest();
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       if (attempt > 0 && !budget.tryWithdraw()) break;
+      const body = bodyOf();
+      if (body === undefined) break;
       const r = attempt === 0 && first !== undefined && replicas.get(first.id) === first ? first : pick(tried);
       if (r === undefined) break;
       tried.add(r.id);
@@ -243,14 +253,29 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       reject: (e: unknown) => void;
     };
     let queue: Queued[] = [];
-    /** Batches of this kind out, per replica id (a batch sent before any replica was known: ''). */
-    const batchesOut = new Map<string, number>();
-    const outOf = (id: string): number => batchesOut.get(id) ?? 0;
+    /** Batches of this kind out, per replica (a batch sent before any replica was known: none). */
+    const batchesOut = new Map<Replica | undefined, number>();
+    const outOf = (r: Replica | undefined): number => batchesOut.get(r) ?? 0;
+    /** Slots of a replica: a half-open breaker lets one probe through, so one. */
+    const slotsOf = (r: Replica): number => (r.breaker.state === 'HALF_OPEN' ? 1 : perReplica);
     let scheduled = false;
-    const sendBatch = async (batch: Queued[], to: Replica | undefined): Promise<void> => {
+    const sendBatch = async (queued: Queued[], to: Replica | undefined): Promise<void> => {
       let out: { results: BatchResult[] };
+      // Each attempt sends only the requests whose callers still wait: a retry after a timed-out
+      // attempt must not place an order its client was already answered 503 for.
+      let batch = queued;
+      const bodyOf = (): unknown => {
+        if (batch.some((q) => q.signal?.aborted === true)) {
+          batch = batch.filter((q) => {
+            if (q.signal?.aborted !== true) return true;
+            q.reject(q.signal.reason);
+            return false;
+          });
+        }
+        return batch.length > 0 ? { [field]: batch.map((q) => q.body) } : undefined;
+      };
       try {
-        out = (await attempt(path, { [field]: batch.map((q) => q.body) }, undefined, to)) as typeof out;
+        out = (await attempt(path, bodyOf, undefined, to)) as typeof out;
       } catch (err) {
         for (const q of batch) q.reject(err);
         return;
@@ -291,25 +316,24 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         // for discovery in `attempt`).
         let to: Replica | undefined;
         if (replicas.size > 0) {
-          to = pick(new Set(), (r) => outOf(r.id) < perReplica);
-          if (to === undefined) {
-            // Every usable replica is at its limit: wait for an answer. With none usable (breakers
-            // open), send anyway: `attempt` answers unavailable at once.
-            if (pick(new Set()) !== undefined) break;
-          }
-        } else if (outOf('') >= 1) break;
-        const id = to?.id ?? '';
+          // One look at the breakers (a state read can move OPEN to HALF_OPEN as time passes).
+          const usable = new Set([...replicas.values()].filter((r) => r.breaker.state !== 'OPEN'));
+          to = pick(new Set(), (r) => usable.has(r) && outOf(r) < slotsOf(r));
+          // Every usable replica is at its limit: wait for an answer (one is out, so it comes).
+          // With none usable (breakers open), send anyway: `attempt` answers unavailable at once.
+          if (to === undefined && usable.size > 0) break;
+        } else if (outOf(undefined) >= 1) break;
         const part = queue.length > MAX_BATCH ? queue.splice(0, MAX_BATCH) : queue;
         if (part === queue) queue = [];
-        batchesOut.set(id, outOf(id) + 1);
+        batchesOut.set(to, outOf(to) + 1);
         sendBatch(part, to)
           .catch((err: unknown) => {
             for (const q of part) q.reject(err); // settled ones ignore it
           })
           .finally(() => {
-            const left = outOf(id) - 1;
-            if (left > 0) batchesOut.set(id, left);
-            else batchesOut.delete(id);
+            const left = outOf(to) - 1;
+            if (left > 0) batchesOut.set(to, left);
+            else batchesOut.delete(to);
             schedule();
           });
       }

@@ -124,9 +124,9 @@ describe('remote oms batches', () => {
 
   /**
    * An oms stand-in that records each cancel batch's size and holds its answer until `release`
-   * (or, after `answerAll`, answers at once).
+   * (or, after `answerAll`, answers at once); with `failing`, the answer is HTTP 500.
    */
-  async function startHeldOms(): Promise<{
+  async function startHeldOms(failing = false): Promise<{
     url: string;
     sizes: number[];
     release: () => void;
@@ -144,7 +144,8 @@ describe('remote oms batches', () => {
         const result = { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } };
         const answer = (): void => {
           res.setHeader('content-type', 'application/json');
-          res.end(JSON.stringify({ results: cancels.map(() => ({ ok: true, result })) }));
+          if (failing) res.writeHead(500).end('{}');
+          else res.end(JSON.stringify({ results: cancels.map(() => ({ ok: true, result })) }));
         };
         if (atOnce) answer();
         else held.push(answer);
@@ -245,7 +246,7 @@ describe('remote oms batches', () => {
     try {
       await until(() => remote.replicas.length === 2, 'discovery');
       // One request at a time: a pick lands on each replica at random, so within 60 requests one
-      // reaches the hung replica (all miss it with probability 0.75^60) and is held there; every
+      // reaches the hung replica (all miss it with probability 0.5^60) and is held there; every
       // later one must go to the other replica, the hung one's single slot being taken.
       const held: Promise<unknown>[] = [];
       for (let i = 0; i < 60; i++) {
@@ -285,6 +286,42 @@ describe('remote oms batches', () => {
     } finally {
       oms.answerAll();
       await stop();
+    }
+  });
+
+  it('retries a failed batch on another replica with only the requests whose callers still wait', async () => {
+    const a = await startHeldOms(true);
+    const b = await startHeldOms(true);
+    const ac = new AbortController();
+    const remote = createRemoteOms({
+      instances: async () => [
+        { id: 'oms-a', url: a.url },
+        { id: 'oms-b', url: b.url },
+      ],
+      token: 't',
+      refreshMs: 60_000,
+    });
+    const running = remote.run(ac.signal);
+    try {
+      await until(() => remote.replicas.length === 2, 'discovery');
+      const caller = new AbortController();
+      const givenUp = remote.cancel(CANCEL, { signal: caller.signal });
+      const waiting = remote.cancel(CANCEL);
+      await until(() => a.sizes.length + b.sizes.length === 1, 'the first attempt');
+      const [first, second] = a.sizes.length === 1 ? [a, b] : [b, a];
+      assert.deepEqual(first.sizes, [2], 'both requests in the first attempt');
+      caller.abort(new Error('the caller timed out'));
+      first.release(); // HTTP 500: retryable, so the batch goes to the other replica
+      await assert.rejects(givenUp, /the caller timed out/);
+      await until(() => second.sizes.length === 1, 'the retry');
+      assert.deepEqual(second.sizes, [1], 'the retry carried only the request still waited for');
+      second.release();
+      await assert.rejects(waiting, (err: { retryable?: boolean }) => err.retryable === true);
+    } finally {
+      a.answerAll();
+      b.answerAll();
+      ac.abort();
+      await running;
     }
   });
 
