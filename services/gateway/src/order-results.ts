@@ -30,6 +30,13 @@ export interface OrderResults {
    * the result is not held.
    */
   noteAccount(accountId: bigint, symbol: string, cmdSeq: number): void;
+  /**
+   * For an order answered before its result (`ACK`): if command `cmdSeq`'s result rejects it,
+   * marks that entry as touching `accountId`, as {@link noteAccount} does — now when the result is
+   * held, else when it arrives (at most `capacity` such notes are kept, oldest dropped). So the
+   * account's next reads wait for the ledger to release what the rejected order reserved.
+   */
+  noteIfRejected(accountId: bigint, symbol: string, cmdSeq: number): void;
 }
 
 /** Creates the results store. Keeps at most `capacity` results, and as many (account, symbol) marks (oldest dropped). */
@@ -38,6 +45,9 @@ export function createOrderResults(
 ): OrderResults {
   const capacity = options.capacity ?? 50_000;
   const results = new Map<string, { events: BookEvent[]; seq: number }>();
+  /** Accounts of orders answered before their result, by `symbol:cmdSeq` (see noteIfRejected). */
+  const awaitingResult = new Map<string, number>();
+  const rejects = (events: readonly BookEvent[]): boolean => events.some((ev) => ev.type === 'rejected');
   const waiters = new Map<string, ((events: BookEvent[]) => void)[]>();
   // Per (account, symbol): the last entry that traded or ended one of its orders. Re-inserted on
   // update, so the oldest entries are the first dropped past `capacity`.
@@ -67,7 +77,13 @@ export function createOrderResults(
             touch(ev.takerAccount, symbol, e.seq);
           } else if (ev.type === 'done') touch(ev.account, symbol, e.seq);
         }
-        put(`${symbol}:${p.cmdSeq}`, p.events, e.seq);
+        const k = `${symbol}:${p.cmdSeq}`;
+        const account = awaitingResult.get(k);
+        if (account !== undefined) {
+          awaitingResult.delete(k);
+          if (rejects(p.events)) touch(account, symbol, e.seq);
+        }
+        put(k, p.events, e.seq);
       } catch (err) {
         options.onError?.(`order results: malformed entry ${e.seq} of evt.${symbol}`, err);
       }
@@ -81,6 +97,15 @@ export function createOrderResults(
     noteAccount(accountId, symbol, cmdSeq) {
       const r = results.get(`${symbol}:${cmdSeq}`);
       if (r !== undefined && r.seq > (touched.get(`${accountId}:${symbol}`) ?? 0))
+        touch(Number(accountId), symbol, r.seq);
+    },
+    noteIfRejected(accountId, symbol, cmdSeq) {
+      const k = `${symbol}:${cmdSeq}`;
+      const r = results.get(k);
+      if (r === undefined) {
+        awaitingResult.set(k, Number(accountId));
+        if (awaitingResult.size > capacity) awaitingResult.delete(awaitingResult.keys().next().value as string);
+      } else if (rejects(r.events) && r.seq > (touched.get(`${accountId}:${symbol}`) ?? 0))
         touch(Number(accountId), symbol, r.seq);
     },
     wait(symbol, cmdSeq, timeoutMs) {

@@ -570,7 +570,12 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
       clientOrderId: o.clientOrderId,
       transactTime: o.createdMs,
     };
-    if (respType === 'ACK') return ack;
+    if (respType === 'ACK') {
+      // Answered before matching: should matching reject it, this account's next reads wait for
+      // the ledger to release its reservation.
+      if (r.cmdSeq !== undefined) deps.results.noteIfRejected(accountId, o.symbol, r.cmdSeq);
+      return ack;
+    }
     let events: BookEvent[] | undefined;
     if (r.cmdSeq !== undefined) {
       events = await deps.results.wait(o.symbol, r.cmdSeq, waitMs);

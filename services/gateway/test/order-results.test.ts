@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { LogEntry } from '@ballast/state';
+import { createOrderResults } from '../src/order-results.ts';
+
+/** An `evt.<symbol>` entry at `seq` holding command `cmdSeq`'s events. */
+const entry = (seq: number, cmdSeq: number, events: unknown[]): LogEntry => ({
+  seq,
+  key: null,
+  payload: JSON.stringify({ cmdSeq, events }),
+  timeMs: 0,
+});
+const REJECTED = { seq: 1, type: 'rejected', orderId: 7, command: 'place', reason: 'POST_ONLY_WOULD_TAKE' };
+const ACCEPTED = { seq: 1, type: 'accepted', orderId: 8 };
+
+describe('order results, for orders answered before their result (ACK)', () => {
+  it("mark the account when the result that arrives later rejects the order, so its reads wait for that entry's settlement", () => {
+    const results = createOrderResults();
+    results.noteIfRejected(1n, 'BTCUSDT', 5);
+    assert.equal(results.settleTarget(1n, 'BTCUSDT'), 0);
+    results.apply('BTCUSDT', [entry(41, 5, [REJECTED])]);
+    assert.equal(results.settleTarget(1n, 'BTCUSDT'), 41);
+  });
+
+  it('mark the account at once when the rejection is already held', () => {
+    const results = createOrderResults();
+    results.apply('BTCUSDT', [entry(41, 5, [REJECTED])]);
+    results.noteIfRejected(1n, 'BTCUSDT', 5);
+    assert.equal(results.settleTarget(1n, 'BTCUSDT'), 41);
+  });
+
+  it('leave the account unmarked when the order was accepted (reads need not wait for a resting order)', () => {
+    const results = createOrderResults();
+    results.noteIfRejected(1n, 'BTCUSDT', 6);
+    results.apply('BTCUSDT', [entry(42, 6, [ACCEPTED])]);
+    results.noteIfRejected(2n, 'BTCUSDT', 6);
+    assert.equal(results.settleTarget(1n, 'BTCUSDT'), 0);
+    assert.equal(results.settleTarget(2n, 'BTCUSDT'), 0);
+  });
+
+  it('keep at most `capacity` notes awaiting their result, dropping the oldest', () => {
+    const results = createOrderResults({ capacity: 2 });
+    results.noteIfRejected(1n, 'BTCUSDT', 1);
+    results.noteIfRejected(2n, 'BTCUSDT', 2);
+    results.noteIfRejected(3n, 'BTCUSDT', 3);
+    results.apply('BTCUSDT', [entry(10, 1, [REJECTED]), entry(11, 2, [REJECTED]), entry(12, 3, [REJECTED])]);
+    assert.equal(results.settleTarget(1n, 'BTCUSDT'), 0, 'the oldest note was dropped');
+    assert.equal(results.settleTarget(2n, 'BTCUSDT'), 11);
+    assert.equal(results.settleTarget(3n, 'BTCUSDT'), 12);
+  });
+});
