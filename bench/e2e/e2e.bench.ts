@@ -28,8 +28,9 @@
  * such a rate, kept up for 20 s, reached 4.6 s).
  * The bench steps up
  * through `--rates`, reports the highest sustained one, then runs at half of it and reports
- * p50/p99/p99.9 (when none was sustained, at half of the lowest: `atHalf.rate` says which). CPU per process (each replica, the supervisor, PostgreSQL, NATS, Redis and the
- * load generator itself) is read from /proc over the highest sustained step, so the bottleneck
+ * p50/p99/p99.9 (when none was sustained, at half of the lowest: `atHalf.rate` says which). CPU
+ * per process (each replica, the supervisor, PostgreSQL, NATS, Redis and the load generator
+ * itself) is read from /proc over the highest sustained step, so the bottleneck
  * is visible; so is each process's time runnable but waiting for a core (`waitPct`, from
  * schedstat), and the machine's busy and hypervisor-stolen time (`machinePct`, from /proc/stat):
  * where every process waits longer for a core than it runs, the cores are the limit. Last line:

@@ -152,10 +152,10 @@ export class LogCursor {
     this.#messages = undefined;
     this.#consumer = undefined;
     this.#onSpace?.();
-    void (async () => {
-      await m?.close().catch(() => undefined);
-      await consumer?.delete().catch(() => undefined);
-    })().catch(() => undefined);
+    void Promise.resolve(m?.close())
+      .catch(() => undefined)
+      .then(() => consumer?.delete())
+      .catch(() => undefined);
     this.#wake();
   }
 }

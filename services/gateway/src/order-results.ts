@@ -25,16 +25,10 @@ export interface OrderResults {
    */
   settleTarget(accountId: bigint, symbol: string): number;
   /**
-   * Marks the entry holding command `cmdSeq`'s result as touching `accountId` (for events that do
-   * not name their account, such as a rejection), so {@link settleTarget} covers it. No-op when
-   * the result is not held.
-   */
-  noteAccount(accountId: bigint, symbol: string, cmdSeq: number): void;
-  /**
-   * For an order answered before its result (`ACK`): if command `cmdSeq`'s result rejects it,
-   * marks that entry as touching `accountId`, as {@link noteAccount} does — now when the result is
-   * held, else when it arrives (at most `capacity` such notes are kept, oldest dropped). So the
-   * account's next reads wait for the ledger to release what the rejected order reserved.
+   * If command `cmdSeq`'s result rejects the order (a rejection names no account), marks that
+   * entry as touching `accountId`, so {@link settleTarget} covers it and the account's next reads
+   * wait for the ledger to release what the order reserved: now when the result is held, else
+   * when it arrives (an `ACK` answered first; at most `capacity` such notes, oldest dropped).
    */
   noteIfRejected(accountId: bigint, symbol: string, cmdSeq: number): void;
 }
@@ -93,11 +87,6 @@ export function createOrderResults(
     apply,
     settleTarget(accountId, symbol) {
       return touched.get(`${accountId}:${symbol}`) ?? 0;
-    },
-    noteAccount(accountId, symbol, cmdSeq) {
-      const r = results.get(`${symbol}:${cmdSeq}`);
-      if (r !== undefined && r.seq > (touched.get(`${accountId}:${symbol}`) ?? 0))
-        touch(Number(accountId), symbol, r.seq);
     },
     noteIfRejected(accountId, symbol, cmdSeq) {
       const k = `${symbol}:${cmdSeq}`;

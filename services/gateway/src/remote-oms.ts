@@ -148,19 +148,17 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       .catch((err) => o.onError?.('oms discovery failed', err))
       .finally(() => (looking = undefined)));
 
-  /**
-   * Power of two choices on in-flight calls, among replicas whose breaker lets calls through and
-   * that `allowed` (if given) accepts.
-   */
-  const pick = (exclude: Set<string>, allowed?: (r: Replica) => boolean): Replica | undefined => {
-    const usable = [...replicas.values()].filter(
-      (r) => !exclude.has(r.id) && r.breaker.state !== 'OPEN' && (allowed === undefined || allowed(r)),
-    );
-    if (usable.length === 0) return undefined;
-    const a = usable[Math.floor(Math.random() * usable.length)] as Replica;
-    const b = usable[Math.floor(Math.random() * usable.length)] as Replica;
+  /** Replicas whose breaker lets calls through. */
+  const usableReplicas = (): Replica[] => [...replicas.values()].filter((r) => r.breaker.state !== 'OPEN');
+  /** Power of two choices on in-flight calls among `candidates`. */
+  const choose = (candidates: readonly Replica[]): Replica | undefined => {
+    if (candidates.length === 0) return undefined;
+    const a = candidates[Math.floor(Math.random() * candidates.length)] as Replica;
+    const b = candidates[Math.floor(Math.random() * candidates.length)] as Replica;
     return a.inFlight <= b.inFlight ? a : b;
   };
+  const pick = (exclude: Set<string>): Replica | undefined =>
+    choose(usableReplicas().filter((r) => !exclude.has(r.id)));
 
   const call = async (path: string, body: unknown, symbol: string): Promise<unknown> => {
     if (!tracingEnabled()) return attempt(path, () => body, undefined);
@@ -311,17 +309,17 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
           return false;
         });
       }
+      // One look at the breakers per flush (a state read can move OPEN to HALF_OPEN as time passes).
+      const usable = usableReplicas();
       while (queue.length > 0) {
         // A usable replica with a free slot; while none is known, one batch at a time (it waits
         // for discovery in `attempt`).
         let to: Replica | undefined;
         if (replicas.size > 0) {
-          // One look at the breakers (a state read can move OPEN to HALF_OPEN as time passes).
-          const usable = new Set([...replicas.values()].filter((r) => r.breaker.state !== 'OPEN'));
-          to = pick(new Set(), (r) => usable.has(r) && outOf(r) < slotsOf(r));
+          to = choose(usable.filter((r) => outOf(r) < slotsOf(r)));
           // Every usable replica is at its limit: wait for an answer (one is out, so it comes).
           // With none usable (breakers open), send anyway: `attempt` answers unavailable at once.
-          if (to === undefined && usable.size > 0) break;
+          if (to === undefined && usable.length > 0) break;
         } else if (outOf(undefined) >= 1) break;
         const part = queue.length > MAX_BATCH ? queue.splice(0, MAX_BATCH) : queue;
         if (part === queue) queue = [];

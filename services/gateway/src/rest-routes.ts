@@ -570,18 +570,12 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
       clientOrderId: o.clientOrderId,
       transactTime: o.createdMs,
     };
-    if (respType === 'ACK') {
-      // Answered before matching: should matching reject it, this account's next reads wait for
-      // the ledger to release its reservation.
-      if (r.cmdSeq !== undefined) deps.results.noteIfRejected(accountId, o.symbol, r.cmdSeq);
-      return ack;
-    }
+    // A rejection names no account: should matching reject this order (whether the answer waits
+    // for it or not), this account's next reads wait for the ledger to release its reservation.
+    if (r.cmdSeq !== undefined) deps.results.noteIfRejected(accountId, o.symbol, r.cmdSeq);
+    if (respType === 'ACK') return ack;
     let events: BookEvent[] | undefined;
-    if (r.cmdSeq !== undefined) {
-      events = await deps.results.wait(o.symbol, r.cmdSeq, waitMs);
-      // A rejection names no account: mark it, so this account's next reads wait for its release.
-      if (events !== undefined) deps.results.noteAccount(accountId, o.symbol, r.cmdSeq);
-    }
+    if (r.cmdSeq !== undefined) events = await deps.results.wait(o.symbol, r.cmdSeq, waitMs);
     const view = orderView(o, market);
     const result = events === undefined ? undefined : resultFromEvents(o, market, events);
     const f = formatOf(market);
