@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { BookEvent } from '@ballast/engine';
+import { decodeCommandResults, type BookEvent } from '@ballast/engine';
 import type { LogEntry } from '@ballast/state';
 
 /** Recent command results. */
@@ -63,23 +63,29 @@ export function createOrderResults(
   };
   const apply = (symbol: string, entries: readonly LogEntry[]): void => {
     for (const e of entries) {
-      try {
-        const p = JSON.parse(e.payload) as { cmdSeq: number; events: BookEvent[] };
-        for (const ev of p.events) {
-          if (ev.type === 'trade') {
-            touch(ev.makerAccount, symbol, e.seq);
-            touch(ev.takerAccount, symbol, e.seq);
-          } else if (ev.type === 'done') touch(ev.account, symbol, e.seq);
+      const results = decodeCommandResults(e.payload);
+      if (results === undefined) {
+        options.onError?.(`order results: malformed entry ${e.seq} of evt.${symbol}`, undefined);
+        continue;
+      }
+      for (const r of results) {
+        try {
+          for (const ev of r.events) {
+            if (ev.type === 'trade') {
+              touch(ev.makerAccount, symbol, e.seq);
+              touch(ev.takerAccount, symbol, e.seq);
+            } else if (ev.type === 'done') touch(ev.account, symbol, e.seq);
+          }
+          const k = `${symbol}:${r.cmdSeq}`;
+          const account = awaitingResult.get(k);
+          if (account !== undefined) {
+            awaitingResult.delete(k);
+            if (rejects(r.events)) touch(account, symbol, e.seq);
+          }
+          put(k, r.events, e.seq);
+        } catch (err) {
+          options.onError?.(`order results: malformed events of command ${r.cmdSeq} in evt.${symbol}`, err);
         }
-        const k = `${symbol}:${p.cmdSeq}`;
-        const account = awaitingResult.get(k);
-        if (account !== undefined) {
-          awaitingResult.delete(k);
-          if (rejects(p.events)) touch(account, symbol, e.seq);
-        }
-        put(k, p.events, e.seq);
-      } catch (err) {
-        options.onError?.(`order results: malformed entry ${e.seq} of evt.${symbol}`, err);
       }
     }
   };

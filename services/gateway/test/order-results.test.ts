@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { encodeCommandResults, type BookEvent } from '@ballast/engine';
 import type { LogEntry } from '@ballast/state';
 import { createOrderResults } from '../src/order-results.ts';
 
@@ -47,5 +48,28 @@ describe('order results, for orders answered before their result (ACK)', () => {
     assert.equal(results.settleTarget(1n, 'BTCUSDT'), 0, 'the oldest note was dropped');
     assert.equal(results.settleTarget(2n, 'BTCUSDT'), 11);
     assert.equal(results.settleTarget(3n, 'BTCUSDT'), 12);
+  });
+});
+
+describe('order results of an entry that holds a run of commands (one matching batch)', () => {
+  it("answer each command's wait with its own events, and mark accounts with the entry's sequence", async () => {
+    const results = createOrderResults();
+    results.noteIfRejected(1n, 'BTCUSDT', 9);
+    const waiting = results.wait('BTCUSDT', 8, 1000);
+    const run: LogEntry = {
+      seq: 50,
+      key: null,
+      payload: encodeCommandResults([
+        { cmdSeq: 7, events: [] },
+        { cmdSeq: 8, events: [ACCEPTED as BookEvent] },
+        { cmdSeq: 9, events: [REJECTED as BookEvent] },
+      ]),
+      timeMs: 0,
+    };
+    results.apply('BTCUSDT', [run]);
+    assert.deepEqual(await waiting, [ACCEPTED]);
+    assert.deepEqual(await results.wait('BTCUSDT', 9, 1000), [REJECTED]);
+    assert.deepEqual(await results.wait('BTCUSDT', 7, 1000), []);
+    assert.equal(results.settleTarget(1n, 'BTCUSDT'), 50);
   });
 });

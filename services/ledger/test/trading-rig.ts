@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { DEFAULT_MARKETS, compileMarkets, type Markets } from '@ballast/contracts';
 import { migrateToLatest, type Database } from '@ballast/db';
+import { decodeCommandResults } from '@ballast/engine';
 import { createLedger } from '@ballast/ledger';
 import { createMatching } from '@ballast/matching';
 import { createOms } from '@ballast/oms';
@@ -80,7 +81,12 @@ export async function startTradingRig(schema: string): Promise<TradingRig> {
         assert.equal((await order(seller, 'sell', placed)).ok, true);
         assert.equal((await order(buyer, 'buy', placed)).ok, true);
       }
-      await waitFor('matching', async () => (await log.lastSeq('evt.BTCUSDT')) >= 2 * placed);
+      // Every command matched: the last event entry holds the results of the last command.
+      await waitFor('matching', async () => {
+        const last = await log.lastSeq('evt.BTCUSDT');
+        const entry = last === 0 ? undefined : (await log.read('evt.BTCUSDT', last, 1))[0];
+        return (entry === undefined ? 0 : (decodeCommandResults(entry.payload)?.at(-1)?.cmdSeq ?? 0)) >= 2 * placed;
+      });
       return log.lastSeq('evt.BTCUSDT');
     },
     async offset() {

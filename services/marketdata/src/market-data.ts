@@ -18,7 +18,7 @@
  *
  * @module
  */
-import type { BookEvent } from '@ballast/engine';
+import { decodeCommandResults } from '@ballast/engine';
 import type { Markets } from '@ballast/contracts';
 import { SpanKind, contextFromCarrier, startSpan, tracingEnabled } from '@ballast/runtime';
 import { tailLog, within, type EventLog, type LogEntry } from '@ballast/state';
@@ -451,12 +451,9 @@ export function createMarketData(config: MarketDataConfig): MarketData {
   };
 
   const applyEntry = (symbol: string, s: SymbolState, entry: LogEntry, live: boolean): void => {
-    let events: BookEvent[];
-    try {
-      events = (JSON.parse(entry.payload) as { events: BookEvent[] }).events;
-      if (!Array.isArray(events)) throw new Error('no events');
-    } catch (err) {
-      config.onError?.(`market data: entry ${entry.seq} of ${symbol} is malformed; skipped`, err);
+    const results = decodeCommandResults(entry.payload);
+    if (results === undefined) {
+      config.onError?.(`market data: entry ${entry.seq} of ${symbol} is malformed; skipped`, undefined);
       return;
     }
     const prevBid = s.bestBid;
@@ -490,53 +487,56 @@ export function createMarketData(config: MarketDataConfig): MarketData {
       if (live) emit({ kind: 'aggTrade', symbol, agg: view });
       agg = undefined;
     };
-    for (const e of events) {
-      s.lastUpdateId = e.seq;
-      if (e.type === 'level') {
-        const side = e.side === 'buy' ? s.bids : s.asks;
-        const pending = e.side === 'buy' ? s.pendingBids : s.pendingAsks;
-        pending.set(e.priceTicks, e.qtyLots);
-        if (e.qtyLots === 0) side.delete(e.priceTicks);
-        else side.set(e.priceTicks, e.qtyLots);
-        if (e.side === 'buy') {
-          if (e.qtyLots > 0 && e.priceTicks > s.bestBid) s.bestBid = e.priceTicks;
-          else if (e.qtyLots === 0 && e.priceTicks === s.bestBid) s.bestBid = Math.max(0, ...s.bids.keys());
-        } else {
-          if (e.qtyLots > 0 && (s.bestAsk === 0 || e.priceTicks < s.bestAsk)) s.bestAsk = e.priceTicks;
-          else if (e.qtyLots === 0 && e.priceTicks === s.bestAsk) {
-            s.bestAsk = s.asks.size === 0 ? 0 : Math.min(...s.asks.keys());
+    // An aggregate trade is one taker's fills at one price: it never spans two commands.
+    for (const { events } of results) {
+      for (const e of events) {
+        s.lastUpdateId = e.seq;
+        if (e.type === 'level') {
+          const side = e.side === 'buy' ? s.bids : s.asks;
+          const pending = e.side === 'buy' ? s.pendingBids : s.pendingAsks;
+          pending.set(e.priceTicks, e.qtyLots);
+          if (e.qtyLots === 0) side.delete(e.priceTicks);
+          else side.set(e.priceTicks, e.qtyLots);
+          if (e.side === 'buy') {
+            if (e.qtyLots > 0 && e.priceTicks > s.bestBid) s.bestBid = e.priceTicks;
+            else if (e.qtyLots === 0 && e.priceTicks === s.bestBid) s.bestBid = Math.max(0, ...s.bids.keys());
+          } else {
+            if (e.qtyLots > 0 && (s.bestAsk === 0 || e.priceTicks < s.bestAsk)) s.bestAsk = e.priceTicks;
+            else if (e.qtyLots === 0 && e.priceTicks === s.bestAsk) {
+              s.bestAsk = s.asks.size === 0 ? 0 : Math.min(...s.asks.keys());
+            }
           }
-        }
-      } else if (e.type === 'trade') {
-        const t: TradeView = {
-          id: e.tradeId,
-          priceTicks: e.priceTicks,
-          qtyLots: e.qtyLots,
-          timeMs: e.timeMs,
-          isBuyerMaker: e.takerSide === 'sell',
-        };
-        s.trades.push(t);
-        if (s.trades.length > MAX_TRADES) s.trades.shift();
-        s.lastTrade = t;
-        if (live) emit({ kind: 'trade', symbol, trade: t });
-        applyCandle(s, symbol, t, live);
-        if (agg !== undefined && (agg.taker !== e.takerOrderId || agg.priceTicks !== e.priceTicks)) flushAgg();
-        if (agg === undefined) {
-          agg = {
+        } else if (e.type === 'trade') {
+          const t: TradeView = {
+            id: e.tradeId,
             priceTicks: e.priceTicks,
-            qtyLots: 0,
-            first: e.tradeId,
-            last: e.tradeId,
-            taker: e.takerOrderId,
+            qtyLots: e.qtyLots,
             timeMs: e.timeMs,
             isBuyerMaker: e.takerSide === 'sell',
           };
+          s.trades.push(t);
+          if (s.trades.length > MAX_TRADES) s.trades.shift();
+          s.lastTrade = t;
+          if (live) emit({ kind: 'trade', symbol, trade: t });
+          applyCandle(s, symbol, t, live);
+          if (agg !== undefined && (agg.taker !== e.takerOrderId || agg.priceTicks !== e.priceTicks)) flushAgg();
+          if (agg === undefined) {
+            agg = {
+              priceTicks: e.priceTicks,
+              qtyLots: 0,
+              first: e.tradeId,
+              last: e.tradeId,
+              taker: e.takerOrderId,
+              timeMs: e.timeMs,
+              isBuyerMaker: e.takerSide === 'sell',
+            };
+          }
+          agg.qtyLots += e.qtyLots;
+          agg.last = e.tradeId;
         }
-        agg.qtyLots += e.qtyLots;
-        agg.last = e.tradeId;
       }
+      flushAgg();
     }
-    flushAgg();
     if (
       live &&
       (prevBid !== s.bestBid ||

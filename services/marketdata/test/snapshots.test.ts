@@ -43,7 +43,7 @@ const trade = async (log: EventLog, book: OrderBook, from: number, n: number): P
       qtyLots: 1 + (i % 4),
       timeMs: 1_700_000_000_000 + i * 1500,
     });
-    entries.push({ key: `e${i}`, payload: JSON.stringify({ events }) });
+    entries.push({ key: `e${i}`, payload: JSON.stringify({ cmdSeq: i, events }) });
   }
   await log.append(LOG, entries);
 };
@@ -275,7 +275,7 @@ describe('followers of the live log', () => {
     const running = md.run(ac.signal);
     await md.ready();
     // Entry 321 parses but its events cannot be applied (a writer of another version).
-    await log.append(LOG, [{ key: 'bad', payload: JSON.stringify({ events: [null] }) }]);
+    await log.append(LOG, [{ key: 'bad', payload: JSON.stringify({ cmdSeq: 321, events: [null] }) }]);
     await trade(log, book, 322, 50);
     const deadline = Date.now() + 10_000;
     while (handed.length < 71 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));

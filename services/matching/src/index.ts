@@ -9,7 +9,6 @@ export {
   eventLog,
   leaseKey,
   replicaKey,
-  type EventEntry,
   type Matching,
   type MatchingConfig,
 } from './matching.ts';

@@ -43,7 +43,7 @@ import type { Kysely } from 'kysely';
 import { createShardMap, type ShardMap } from './shard-map.ts';
 import { createSymbolReplica, type SymbolReplica, type SymbolReplicaConfig } from './symbol-replica.ts';
 
-export { eventLog, commandLog, type EventEntry } from './symbol-replica.ts';
+export { eventLog, commandLog } from './symbol-replica.ts';
 
 /** KV key of a shard's lease. */
 export const leaseKey = (shard: string): string => `matching-lease.${shard}`;

@@ -2,7 +2,13 @@
  * One symbol's book on one matching replica, as follower or leader.
  *
  * The book always stands at the state after command `cmdSeq`, and `evtSeq` is the event-log
- * entry of that command (one entry per command: `{ cmdSeq, events }`, key `c<cmdSeq>`):
+ * entry that holds that command's events. An entry holds the events of a run of consecutive
+ * commands, one run per batch the leader applied (`encodeCommandResults` of `@ballast/engine`:
+ * `{ cmdSeq, events }` for one command, key `c<cmdSeq>`; `{ cmdSeq, fromCmdSeq, results }` for
+ * several, key `c<from>-<to>`). One entry per batch rather than per command: each entry is a
+ * message JetStream stores and delivers to every reader, and on a small machine the messages,
+ * not the bytes, are the cost. A run stops at {@link MAX_ENTRY_BYTES}, and a command that
+ * continues a sampled trace gets an entry of its own, whose headers carry its trace context.
  *
  * - `warm`: the latest snapshot, then every command whose events are in the event log (read to
  *   its end), re-applied silently (the engine is deterministic).
@@ -30,7 +36,13 @@
  * @module
  */
 import type { Database } from '@ballast/db';
-import { OrderBook, type BookEvent, type Command } from '@ballast/engine';
+import {
+  OrderBook,
+  decodeCommandResults,
+  encodeCommandResults,
+  type Command,
+  type CommandResult,
+} from '@ballast/engine';
 import {
   SpanKind,
   contextFromCarrier,
@@ -48,11 +60,11 @@ export const eventLog = (symbol: string): string => `evt.${symbol}`;
 /** The command log of a symbol. */
 export const commandLog = (symbol: string): string => `cmd.${symbol}`;
 
-/** One event-log entry: the events of one command. */
-export interface EventEntry {
-  readonly cmdSeq: number;
-  readonly events: BookEvent[];
-}
+/**
+ * An event entry's payload stops growing past this many bytes (a run's last command may take it
+ * over): well under JetStream's default 1 MiB message limit.
+ */
+export const MAX_ENTRY_BYTES = 256 * 1024;
 
 /** Why {@link SymbolReplica.lead} returned. */
 export type LeadOutcome = 'stopped' | 'lease-lost' | 'fenced';
@@ -116,15 +128,6 @@ const decode = (payload: string): Command => {
   }
 };
 
-const cmdSeqOf = (payload: string): number | undefined => {
-  try {
-    const n = (JSON.parse(payload) as Partial<EventEntry>).cmdSeq;
-    return typeof n === 'number' ? n : undefined;
-  } catch {
-    return undefined;
-  }
-};
-
 let readers = 0;
 
 /** Creates the replica of `config.symbol` (nothing is read until `warm`). */
@@ -171,24 +174,30 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
    * synchronous part after every read, so an abort leaves it consistent.
    */
   const applyEvents = async (entries: readonly LogEntry[], signal: AbortSignal, readerId?: string): Promise<void> => {
-    const parsed = entries.map((e) => ({ seq: e.seq, payload: e.payload, cmdSeq: cmdSeqOf(e.payload) }));
+    const parsed = entries.map((e) => ({
+      seq: e.seq,
+      payload: e.payload,
+      cmdSeq: decodeCommandResults(e.payload)?.at(-1)?.cmdSeq,
+    }));
     let target = cmdSeq;
     for (const p of parsed) if (p.cmdSeq !== undefined && p.cmdSeq > target) target = p.cmdSeq;
     const cmds = target > cmdSeq ? await readCommands(cmdSeq + 1, target, signal, readerId) : [];
     let i = 0;
     for (const p of parsed) {
+      const from = cmdSeq + 1;
+      const results: CommandResult[] = [];
       while (p.cmdSeq !== undefined && cmdSeq < p.cmdSeq) {
         const c = cmds[i++];
         if (c === undefined) throw new Error(`matching ${symbol}: command ${cmdSeq + 1} missing from ${cmdLog}`);
-        const events = book.apply(decode(c.payload));
+        results.push({ cmdSeq: c.seq, events: book.apply(decode(c.payload)) });
         cmdSeq = c.seq;
-        if (c.seq === p.cmdSeq && JSON.stringify({ cmdSeq: c.seq, events }) !== p.payload) {
-          diverged++;
-          config.onError?.(
-            `matching ${symbol}: events of command ${c.seq} differ from the leader's (event ${p.seq})`,
-            undefined,
-          );
-        }
+      }
+      if (results.length > 0 && encodeCommandResults(results) !== p.payload) {
+        diverged++;
+        config.onError?.(
+          `matching ${symbol}: events of commands ${from}..${cmdSeq} differ from the leader's (event ${p.seq})`,
+          undefined,
+        );
       }
       evtSeq = p.seq;
     }
@@ -355,6 +364,17 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
           const out: AppendInput[] = [];
           let trades = 0;
           let spans: Span[] | undefined;
+          // The run of untraced commands not yet in `out`, and its payload's size so far.
+          let run: CommandResult[] = [];
+          let runBytes = 0;
+          const endRun = (): void => {
+            if (run.length === 0) return;
+            const first = (run[0] as CommandResult).cmdSeq;
+            const key = run.length === 1 ? `c${first}` : `c${first}-${first + run.length - 1}`;
+            out.push({ key, payload: encodeCommandResults(run) });
+            run = [];
+            runBytes = 0;
+          };
           for (const e of entries) {
             const command = decode(e.payload);
             const parent = e.headers !== undefined ? contextFromCarrier(e.headers) : undefined;
@@ -386,11 +406,21 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
             }
             const events = book.apply(command);
             for (const ev of events) if (ev.type === 'trade') trades++;
-            const entry = { key: `c${e.seq}`, payload: JSON.stringify({ cmdSeq: e.seq, events }) };
             const headers = span !== undefined ? traceCarrier(span) : undefined;
-            out.push(headers !== undefined ? { ...entry, headers } : entry);
+            if (headers !== undefined) {
+              // Its own entry, so its trace context rides in the entry's headers.
+              endRun();
+              out.push({ key: `c${e.seq}`, payload: encodeCommandResults([{ cmdSeq: e.seq, events }]), headers });
+            } else {
+              run.push({ cmdSeq: e.seq, events });
+              // The payload's size is about its events' JSON: estimated from their count, not
+              // serialised twice (a trade's JSON is the largest, under 400 bytes).
+              runBytes += 16 + 400 * events.length;
+              if (runBytes >= MAX_ENTRY_BYTES) endRun();
+            }
             if (span !== undefined) span.setAttribute('ballast.events', events.length);
           }
+          endRun();
           // The book has moved on: append these exact results while the lease holds; otherwise
           // the book is ahead of the log and gets rebuilt.
           const appendStart = spans !== undefined ? performance.now() : 0;

@@ -2,8 +2,9 @@
  * Checks one symbol's event log against its command log (invariant I5, and I2 within the log):
  *
  * - event sequences are 1, 2, 3, … (gap-free, increasing);
- * - entry `i` holds the events of command `i` (`cmdSeq` strictly increasing by one from 1), and
- *   there is no entry for a command beyond the command log;
+ * - the entries hold the events of commands 1, 2, 3, … in order, each entry a run of
+ *   consecutive commands (see `encodeCommandResults` of `@ballast/engine`), with no command
+ *   missing or twice, and none beyond the command log;
  * - each entry is byte-identical to what a fresh engine produces replaying the command log;
  * - no trade id appears twice.
  *
@@ -11,15 +12,24 @@
  *
  * @module
  */
-import { OrderBook, type BookEvent, type Command } from '@ballast/engine';
+import {
+  OrderBook,
+  decodeCommandResults,
+  encodeCommandResults,
+  type Command,
+  type CommandResult,
+} from '@ballast/engine';
 import type { EventLog, LogEntry } from '@ballast/state';
-import { commandLog, eventLog, type EventEntry } from './symbol-replica.ts';
+import { commandLog, eventLog } from './symbol-replica.ts';
 
 /** The outcome of {@link verifySymbolLog}. */
 export interface SymbolLogReport {
   readonly symbol: string;
   readonly commands: number;
+  /** Event entries (each holds the events of one or more commands). */
   readonly events: number;
+  /** Commands whose events are in the event log. */
+  readonly matched: number;
   /** Trades among the events. */
   readonly trades: number;
   /** Order ids the book accepted or rejected (every order matching has seen). */
@@ -57,33 +67,39 @@ export async function verifySymbolLog(log: EventLog, symbol: string, signal?: Ab
   const tradeIds = new Set<number>();
   const orderIds = new Set<number>();
   let trades = 0;
+  let matched = 0;
   for (let i = 0; i < evts.length; i++) {
     const e = evts[i] as LogEntry;
     if (e.seq !== i + 1) problem(`${symbol}: event entry ${i + 1} has sequence ${e.seq}`);
-    let entry: EventEntry;
-    try {
-      entry = JSON.parse(e.payload) as EventEntry;
-    } catch {
-      problem(`${symbol}: event ${e.seq} is not JSON`);
+    const results = decodeCommandResults(e.payload);
+    if (results === undefined) {
+      problem(`${symbol}: event ${e.seq} is not an entry of command results`);
       continue;
     }
-    if (entry.cmdSeq !== i + 1) problem(`${symbol}: event ${e.seq} is for command ${entry.cmdSeq}, expected ${i + 1}`);
-    const c = cmds[i];
-    if (c === undefined) {
-      problem(`${symbol}: event ${e.seq} has no command ${i + 1}`);
-      continue;
+    const first = (results[0] as CommandResult).cmdSeq;
+    if (first !== matched + 1) problem(`${symbol}: event ${e.seq} starts at command ${first}, expected ${matched + 1}`);
+    const replayed: CommandResult[] = [];
+    for (const r of results) {
+      const c = cmds[r.cmdSeq - 1];
+      if (c === undefined) {
+        problem(`${symbol}: event ${e.seq} has no command ${r.cmdSeq}`);
+        break;
+      }
+      replayed.push({ cmdSeq: c.seq, events: book.apply(decode(c.payload)) });
     }
-    const events: BookEvent[] = book.apply(decode(c.payload));
-    if (JSON.stringify({ cmdSeq: c.seq, events }) !== e.payload) {
-      problem(`${symbol}: event ${e.seq} differs from a clean replay of command ${c.seq}`);
+    matched = (results.at(-1) as CommandResult).cmdSeq;
+    if (replayed.length === results.length && encodeCommandResults(replayed) !== e.payload) {
+      problem(`${symbol}: event ${e.seq} differs from a clean replay of commands ${first}..${matched}`);
     }
-    for (const ev of entry.events ?? []) {
-      if (ev.type === 'trade') {
-        trades++;
-        if (tradeIds.has(ev.tradeId)) problem(`${symbol}: trade ${ev.tradeId} appears twice`);
-        tradeIds.add(ev.tradeId);
-      } else if (ev.type === 'accepted' || ev.type === 'rejected') orderIds.add(ev.orderId);
+    for (const r of results) {
+      for (const ev of r.events) {
+        if (ev.type === 'trade') {
+          trades++;
+          if (tradeIds.has(ev.tradeId)) problem(`${symbol}: trade ${ev.tradeId} appears twice`);
+          tradeIds.add(ev.tradeId);
+        } else if (ev.type === 'accepted' || ev.type === 'rejected') orderIds.add(ev.orderId);
+      }
     }
   }
-  return { symbol, commands: cmds.length, events: evts.length, trades, orderIds, problems };
+  return { symbol, commands: cmds.length, events: evts.length, matched, trades, orderIds, problems };
 }
