@@ -128,7 +128,7 @@ export function createMetrics(): BallastMetrics {
     }),
     omsBatches: new Counter({
       name: 'ballast_oms_batches_total',
-      help: 'Order batches committed, by path: statement (PostgreSQL, one read and one self-committing statement) or transaction.',
+      help: 'Order batches committed, by path: statement (PostgreSQL, one read and one self-committing statement), remembered (that statement alone, balances remembered) or transaction.',
       labelNames: ['path'],
       registers: [registry],
     }),

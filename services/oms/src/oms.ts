@@ -85,15 +85,19 @@ export interface OmsConfig {
    * @default false (SQLite: one process, one writer)
    */
   readonly rowLocks?: boolean;
-  /** Called when a batch (row locks) found a balance fallen since its unlocked read and is written again. */
+  /**
+   * Called when a batch (row locks) found a balance fallen below its reservation since it was
+   * read (or remembered) and is written again.
+   */
   readonly onBalanceConflict?: () => void;
   /**
    * Called for each batch committed through the outbox: `statement` when it took PostgreSQL's
-   * two-round-trip path, `transaction` when it was written statement by statement in a
-   * transaction (SQLite; on PostgreSQL a batch holding a retry, or one written again after a
-   * conflict).
+   * two-round-trip path (a read, then one statement), `remembered` when that path skipped the
+   * read (balances remembered, see `writeInOneStatement`), `transaction` when it was written
+   * statement by statement in a transaction (SQLite; on PostgreSQL a batch holding a retry it
+   * read, or one written again after a conflict).
    */
-  readonly onBatchWritten?: (path: 'statement' | 'transaction') => void;
+  readonly onBatchWritten?: (path: 'statement' | 'remembered' | 'transaction') => void;
   /**
    * Whether the command log is reachable now (the NATS connection is up). When it returns false,
    * new orders and cancels are refused at once with a retryable `STATE_CONNECTION` (answered 503):
@@ -202,6 +206,21 @@ interface Accepted {
 }
 
 const pairKey = (a: bigint, s: string): string => `${a}:${s}`;
+
+/**
+ * Whether an order's reservation depends on how much its account has available (a market sell by
+ * quote amount, a market buy by quantity: each reserves what is there): such a batch is always
+ * decided on balances read now, never on remembered ones.
+ */
+const reservesWhatIsAvailable = (input: PlaceOrderInput): boolean =>
+  input.side === 'sell'
+    ? input.qtyLots === undefined
+    : input.type !== 'limit' && input.type !== 'stopLimit' && input.qtyLots !== undefined;
+
+/** Order ids taken from the sequence at once when the oms reads (PostgreSQL's one-statement path). */
+const ORDER_IDS_AHEAD = 32;
+/** Balances the oms remembers (PostgreSQL's one-statement path), the least recently used dropped. */
+const REMEMBERED_BALANCES = 100_000;
 
 /** The balances a batch may reserve from: base and quote asset of each order's account, once each. */
 const balancePairs = (batch: readonly { input: PlaceOrderInput; market: Market }[]) => {
@@ -669,16 +688,29 @@ export function createOms(config: OmsConfig): Oms {
   };
 
   /**
-   * PostgreSQL's usual path: a batch in two round trips and no explicit transaction, where
+   * PostgreSQL's usual path: a batch in one or two round trips and no explicit transaction, where
    * `writeAll` takes six (begin, four statements, commit). Under load each round trip waits for
    * two processes to be scheduled on crowded cores, so they, not the statements, set the batch's
    * time.
    *
    * 1. One read: the balances involved, whether any order of the batch is already stored (a
-   *    retry), and an order id per order from the orders' sequence.
+   *    retry), and order ids from the orders' sequence (`ORDER_IDS_AHEAD` more than the batch
+   *    needs, kept for the next batches). Skipped when this replica remembers every balance
+   *    involved, holds enough ids, and the remembered balances accept every order of the batch
+   *    (see below).
    * 2. Decided in memory as `writeAll` decides. Then one statement, committed on its own: the
    *    outbox clean-up, the orders (with the allocated ids, so their commands are built before),
    *    the journal entry, its postings, the outbox rows, the ordered lock and the reservation.
+   *
+   * Remembered balances: what the last read found, less what this replica reserved since. Only
+   * the oms lowers an available balance (apart from withdrawals), so a remembered balance is
+   * usually below the real one (the ledger has released or credited since). It only ever lets
+   * the read be skipped: an order it would refuse, or whose reservation depends on the balance
+   * (`reservesWhatIsAvailable`), is decided on a fresh read. A remembered balance that is too high
+   * (another replica reserved, a withdrawal) fails the statement's guard like any race, and the
+   * batch is written again with rows locked; its balances are forgotten. A retry (a client order
+   * id already stored) that skipped the read fails the statement's unique index and takes the
+   * same locked path, which answers it with the stored order.
    *
    * The reservation is guarded (`available >= amount`); when a balance fell below what it
    * reserves since it was read, a row is not updated and the statement aborts itself, and all it
@@ -692,25 +724,51 @@ export function createOms(config: OmsConfig): Oms {
     batch: Pending[],
     timeMs: number,
     cleanUp: readonly bigint[],
-  ): Promise<WrittenBatch | undefined> => {
+  ): Promise<(WrittenBatch & { readonly remembered: boolean }) | undefined> => {
     const lookups = batch.map((p) => ({ account: p.input.accountId, client: p.input.clientOrderId }));
     if (new Set(lookups.map((l) => pairKey(l.account, l.client))).size !== lookups.length) return undefined;
-    const { rows: read } = await db.executeQuery<BatchReadRow>(
-      CompiledQuery.raw(BATCH_READ, batchReadParameters(balancePairs(batch), lookups, batch.length)),
-    );
-    if (read.some((r) => r.k === 'r')) return undefined;
-    const avail = new Map<string, bigint>();
-    const ids: bigint[] = [];
-    for (const r of read) {
-      if (r.k === 'i') ids.push(r.n as bigint);
-      else if (r.n !== null) avail.set(pairKey(r.account_id as bigint, r.asset as string), r.n);
+    const pairs = balancePairs(batch);
+    const keys = pairs.map((b) => pairKey(b.account, b.asset));
+    let avail: Map<string, bigint> | undefined;
+    let decision: ReturnType<typeof decide> | undefined;
+    let read = false;
+    if (
+      spareIds.length >= batch.length &&
+      keys.every((k) => rememberedAvailable.has(k)) &&
+      !batch.some((p) => reservesWhatIsAvailable(p.input))
+    ) {
+      avail = new Map(keys.map((k) => [k, rememberedAvailable.get(k) as bigint]));
+      decision = decide(batch, avail, new Map());
+      if (decision.refused.length > 0) decision = undefined; // never refused on a remembered balance
     }
-    ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)); // in arrival order, as the sequence gave them
-    const { accepted, refused, delta } = decide(batch, avail, new Map());
+    if (decision === undefined) {
+      const idsWanted = spareIds.length >= batch.length ? 0 : batch.length - spareIds.length + ORDER_IDS_AHEAD;
+      read = true;
+      const { rows } = await db.executeQuery<BatchReadRow>(
+        CompiledQuery.raw(BATCH_READ, batchReadParameters(pairs, lookups, idsWanted)),
+      );
+      const ids: bigint[] = [];
+      avail = new Map<string, bigint>();
+      for (const r of rows) {
+        if (r.k === 'i') ids.push(r.n as bigint);
+        else if (r.k === 'b') {
+          const k = pairKey(r.account_id as bigint, r.asset as string);
+          if (r.n !== null) avail.set(k, r.n);
+          remember(k, r.n ?? 0n); // no balance row: nothing available
+        }
+      }
+      ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)); // in arrival order, as the sequence gave them
+      spareIds.push(...ids);
+      if (rows.some((r) => r.k === 'r')) return undefined;
+      decision = decide(batch, avail, new Map());
+    }
+    const remembered = read === false;
+    const { accepted, refused, delta } = decision;
     if (accepted.length === 0) {
       published.push(...cleanUp); // the next batch deletes them
-      return { written: [], retries: [], refused };
+      return { written: [], retries: [], refused, remembered };
     }
+    const ids = spareIds.splice(0, accepted.length);
     const idOf = (i: number): bigint => ids[i] as bigint;
     const commands = accepted.map((a, i) => commandOf(a, idOf(i), timeMs));
     let rows: OrderRow[];
@@ -734,19 +792,34 @@ export function createOms(config: OmsConfig): Oms {
         ),
       ));
     } catch (err) {
-      // 40001 here is the guard above.
+      // 40001 here is the guard above. Its balances are read again next time.
+      for (const k of keys) rememberedAvailable.delete(k);
       throw asEntryRace(err);
     }
+    // What the statement left available: the balances decided on, less this batch's reservations.
+    for (const k of keys) remember(k, (avail as Map<string, bigint>).get(k) ?? 0n);
     const byId = new Map(rows.map((r) => [r.id, r]));
     const written = accepted.map((a, i) => {
       const { key, payload } = commands[i] as { key: string; payload: string };
       return { pending: a.p, order: toOrderRecord(byId.get(idOf(i)) as OrderRow), key, payload };
     });
-    return { written, retries: [], refused };
+    return { written, retries: [], refused, remembered };
   };
 
   /** Outbox rows whose commands are in the log; deleted by the next transaction (or the sweeper). */
   let published: bigint[] = [];
+  /** Order ids taken from the sequence and not used yet, lowest first (see `writeInOneStatement`). */
+  const spareIds: bigint[] = [];
+  /** Available balances as last read less what this replica reserved since, by `pairKey`. */
+  const rememberedAvailable = new Map<string, bigint>();
+  /** Remembers a balance as the most recently used. */
+  const remember = (k: string, available: bigint): void => {
+    rememberedAvailable.delete(k);
+    rememberedAvailable.set(k, available);
+    if (rememberedAvailable.size > REMEMBERED_BALANCES) {
+      rememberedAvailable.delete(rememberedAvailable.keys().next().value as string);
+    }
+  };
   /** Whether rows were deleted from the outbox since the last vacuum (see `outboxVacuumEveryMs`). */
   let outboxDeleted = false;
   /** Orders this replica placed (see `analyzeAfterOrders`). */
@@ -896,10 +969,11 @@ export function createOms(config: OmsConfig): Oms {
       });
     try {
       try {
-        // PostgreSQL: two round trips, no transaction; a batch holding a retry goes through writeAll.
+        // PostgreSQL: one or two round trips, no transaction; a batch holding a retry it read
+        // goes through writeAll.
         const fast = combined ? await writeInOneStatement(live, timeMs, done) : undefined;
         batch = fast ?? (await write(false).catch((e: unknown) => Promise.reject(asEntryRace(e))));
-        config.onBatchWritten?.(fast !== undefined ? 'statement' : 'transaction');
+        config.onBatchWritten?.(fast === undefined ? 'transaction' : fast.remembered ? 'remembered' : 'statement');
       } catch (err) {
         // A balance fell between the unlocked read and the update, or another replica stored one
         // of the batch's client order ids meanwhile: again, rows locked first (the read then finds
@@ -909,7 +983,10 @@ export function createOms(config: OmsConfig): Oms {
         // first (PostgreSQL breaks it after `deadlock_timeout`). So a few attempts, each logged.
         // The guard failing with rows locked would be a bug: that is not retried.
         if (config.rowLocks !== true || (err as { code?: unknown }).code !== ErrorCode.StateConflict) throw err;
-        config.onBalanceConflict?.();
+        // A unique violation is a stored client order id (a retry, or another replica's order),
+        // not a balance that fell.
+        const cause = (err as { cause?: { code?: unknown } }).cause;
+        if (cause?.code !== '23505') config.onBalanceConflict?.();
         for (let attempt = 1; ; attempt++) {
           try {
             batch = await write(true);

@@ -6,7 +6,8 @@
  * `bind` took as long as the statement itself).
  *
  * - {@link BATCH_READ}: the balances involved, whether an order of the batch is already stored
- *   (a retry), and an order id per order from the orders' sequence.
+ *   (a retry), and as many order ids from the orders' sequence as asked (the oms takes a few
+ *   ahead, and skips this read while it remembers the balances; see `writeInOneStatement`).
  * - {@link BATCH_WRITE}: committed on its own (no transaction around it): the outbox clean-up,
  *   the orders, the journal entry, its postings, the outbox rows, the ordered lock of the
  *   balance rows and the guarded reservation. When a guard fails, the statement aborts itself
@@ -110,7 +111,7 @@ WHERE CASE WHEN (SELECT count(*) FROM u) = cardinality($26::bigint[]) THEN true
 export interface BatchWrite {
   /** Outbox rows already published, deleted. */
   readonly cleanUp: readonly bigint[];
-  /** The orders, each with the id allocated for it by {@link BATCH_READ}. */
+  /** The orders, each with an id allocated by {@link BATCH_READ} (now or for an earlier batch). */
   readonly orders: readonly (Insertable<Database['orders']> & { readonly id: bigint })[];
   readonly timeMs: number;
   readonly journalKey: string;

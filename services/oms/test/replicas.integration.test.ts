@@ -31,7 +31,7 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
       .where('asset', '=', 'USDT')
       .execute();
   /** Batches committed by each path, over every oms this suite creates. */
-  const paths = { statement: 0, transaction: 0 };
+  const paths = { statement: 0, remembered: 0, transaction: 0 };
   const newOms = async (onBalanceConflict?: () => void) =>
     createOms({
       db,
@@ -62,8 +62,17 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     pollUntil(`${count} of this suite's statements waiting for a lock`, async () => (await lockWaiters()) >= count);
   const pathsSince = (before: typeof paths) => ({
     statement: paths.statement - before.statement,
+    remembered: paths.remembered - before.remembered,
     transaction: paths.transaction - before.transaction,
   });
+  /** Adds `amount` to the account's available USDT, as a deposit or the ledger's release would. */
+  const credit = (amount: bigint) =>
+    db
+      .updateTable('balances')
+      .set((eb) => ({ available: eb('available', '+', amount) }))
+      .where('account_id', '=', ACCOUNT)
+      .where('asset', '=', 'USDT')
+      .execute();
 
   before(async () => {
     db = await openPostgres<Database>({
@@ -143,9 +152,43 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     assert.equal(row, undefined, 'nothing of the first attempt is kept');
   });
 
+  it('a replica that remembers the balance writes the next batch without reading it; one remembered too high (another replica reserved) is written again with rows locked, and refused', async () => {
+    await setAvailable(3n * perOrder);
+    let conflicts = 0;
+    const [a, b] = [await newOms(() => conflicts++), await newOms()];
+    const before = { ...paths };
+    assert.ok((await a.place(limitBuy())).ok);
+    assert.deepEqual(pathsSince(before), { statement: 1, remembered: 0, transaction: 0 }, 'the first batch reads');
+    assert.ok((await a.place(limitBuy())).ok);
+    assert.deepEqual(pathsSince(before), { statement: 1, remembered: 1, transaction: 0 }, 'the second does not');
+    // a remembers one order's worth left; b takes it.
+    assert.ok((await b.place(limitBuy())).ok);
+    const r = await a.place(limitBuy());
+    assert.equal(!r.ok && r.reason._tag, 'InsufficientFunds');
+    assert.equal(conflicts, 1, 'the guard caught the remembered balance');
+    assert.deepEqual(await balance(), { available: 0n, reserved: 3n * perOrder });
+    await credit(perOrder);
+    const mid = { ...paths };
+    assert.ok((await a.place(limitBuy())).ok);
+    assert.deepEqual(pathsSince(mid), { statement: 1, remembered: 0, transaction: 0 }, 'a forgotten balance is read');
+  });
+
+  it('never refuses on a remembered balance: one remembered too low (the ledger released since) is read, and the order placed', async () => {
+    await setAvailable(perOrder + perOrder / 2n);
+    const oms = await newOms();
+    assert.ok((await oms.place(limitBuy())).ok); // remembers half an order's worth
+    await credit(perOrder);
+    const before = { ...paths };
+    const r = await oms.place(limitBuy());
+    assert.ok(r.ok && !r.duplicate);
+    assert.deepEqual(pathsSince(before), { statement: 1, remembered: 0, transaction: 0 });
+    assert.deepEqual(await balance(), { available: perOrder / 2n, reserved: 2n * perOrder });
+  });
+
   it('answers a retry with the original order, in a later batch or the same one, and reserves once', async () => {
     await setAvailable(10n * perOrder);
-    const oms = await newOms();
+    let conflicts = 0;
+    const oms = await newOms(() => conflicts++);
     const first = await oms.place(limitBuy('retry-later'));
     assert.ok(first.ok && !first.duplicate);
     // A later batch holding the retry beside a new order: the new one is placed, the retry answered.
@@ -158,6 +201,13 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     assert.ok(x.ok && y.ok);
     assert.equal(x.ok && x.order.id, y.ok && y.order.id);
     assert.deepEqual([x.ok && x.duplicate, y.ok && y.duplicate], [false, true]);
+    assert.deepEqual(await balance(), { available: 7n * perOrder, reserved: 3n * perOrder });
+    assert.equal(conflicts, 0, 'a retry is not a balance conflict');
+    // A replica that remembers nothing reads, finds the stored order, and answers in a transaction.
+    const before = { ...paths };
+    const elsewhere = await (await newOms()).place(limitBuy('retry-later'));
+    assert.equal(elsewhere.ok && elsewhere.order.id, first.ok && first.order.id);
+    assert.deepEqual(pathsSince(before), { statement: 0, remembered: 0, transaction: 1 });
     assert.deepEqual(await balance(), { available: 7n * perOrder, reserved: 3n * perOrder });
   });
 
@@ -185,7 +235,7 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     const before = { ...paths };
     const [buy, sell] = await Promise.all([oms.place(limitBuy()), oms.place({ ...limitBuy(), side: 'sell' })]);
     assert.ok(buy.ok && sell.ok);
-    assert.deepEqual(pathsSince(before), { statement: 1, transaction: 0 });
+    assert.deepEqual(pathsSince(before), { statement: 1, remembered: 0, transaction: 0 });
     assert.deepEqual(await balance(), { available: 9n * perOrder, reserved: perOrder });
     const btc = await db
       .selectFrom('balances')
@@ -244,7 +294,8 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
       // B's one statement stores 'tx-both', then waits for the balance row.
       const fromB = b.place(limitBuy('tx-both'));
       await waitingForLock(1);
-      // A's batch holds a retry, so it takes the transaction; its insert of 'tx-both' waits for B.
+      // A's batch holds a retry: its statement (A remembers the balance, so no read) fails on the
+      // stored 'tx-earlier', and the batch takes the transaction, which waits for the row too.
       const fromA = Promise.all([
         a.place(limitBuy('tx-earlier')),
         a.place(limitBuy('tx-both')),
@@ -262,7 +313,7 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     assert.equal(shared.ok && shared.order.id, outcome.fromB.ok && outcome.fromB.order.id);
     assert.ok(fresh.ok && !fresh.duplicate);
     assert.deepEqual(await balance(), { available: 97n * perOrder, reserved: 3n * perOrder });
-    assert.deepEqual(pathsSince(before), { statement: 1, transaction: 1 });
+    assert.deepEqual(pathsSince(before), { statement: 1, remembered: 0, transaction: 1 });
   });
 
   it('a client order id sent to two replicas, one holding it in a larger batch: both answered with the same order', async () => {
