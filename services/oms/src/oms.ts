@@ -742,7 +742,8 @@ export function createOms(config: OmsConfig): Oms {
       if (decision.refused.length > 0) decision = undefined; // never refused on a remembered balance
     }
     if (decision === undefined) {
-      const idsWanted = spareIds.length >= batch.length ? 0 : batch.length - spareIds.length + ORDER_IDS_AHEAD;
+      // Enough for this batch even if another lane takes the spare ones meanwhile.
+      const idsWanted = spareIds.length >= batch.length ? 0 : batch.length + ORDER_IDS_AHEAD;
       read = true;
       const { rows } = await db.executeQuery<BatchReadRow>(
         CompiledQuery.raw(BATCH_READ, batchReadParameters(pairs, lookups, idsWanted)),
@@ -768,6 +769,8 @@ export function createOms(config: OmsConfig): Oms {
       published.push(...cleanUp); // the next batch deletes them
       return { written: [], retries: [], refused, remembered };
     }
+    // Another lane took the spare ids during the read (lanes > 1): the transaction allocates its own.
+    if (spareIds.length < accepted.length) return undefined;
     const ids = spareIds.splice(0, accepted.length);
     const idOf = (i: number): bigint => ids[i] as bigint;
     const commands = accepted.map((a, i) => commandOf(a, idOf(i), timeMs));
@@ -793,7 +796,7 @@ export function createOms(config: OmsConfig): Oms {
       ));
     } catch (err) {
       // 40001 here is the guard above. Its balances are read again next time.
-      for (const k of keys) rememberedAvailable.delete(k);
+      forget(keys);
       throw asEntryRace(err);
     }
     // What the statement left available: the balances decided on, less this batch's reservations.
@@ -812,6 +815,10 @@ export function createOms(config: OmsConfig): Oms {
   const spareIds: bigint[] = [];
   /** Available balances as last read less what this replica reserved since, by `pairKey`. */
   const rememberedAvailable = new Map<string, bigint>();
+  /** Forgets balances (read again next time): a write not through `writeInOneStatement` changes them. */
+  const forget = (keys: readonly string[]): void => {
+    for (const k of keys) rememberedAvailable.delete(k);
+  };
   /** Remembers a balance as the most recently used. */
   const remember = (k: string, available: bigint): void => {
     rememberedAvailable.delete(k);
@@ -972,6 +979,8 @@ export function createOms(config: OmsConfig): Oms {
         // PostgreSQL: one or two round trips, no transaction; a batch holding a retry it read
         // goes through writeAll.
         const fast = combined ? await writeInOneStatement(live, timeMs, done) : undefined;
+        // A batch written in a transaction reserves from balances this replica may remember.
+        if (fast === undefined) forget(balancePairs(live).map((b) => pairKey(b.account, b.asset)));
         batch = fast ?? (await write(false).catch((e: unknown) => Promise.reject(asEntryRace(e))));
         config.onBatchWritten?.(fast === undefined ? 'transaction' : fast.remembered ? 'remembered' : 'statement');
       } catch (err) {
