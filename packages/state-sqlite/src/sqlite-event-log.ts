@@ -62,6 +62,8 @@ interface Tail {
   last: number;
   /** Entries with seq in (last − entries.length, last], oldest first. */
   entries: LogEntry[];
+  /** The payload characters of `entries`. */
+  chars: number;
 }
 
 /** Options of {@link createSqliteEventLog}. */
@@ -70,6 +72,12 @@ export interface SqliteEventLogOptions {
   readonly nowMs?: () => number;
   /** Newest entries kept in memory per log (up to a quarter more between trims). @default 20000 */
   readonly cacheEntries?: number;
+  /**
+   * And at most about this many payload characters of them per log (up to a quarter more between
+   * trims; the newest entry is always kept): an entry's size varies (an event entry holds a
+   * matching batch). @default 16 MiB (16 × 2²⁰)
+   */
+  readonly cacheChars?: number;
 }
 
 /**
@@ -88,6 +96,7 @@ export async function createSqliteEventLog(
   const db = anyDb as Kysely<LogTables>;
   const now = options.nowMs ?? Date.now;
   const cacheMax = options.cacheEntries ?? 20_000;
+  const cacheChars = options.cacheChars ?? 16 * 2 ** 20;
   await sql`CREATE TABLE IF NOT EXISTS log_entries (
     log TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT, payload TEXT NOT NULL, time_ms INTEGER NOT NULL,
     headers TEXT, PRIMARY KEY (log, seq)) WITHOUT ROWID`.execute(db);
@@ -108,7 +117,7 @@ export async function createSqliteEventLog(
         .select((eb) => eb.fn.max('seq').as('last'))
         .where('log', '=', log)
         .executeTakeFirst();
-      t = tails.get(log) ?? { last: row?.last == null ? 0 : Number(row.last), entries: [] };
+      t = tails.get(log) ?? { last: row?.last == null ? 0 : Number(row.last), entries: [], chars: 0 };
       tails.set(log, t);
     }
     return t;
@@ -303,10 +312,21 @@ export async function createSqliteEventLog(
       if (list.length === 0) continue;
       const tail = tails.get(l) as Tail;
       tail.last = (list.at(-1) as LogEntry).seq;
-      for (const e of list) tail.entries.push(e);
+      for (const e of list) {
+        tail.entries.push(e);
+        tail.chars += e.payload.length;
+      }
       // Trimmed in bulk, once the window is a quarter over: one copy per cacheMax / 4 entries. A
       // splice per append copied the whole window every time (6% of the main thread at 1,500/s).
-      if (tail.entries.length > cacheMax + (cacheMax >> 2)) tail.entries = tail.entries.slice(-cacheMax);
+      if (tail.entries.length > cacheMax + (cacheMax >> 2) || tail.chars > cacheChars + (cacheChars >> 2)) {
+        let drop = Math.max(0, tail.entries.length - cacheMax);
+        let chars = tail.chars;
+        for (let i = 0; i < drop; i++) chars -= (tail.entries[i] as LogEntry).payload.length;
+        while (chars > cacheChars && drop < tail.entries.length - 1)
+          chars -= (tail.entries[drop++] as LogEntry).payload.length;
+        tail.entries = tail.entries.slice(drop);
+        tail.chars = chars;
+      }
       wake(l);
     }
     group.forEach((r, i) => {

@@ -33,6 +33,30 @@ describe('SQLite event log: the in-memory window of newest entries', () => {
   });
 });
 
+describe('SQLite event log memory window by size', () => {
+  it('keeps about cacheChars of payload in memory, the newest entry always: older ones are read from the table', async () => {
+    const db = openSqlite({ path: ':memory:' });
+    try {
+      const log = await createSqliteEventLog(db, { cacheEntries: 1000, cacheChars: 10 });
+      for (let i = 1; i <= 5; i++) await log.append('l', [{ payload: `big-${i}` }]); // 5 characters each
+      // Rows gone from the table: what is still read is what the window holds.
+      await sql`DELETE FROM log_entries WHERE log = 'l'`.execute(db);
+      assert.deepEqual(
+        (await log.read('l', 4, 10)).map((e) => e.payload),
+        ['big-4', 'big-5'],
+      );
+      assert.deepEqual(await log.read('l', 1, 10), [], 'entries 1–3 were dropped from the window');
+      await log.append('l', [{ payload: 'x'.repeat(50) }]); // larger than the budget on its own
+      assert.deepEqual(
+        (await log.read('l', 6, 10)).map((e) => e.payload.length),
+        [50],
+      );
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
 describe('SQLite event log headers', () => {
   const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
