@@ -84,6 +84,14 @@ export interface LedgerConfig {
   readonly batchIntervalMs?: number;
   /** Called after each applied batch with the symbol and the event log sequence reached. */
   readonly onApplied?: (symbol: string, seq: number) => void;
+  /**
+   * About how much event-entry payload (characters) one settlement transaction takes: a batch
+   * of entries read together over this is settled in several transactions, each with its offset
+   * (an entry holds a matching batch, so after an outage a read can hold many thousands of
+   * commands; no transaction should hold its balance rows that long). At least one entry each.
+   * @default 1 MiB (2²⁰)
+   */
+  readonly settleBatchChars?: number;
 }
 
 /** The outcome of a transfer. */
@@ -631,55 +639,72 @@ export function createLedger(config: LedgerConfig): Ledger {
         .execute();
     }
     const from = (await offsetOf(db, name)) + 1;
+    const settleBatchChars = config.settleBatchChars ?? 2 ** 20;
+    /** Settles `entries` in one transaction, with the offset. */
+    const settleEntries = async (entries: readonly LogEntry[]): Promise<void> => {
+      const lastSeq = (entries.at(-1) as LogEntry).seq;
+      const traced = tracingEnabled() && entries.some((e) => e.headers !== undefined);
+      const startedAt = traced ? performance.now() : 0;
+      let applied: LogEntry[] = [];
+      try {
+        await db.transaction().execute(async (trx) => {
+          let done: number;
+          if (config.lockOffsets === true) {
+            // PostgreSQL: the offset row locked for the batch (replicas take turns), with the
+            // commit mode set for this transaction alone (set_config(…, true) is SET LOCAL).
+            const { rows } = await trx.executeQuery<{ seq: bigint }>(
+              CompiledQuery.raw(
+                `SELECT seq${config.asyncBatchCommit === true ? ", set_config('synchronous_commit', 'off', true)" : ''} FROM consumer_offsets WHERE consumer = $1 AND log = $2 FOR UPDATE`,
+                [CONSUMER, name],
+              ),
+            );
+            done = rows[0] === undefined ? 0 : Number(rows[0].seq);
+          } else {
+            if (config.asyncBatchCommit === true) await sql`SET LOCAL synchronous_commit = off`.execute(trx);
+            done = await offsetOf(trx, name);
+          }
+          applied = entries.filter((e) => e.seq > done);
+          // Never backwards: a replica behind another one (its batch already settled by the
+          // other) must not move the offset back, or those events would be settled again.
+          const upTo = Math.max(done, lastSeq);
+          const settlement = await settle(trx, market, applied);
+          if (combined) {
+            const parameters = combinedSettlementParameters(settlement, CONSUMER, name, upTo);
+            await trx.executeQuery(CompiledQuery.raw(COMBINED_SETTLEMENT, parameters));
+            return;
+          }
+          if (settlement !== undefined) await writeSeparately(trx, settlement);
+          await queries.execute(trx, 'ledger.offset-save', { log: name, seq: upTo }, (d) =>
+            trx
+              .insertInto('consumer_offsets')
+              .values({ consumer: CONSUMER, log: d.log, seq: d.seq })
+              .onConflict((oc) => oc.columns(['consumer', 'log']).doUpdateSet({ seq: d.seq })),
+          );
+        });
+      } catch (err) {
+        if (traced) traceSettle(name, market.symbol, applied, entries.length, startedAt, err);
+        throw err;
+      }
+      if (traced) traceSettle(name, market.symbol, applied, entries.length, startedAt);
+      config.onApplied?.(market.symbol, lastSeq);
+    };
     await tailLog(
       log,
       name,
       async (entries) => {
-        const lastSeq = (entries.at(-1) as LogEntry).seq;
-        const traced = tracingEnabled() && entries.some((e) => e.headers !== undefined);
-        const startedAt = traced ? performance.now() : 0;
-        let applied: LogEntry[] = [];
-        try {
-          await db.transaction().execute(async (trx) => {
-            let done: number;
-            if (config.lockOffsets === true) {
-              // PostgreSQL: the offset row locked for the batch (replicas take turns), with the
-              // commit mode set for this transaction alone (set_config(…, true) is SET LOCAL).
-              const { rows } = await trx.executeQuery<{ seq: bigint }>(
-                CompiledQuery.raw(
-                  `SELECT seq${config.asyncBatchCommit === true ? ", set_config('synchronous_commit', 'off', true)" : ''} FROM consumer_offsets WHERE consumer = $1 AND log = $2 FOR UPDATE`,
-                  [CONSUMER, name],
-                ),
-              );
-              done = rows[0] === undefined ? 0 : Number(rows[0].seq);
-            } else {
-              if (config.asyncBatchCommit === true) await sql`SET LOCAL synchronous_commit = off`.execute(trx);
-              done = await offsetOf(trx, name);
-            }
-            applied = entries.filter((e) => e.seq > done);
-            // Never backwards: a replica behind another one (its batch already settled by the
-            // other) must not move the offset back, or those events would be settled again.
-            const upTo = Math.max(done, lastSeq);
-            const settlement = await settle(trx, market, applied);
-            if (combined) {
-              const parameters = combinedSettlementParameters(settlement, CONSUMER, name, upTo);
-              await trx.executeQuery(CompiledQuery.raw(COMBINED_SETTLEMENT, parameters));
-              return;
-            }
-            if (settlement !== undefined) await writeSeparately(trx, settlement);
-            await queries.execute(trx, 'ledger.offset-save', { log: name, seq: upTo }, (d) =>
-              trx
-                .insertInto('consumer_offsets')
-                .values({ consumer: CONSUMER, log: d.log, seq: d.seq })
-                .onConflict((oc) => oc.columns(['consumer', 'log']).doUpdateSet({ seq: d.seq })),
-            );
-          });
-        } catch (err) {
-          if (traced) traceSettle(name, market.symbol, applied, entries.length, startedAt, err);
-          throw err;
+        // An entry holds a matching batch's events, so a batch of entries can hold many
+        // commands (after an outage, up to 500 entries of up to 500 commands): one transaction per
+        // settleBatchChars of payload or so, so none holds its balance rows for long.
+        let start = 0;
+        let chars = 0;
+        for (let i = 0; i < entries.length; i++) {
+          chars += (entries[i] as LogEntry).payload.length;
+          if (chars >= settleBatchChars || i === entries.length - 1) {
+            await settleEntries(entries.slice(start, i + 1));
+            start = i + 1;
+            chars = 0;
+          }
         }
-        if (traced) traceSettle(name, market.symbol, applied, entries.length, startedAt);
-        config.onApplied?.(market.symbol, lastSeq);
       },
       {
         fromSeq: from,

@@ -26,6 +26,7 @@ describe('ledger replicas sharing one database', { skip: skip ?? false }, () => 
     async () => {
       const r = await rig('offset');
       const last = await r.trade(20);
+      assert.ok(last > 5, `${last} event entries: the slow replica's first read must hold fewer than all`);
       // Replica A settles everything; replica B, started at the same time, sees its first read
       // only afterwards, and only the first 5 events (a slow replica with an older batch).
       let releaseB!: () => void;
@@ -108,4 +109,33 @@ describe('ledger replicas sharing one database', { skip: skip ?? false }, () => 
       assert.equal(await r.available(r.buyer, 'USDT'), USDT_LEFT);
     },
   );
+
+  it('settles a read of many entries in several transactions, each with its offset, when it holds more than settleBatchChars', async () => {
+    const r = await rig('chunks');
+    const last = await r.trade(20);
+    assert.ok(last > 1, `${last} event entries`);
+    const reached: number[] = [];
+    const stop = new AbortController();
+    const ledger = createLedger({
+      db: r.db,
+      log: r.log,
+      markets: r.markets,
+      lockOffsets: true,
+      settleBatchChars: 1, // every entry alone
+      onApplied: (symbol, seq) => {
+        if (symbol === 'BTCUSDT') reached.push(seq);
+      },
+    });
+    const running = ledger.run(stop.signal);
+    await waitFor('everything settled', async () => (await r.offset()) === last);
+    stop.abort();
+    await running;
+    assert.deepEqual(
+      reached,
+      Array.from({ length: last }, (_, i) => i + 1),
+    );
+    assert.deepEqual(await verifyLedger(r.db), []);
+    assert.equal(await r.available(r.seller, 'BTC'), BTC_LEFT);
+    assert.equal(await r.available(r.buyer, 'USDT'), USDT_LEFT);
+  });
 });
