@@ -219,6 +219,12 @@ const reservesWhatIsAvailable = (input: PlaceOrderInput): boolean =>
 
 /** Order ids taken from the sequence at once when the oms reads (PostgreSQL's one-statement path). */
 const ORDER_IDS_AHEAD = 32;
+/**
+ * Spare order ids are dropped this long after they were taken: ids should rise with time across
+ * replicas (a listing by `orderId` pages by them), and matching refuses an id far below the
+ * newest it has seen (`ORDER_ID_TOO_OLD`), which an idle replica's old ids could become.
+ */
+const SPARE_IDS_MAX_AGE_MS = 1000;
 /** Balances the oms remembers (PostgreSQL's one-statement path), the least recently used dropped. */
 const REMEMBERED_BALANCES = 100_000;
 
@@ -729,6 +735,7 @@ export function createOms(config: OmsConfig): Oms {
     if (new Set(lookups.map((l) => pairKey(l.account, l.client))).size !== lookups.length) return undefined;
     const pairs = balancePairs(batch);
     const keys = pairs.map((b) => pairKey(b.account, b.asset));
+    if (spareIds.length > 0 && now() - spareIdsTakenMs > SPARE_IDS_MAX_AGE_MS) spareIds.length = 0;
     let avail: Map<string, bigint> | undefined;
     let decision: ReturnType<typeof decide> | undefined;
     let read = false;
@@ -759,7 +766,10 @@ export function createOms(config: OmsConfig): Oms {
         }
       }
       ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)); // in arrival order, as the sequence gave them
-      spareIds.push(...ids);
+      if (ids.length > 0) {
+        spareIds.push(...ids);
+        spareIdsTakenMs = now();
+      }
       if (rows.some((r) => r.k === 'r')) return undefined;
       decision = decide(batch, avail, new Map());
     }
@@ -811,8 +821,13 @@ export function createOms(config: OmsConfig): Oms {
 
   /** Outbox rows whose commands are in the log; deleted by the next transaction (or the sweeper). */
   let published: bigint[] = [];
-  /** Order ids taken from the sequence and not used yet, lowest first (see `writeInOneStatement`). */
+  /**
+   * Order ids taken from the sequence and not used yet, in the order taken (see
+   * `writeInOneStatement`), and when the last of them were taken (they go after
+   * `SPARE_IDS_MAX_AGE_MS`).
+   */
   const spareIds: bigint[] = [];
+  let spareIdsTakenMs = 0;
   /** Available balances as last read less what this replica reserved since, by `pairKey`. */
   const rememberedAvailable = new Map<string, bigint>();
   /** Forgets balances (read again next time): a write not through `writeInOneStatement` changes them. */

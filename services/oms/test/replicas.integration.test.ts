@@ -173,6 +173,29 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     assert.deepEqual(pathsSince(mid), { statement: 1, remembered: 0, transaction: 0 }, 'a forgotten balance is read');
   });
 
+  it('drops order ids taken ahead once they are a second old, so ids keep rising with time across replicas', async () => {
+    await setAvailable(10n * perOrder);
+    let nowMs = 1_800_000_000_000;
+    const oms = createOms({
+      db,
+      log: await createSqliteEventLog(logDb),
+      markets,
+      rowLocks: true,
+      nowMs: () => nowMs,
+      onBatchWritten: (path) => paths[path]++,
+    });
+    const first = await oms.place(limitBuy());
+    const soon = await oms.place(limitBuy());
+    assert.ok(first.ok && soon.ok);
+    assert.equal(soon.order.id, first.order.id + 1n, 'the next id taken ahead');
+    nowMs += 1001;
+    const before = { ...paths };
+    const later = await oms.place(limitBuy());
+    assert.ok(later.ok);
+    assert.ok(later.order.id > soon.order.id + 30n, `${later.order.id}: a fresh id from the sequence`);
+    assert.deepEqual(pathsSince(before), { statement: 1, remembered: 0, transaction: 0 });
+  });
+
   it('never refuses on a remembered balance: one remembered too low (the ledger released since) is read, and the order placed', async () => {
     await setAvailable(perOrder + perOrder / 2n);
     const oms = await newOms();
