@@ -61,8 +61,8 @@ export const eventLog = (symbol: string): string => `evt.${symbol}`;
 export const commandLog = (symbol: string): string => `cmd.${symbol}`;
 
 /**
- * An event entry's payload stops growing past this many bytes (a run's last command may take it
- * over): well under JetStream's default 1 MiB message limit.
+ * An event entry's payload holds at most about this many bytes (estimated; a single command's
+ * events may take one entry over it alone): a quarter of JetStream's default 1 MiB message limit.
  */
 export const MAX_ENTRY_BYTES = 256 * 1024;
 
@@ -412,11 +412,13 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
               endRun();
               out.push({ key: `c${e.seq}`, payload: encodeCommandResults([{ cmdSeq: e.seq, events }]), headers });
             } else {
-              run.push({ cmdSeq: e.seq, events });
               // The payload's size is about its events' JSON: estimated from their count, not
-              // serialised twice (a trade's JSON is the largest, under 400 bytes).
-              runBytes += 16 + 400 * events.length;
-              if (runBytes >= MAX_ENTRY_BYTES) endRun();
+              // serialised twice (a trade's JSON is the largest, under 400 bytes). A run ends
+              // before a command that would take it past the limit.
+              const bytes = 16 + 400 * events.length;
+              if (runBytes + bytes > MAX_ENTRY_BYTES) endRun();
+              run.push({ cmdSeq: e.seq, events });
+              runBytes += bytes;
             }
             if (span !== undefined) span.setAttribute('ballast.events', events.length);
           }

@@ -127,12 +127,57 @@ describe('a hot standby following a log of batched entries', () => {
       { key: 'forged', payload: encodeCommandResults([{ cmdSeq: commands + 1, events: [] }]) },
     ]);
     assert.equal(forged[0]?.duplicate, false);
+    // And a run of two commands whose second one's events are not the engine's.
+    await placeOrders(log, 'BTCUSDT', 2);
+    await log.append('evt.BTCUSDT', [
+      {
+        key: 'forged-run',
+        payload: encodeCommandResults([
+          { cmdSeq: commands + 2, events: [] },
+          { cmdSeq: commands + 3, events: [] },
+        ]),
+      },
+    ]);
     const followingAgain = standby.follow(again.signal);
-    await until(() => standby.position().cmdSeq === commands + 1, 'the standby to apply it');
+    await until(() => standby.position().cmdSeq === commands + 3, 'the standby to apply them');
     again.abort();
     await followingAgain;
-    assert.equal(standby.divergences(), 1);
-    assert.match(errors.join('\n'), /differ from the leader's/);
+    assert.equal(standby.divergences(), 2);
+    assert.match(errors.join('\n'), /commands \d+\.\.\d+ differ from the leader's/);
+    await db.destroy();
+  });
+
+  it('ends a run before the command that would take its entry past MAX_ENTRY_BYTES (estimated), so a large batch is several entries', async () => {
+    const { db, log } = await open();
+    const stop = new AbortController();
+    const leader = createSymbolReplica({ symbol: 'BTCUSDT', db, log });
+    await leader.warm(stop.signal);
+    // 500 orders in one append: the leader reads them as one batch (its tail reads up to 500).
+    const entries = Array.from({ length: 500 }, (_, i) => ({
+      key: `r${i}`,
+      payload: JSON.stringify({
+        type: 'place',
+        orderId: 100_000 + i,
+        account: 10,
+        side: 'buy',
+        orderType: 'limit',
+        priceTicks: 100 + i, // a level each: accepted and level, two events a command
+        qtyLots: 1,
+        timeMs: i,
+      }),
+    }));
+    await log.append('cmd.BTCUSDT', entries);
+    const leading = leader.lead({ valid: () => true }, stop.signal);
+    await until(async () => (await lastMatched(log, 'BTCUSDT')) === 500, 'all matched');
+    stop.abort();
+    await leading;
+    // About 816 estimated bytes a command: 256 KiB hold 321 of them.
+    assert.equal(await log.lastSeq('evt.BTCUSDT'), 2);
+    const [firstEntry] = await log.read('evt.BTCUSDT', 1, 1);
+    assert.equal(decodeCommandResults(firstEntry?.payload ?? '')?.length, 321);
+    const report = await verifySymbolLog(log, 'BTCUSDT');
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.matched, 500);
     await db.destroy();
   });
 });
