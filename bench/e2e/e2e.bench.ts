@@ -32,9 +32,10 @@
  * per process (each replica, the supervisor, PostgreSQL, NATS, Redis and the load generator
  * itself) is read from /proc over the highest sustained step, so the bottleneck
  * is visible; so is each process's time runnable but waiting for a core (`waitPct`, from
- * schedstat), and the machine's busy and hypervisor-stolen time (`machinePct`, from /proc/stat):
- * where every process waits longer for a core than it runs, the cores are the limit. Last line:
- * one JSON object.
+ * schedstat), its write system calls per second (`writesPerSec`, from /proc/<pid>/io: each one
+ * on a socket may wake another process, what a hop costs on a small virtual machine), and the
+ * machine's busy and hypervisor-stolen time (`machinePct`, from /proc/stat): where every process
+ * waits longer for a core than it runs, the cores are the limit. Last line: one JSON object.
  *
  * The peer (`--ceiling on`, the default in embedded mode): the same load against a Fastify server
  * that answers every request with a fixed body and does nothing else (http-ceiling-server.ts),
@@ -380,6 +381,18 @@ const runQueueSeconds = (pid: number): number => {
   }
   return ns / 1e9;
 };
+/**
+ * Write system calls a process made (write, writev, …: `syscw` of /proc/<pid>/io), 0 once it is
+ * gone. On a socket each one may wake the reader on the other side, which is what a hop costs on
+ * a small virtual machine, so their rate shows how chatty each process is.
+ */
+const writeCalls = (pid: number): number => {
+  try {
+    return Number(/syscw:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+};
 /** The machine's CPU counters from /proc/stat, in seconds summed over every core. */
 const machineSeconds = (): { busy: number; steal: number } => {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
@@ -396,6 +409,8 @@ interface CpuReading {
    * work waits longer for a core than it takes: the cores, not the process, are the limit.
    */
   waitPct: Record<string, number>;
+  /** Write system calls per second, per process name (see `writeCalls`). */
+  writesPerSec: Record<string, number>;
   /** The whole machine: busy (user, system, interrupts) and stolen by the hypervisor. */
   machinePct: { busy: number; steal: number };
 }
@@ -404,26 +419,37 @@ interface CpuReading {
 function cpuMeter(pids: Map<string, number[]>): () => CpuReading {
   const all = new Map([...pids, ...storePids(), ['bench-client', [process.pid]]]);
   const t0 = performance.now();
-  const c0 = new Map([...all].map(([k, ps]) => [k, ps.map((p) => [cpuSeconds(p), runQueueSeconds(p)] as const)]));
+  const c0 = new Map(
+    [...all].map(([k, ps]) => [k, ps.map((p) => [cpuSeconds(p), runQueueSeconds(p), writeCalls(p)] as const)]),
+  );
   const m0 = machineSeconds();
   return () => {
     const s = (performance.now() - t0) / 1000;
     const pct = (x: number): number => Math.round((x / s) * 100);
     const cpuPct: Record<string, number> = {};
     const waitPct: Record<string, number> = {};
+    const writesPerSec: Record<string, number> = {};
     for (const [k, ps] of all) {
       const before = c0.get(k) ?? [];
       let used = 0;
       let waited = 0;
+      let writes = 0;
       ps.forEach((p, i) => {
         used += Math.max(0, cpuSeconds(p) - (before[i]?.[0] ?? 0));
         waited += Math.max(0, runQueueSeconds(p) - (before[i]?.[1] ?? 0));
+        writes += Math.max(0, writeCalls(p) - (before[i]?.[2] ?? 0));
       });
       cpuPct[k] = pct(used);
       waitPct[k] = pct(waited);
+      writesPerSec[k] = Math.round(writes / s);
     }
     const m1 = machineSeconds();
-    return { cpuPct, waitPct, machinePct: { busy: pct(m1.busy - m0.busy), steal: pct(m1.steal - m0.steal) } };
+    return {
+      cpuPct,
+      waitPct,
+      writesPerSec,
+      machinePct: { busy: pct(m1.busy - m0.busy), steal: pct(m1.steal - m0.steal) },
+    };
   };
 }
 
@@ -444,6 +470,7 @@ interface StepResult {
   lastFifthP50Ms: number;
   cpuPct?: Record<string, number>;
   waitPct?: Record<string, number>;
+  writesPerSec?: Record<string, number>;
   machinePct?: { busy: number; steal: number };
   /** Failed answers by `<HTTP status>:<code>` (0 = no answer), to tell overload from a fault. */
   errorKinds?: Record<string, number>;
@@ -454,6 +481,7 @@ interface Measured {
   atHalf: { rate: number; p50Ms: number; p99Ms: number; p999Ms: number; errors: number };
   cpuPctAtMax: Record<string, number>;
   waitPctAtMax: Record<string, number>;
+  writesPerSecAtMax: Record<string, number>;
   machinePctAtMax: { busy: number; steal: number };
   /**
    * True when even the last of `--rates` was sustained: `maxOrdersPerSec` is then only a lower
@@ -672,12 +700,12 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
   const pids = await target.pids();
   const steps: StepResult[] = [];
   let best = 0;
-  let atMax: CpuReading = { cpuPct: {}, waitPct: {}, machinePct: { busy: 0, steal: 0 } };
-  const top = (pct: Record<string, number>): string =>
+  let atMax: CpuReading = { cpuPct: {}, waitPct: {}, writesPerSec: {}, machinePct: { busy: 0, steal: 0 } };
+  const top = (pct: Record<string, number>, unit = '%'): string =>
     Object.entries(pct)
       .sort((a, b) => b[1] - a[1])
       .slice(0, 6)
-      .map(([k, v]) => `${k} ${v}%`)
+      .map(([k, v]) => `${k} ${v}${unit}`)
       .join(', ');
   for (const rate of rates) {
     if (steps.length > 0) await drained();
@@ -695,7 +723,8 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
     log(
       `rate ${rate}/s: ok ${r.ok}/${r.sent}, errors ${r.errors} ${JSON.stringify(r.errorKinds)}, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, p99.9 ${r.p999Ms} ms, ` +
         `p50 of the first/last fifth ${r.firstFifthP50Ms}/${r.lastFifthP50Ms} ms; ` +
-        `CPU ${top(reading.cpuPct)}; waiting for a core ${top(reading.waitPct)}; machine busy ${busy}%, stolen ${steal}%` +
+        `CPU ${top(reading.cpuPct)}; waiting for a core ${top(reading.waitPct)}; ` +
+        `write calls/s ${top(reading.writesPerSec, '')}; machine busy ${busy}%, stolen ${steal}%` +
         (sustained ? '' : ' (not sustained)'),
     );
     if (!sustained) break;
@@ -722,6 +751,7 @@ async function measure(target: Target, warmupRate: number): Promise<Measured> {
     atHalf: { rate: half, p50Ms: atHalf.p50Ms, p99Ms: atHalf.p99Ms, p999Ms: atHalf.p999Ms, errors: atHalf.errors },
     cpuPctAtMax: atMax.cpuPct,
     waitPctAtMax: atMax.waitPct,
+    writesPerSecAtMax: atMax.writesPerSec,
     machinePctAtMax: atMax.machinePct,
     topRateSustained,
     ledgerVerified,
