@@ -14,7 +14,7 @@
  * @module
  */
 import { SystemAccount, createQueryCache, type Database, type QueryCache } from '@ballast/db';
-import { decodeCommandResults, type BookEvent, type CommandResult } from '@ballast/engine';
+import { decodeCommandResults, type BookEvent } from '@ballast/engine';
 import { statusOfDone, type Market, type Markets } from '@ballast/contracts';
 import { SpanKind, contextFromCarrier, endSpan, startSpan, tracingEnabled } from '@ballast/runtime';
 import { createLease, sleep, tailLog, within, type EventLog, type KeyValue, type LogEntry } from '@ballast/state';
@@ -373,7 +373,7 @@ export function createLedger(config: LedgerConfig): Ledger {
       try {
         const results = decodeCommandResults(entry.payload);
         if (results === undefined) throw new Error('not an entry of command results');
-        const events = results.length === 1 ? (results[0] as CommandResult).events : results.flatMap((r) => r.events);
+        const events = results.flatMap((r) => r.events);
         parsed.push({ entry, events });
         for (const e of events) {
           if (e.type === 'trade') {

@@ -207,16 +207,6 @@ interface Accepted {
 
 const pairKey = (a: bigint, s: string): string => `${a}:${s}`;
 
-/**
- * Whether an order's reservation depends on how much its account has available (a market sell by
- * quote amount, a market buy by quantity: each reserves what is there): such a batch is always
- * decided on balances read now, never on remembered ones.
- */
-const reservesWhatIsAvailable = (input: PlaceOrderInput): boolean =>
-  input.side === 'sell'
-    ? input.qtyLots === undefined
-    : input.type !== 'limit' && input.type !== 'stopLimit' && input.qtyLots !== undefined;
-
 /** Order ids taken from the sequence at once when the oms reads (PostgreSQL's one-statement path). */
 const ORDER_IDS_AHEAD = 32;
 /**
@@ -397,6 +387,8 @@ export function createOms(config: OmsConfig): Oms {
     const accepted: Accepted[] = [];
     const duplicates: { p: Pending; of: Pending | undefined; row: OrderRow | undefined }[] = [];
     const refused: Pending[] = [];
+    /** Whether an order's reservation was sized by its account's balance (see `plan`). */
+    let sizedByBalance = false;
     for (const p of batch) {
       const { input, market } = p;
       const ck = pairKey(input.accountId, input.clientOrderId);
@@ -405,7 +397,10 @@ export function createOms(config: OmsConfig): Oms {
         duplicates.push({ p, of: seenInBatch.get(ck), row });
         continue;
       }
-      const r = plan(input, market, (asset) => avail.get(pairKey(input.accountId, asset)) ?? 0n);
+      const r = plan(input, market, (asset) => {
+        sizedByBalance = true;
+        return avail.get(pairKey(input.accountId, asset)) ?? 0n;
+      });
       const pk = r === null ? '' : pairKey(input.accountId, r.asset);
       if (r === null || r.amount <= 0n || (avail.get(pk) ?? 0n) < r.amount) {
         refused.push(p);
@@ -418,7 +413,7 @@ export function createOms(config: OmsConfig): Oms {
       else d.amount += r.amount;
       accepted.push({ p, ...r });
     }
-    return { accepted, duplicates, refused, delta };
+    return { accepted, duplicates, refused, delta, sizedByBalance };
   };
 
   /** The order row of an accepted order. */
@@ -711,8 +706,8 @@ export function createOms(config: OmsConfig): Oms {
    * Remembered balances: what the last read found, less what this replica reserved since. Only
    * the oms lowers an available balance (apart from withdrawals), so a remembered balance is
    * usually below the real one (the ledger has released or credited since). It only ever lets
-   * the read be skipped: an order it would refuse, or whose reservation depends on the balance
-   * (`reservesWhatIsAvailable`), is decided on a fresh read. A remembered balance that is too high
+   * the read be skipped: an order it would refuse, or whose reservation `plan` sizes by the
+   * balance (a market order taking what is there), is decided on a fresh read. A remembered balance that is too high
    * (another replica reserved, a withdrawal) fails the statement's guard like any race, and the
    * batch is written again with rows locked; its balances are forgotten. A retry (a client order
    * id already stored) that skipped the read fails the statement's unique index and takes the
@@ -739,14 +734,12 @@ export function createOms(config: OmsConfig): Oms {
     let avail: Map<string, bigint> | undefined;
     let decision: ReturnType<typeof decide> | undefined;
     let read = false;
-    if (
-      spareIds.length >= batch.length &&
-      keys.every((k) => rememberedAvailable.has(k)) &&
-      !batch.some((p) => reservesWhatIsAvailable(p.input))
-    ) {
+    if (spareIds.length >= batch.length && keys.every((k) => rememberedAvailable.has(k))) {
       avail = new Map(keys.map((k) => [k, rememberedAvailable.get(k) as bigint]));
       decision = decide(batch, avail, new Map());
-      if (decision.refused.length > 0) decision = undefined; // never refused on a remembered balance
+      // Never refused, nor a reservation sized (a market order taking what is there), on a
+      // remembered balance: those batches read.
+      if (decision.refused.length > 0 || decision.sizedByBalance) decision = undefined;
     }
     if (decision === undefined) {
       // Enough for this batch even if another lane takes the spare ones meanwhile.
@@ -773,7 +766,7 @@ export function createOms(config: OmsConfig): Oms {
       if (rows.some((r) => r.k === 'r')) return undefined;
       decision = decide(batch, avail, new Map());
     }
-    const remembered = read === false;
+    const remembered = !read;
     const { accepted, refused, delta } = decision;
     if (accepted.length === 0) {
       published.push(...cleanUp); // the next batch deletes them

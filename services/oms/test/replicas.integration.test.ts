@@ -196,6 +196,19 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     assert.deepEqual(pathsSince(before), { statement: 1, remembered: 0, transaction: 0 });
   });
 
+  it('sizes a market order by quantity (which reserves what is available) on a balance read now, not a remembered one', async () => {
+    await setAvailable(3n * perOrder);
+    const oms = await newOms();
+    assert.ok((await oms.place(limitBuy())).ok); // remembers two orders' worth
+    await credit(perOrder);
+    const before = { ...paths };
+    const { priceTicks: _price, ...limit } = limitBuy();
+    const market = await oms.place({ ...limit, type: 'market', apiType: 'MARKET', tif: 'IOC' });
+    assert.ok(market.ok);
+    assert.deepEqual(pathsSince(before), { statement: 1, remembered: 0, transaction: 0 });
+    assert.deepEqual(await balance(), { available: 0n, reserved: 4n * perOrder }, 'all that was there, read now');
+  });
+
   it('never refuses on a remembered balance: one remembered too low (the ledger released since) is read, and the order placed', async () => {
     await setAvailable(perOrder + perOrder / 2n);
     const oms = await newOms();
