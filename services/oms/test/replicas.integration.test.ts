@@ -202,8 +202,7 @@ describe('oms replicas reserving from one account on PostgreSQL', { skip: skip ?
     assert.ok((await oms.place(limitBuy())).ok); // remembers two orders' worth
     await credit(perOrder);
     const before = { ...paths };
-    const { priceTicks: _price, ...limit } = limitBuy();
-    const market = await oms.place({ ...limit, type: 'market', apiType: 'MARKET', tif: 'IOC' });
+    const market = await oms.place({ ...limitBuy(), type: 'market', apiType: 'MARKET', tif: 'IOC' });
     assert.ok(market.ok);
     assert.deepEqual(pathsSince(before), { statement: 1, remembered: 0, transaction: 0 });
     assert.deepEqual(await balance(), { available: 0n, reserved: 4n * perOrder }, 'all that was there, read now');
