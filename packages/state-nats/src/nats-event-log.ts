@@ -9,6 +9,8 @@
  *   append is refused (`STATE_FENCED`).
  * - Headers: an entry's headers (W3C `traceparent`, …) are NATS message headers beside
  *   JetStream's own `Nats-*` ones, which `read` leaves out.
+ * - Appends: each entry is a JetStream publish acknowledged through one inbox subscription
+ *   (`acked-publisher.ts`), not a request object per entry.
  * - Atomicity: entries of one call are published pipelined, in order. Fenced, each expects the
  *   one before, so a failure midway leaves a prefix stored; unfenced, a failed entry may be
  *   followed by stored ones (the oms's outbox then publishes it later, after them). Callers retry
@@ -36,6 +38,7 @@ import type {
   LogEntry,
   WaitOptions,
 } from '@ballast/state';
+import { AckedPublisher } from './acked-publisher.ts';
 import { LogCursor, type ToEntry } from './log-cursor.ts';
 import { headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 
@@ -52,6 +55,8 @@ export interface NatsEventLogOptions {
    * NATS server: stream `<PREFIX>_<log>`, subject `<prefix>.<log>`. @default 'ballast'
    */
   readonly prefix?: string;
+  /** How long an append waits for JetStream's acknowledgement of each entry. @default 5000 */
+  readonly publishTimeoutMs?: number;
 }
 
 const WRONG_LAST_SEQUENCE = 10071;
@@ -201,12 +206,18 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
     }
     return out;
   };
-  const publish = (log: string, e: AppendInput, expect: number | undefined) =>
-    js.publish(subjectOf(log), encoder.encode(e.payload), {
-      ...(e.key !== undefined ? { msgID: e.key } : {}),
-      ...(e.headers !== undefined ? { headers: toNats(e.headers) } : {}),
-      ...(expect !== undefined ? { expect: { lastSequence: expect } } : {}),
-    });
+  const publisher = new AckedPublisher(nc, options.publishTimeoutMs ?? 5000);
+  const publish = (log: string, e: AppendInput, expect: number | undefined) => {
+    const h =
+      e.headers !== undefined
+        ? toNats(e.headers)
+        : e.key !== undefined || expect !== undefined
+          ? natsHeaders()
+          : undefined;
+    if (e.key !== undefined) h?.set('Nats-Msg-Id', e.key);
+    if (expect !== undefined) h?.set('Nats-Expected-Last-Sequence', String(expect));
+    return publisher.publish(subjectOf(log), encoder.encode(e.payload), h);
+  };
 
   return {
     async append(log: string, entries: readonly AppendInput[], opts: AppendOptions = {}): Promise<AppendResult[]> {

@@ -84,3 +84,66 @@ describe('nats jetstream tailing readers', { skip }, () => {
     assert.equal(await consumers(), 0);
   });
 });
+
+describe('nats jetstream appends', { skip }, () => {
+  const code = (err: unknown): { code?: unknown; retryable?: unknown } =>
+    err as { code?: unknown; retryable?: unknown };
+
+  it('appends many entries in one call in order, each acknowledged with its own sequence', async () => {
+    const log = await createNatsEventLog(await open(), { storage: 'memory' });
+    const name = `conf_${process.pid}_many`;
+    const out = await log.append(
+      name,
+      Array.from({ length: 500 }, (_, i) => ({ key: `k${i}`, payload: `e${i}` })),
+    );
+    assert.deepEqual(
+      out.map((r) => r.seq),
+      Array.from({ length: 500 }, (_, i) => i + 1),
+    );
+    assert.ok(out.every((r) => !r.duplicate));
+    const again = await log.append(name, [{ key: 'k7', payload: 'e7' }]);
+    assert.deepEqual(again, [{ seq: 8, duplicate: true }]);
+    const read = await log.read(name, 1, 500);
+    assert.deepEqual(
+      read.map((e) => e.payload),
+      Array.from({ length: 500 }, (_, i) => `e${i}`),
+    );
+  });
+
+  it('an append whose stream is gone fails as retryable (no responders), not as a bad entry', async () => {
+    const nc = await open();
+    const log = await createNatsEventLog(nc, { storage: 'memory' });
+    const name = `conf_${process.pid}_gone`;
+    await log.append(name, [{ payload: 'first' }]);
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    await (await jetstreamManager(nc)).streams.delete(streamName(name));
+    const err = await log.append(name, [{ payload: 'second' }]).then(
+      () => assert.fail('append to a deleted stream succeeded'),
+      (e: unknown) => e,
+    );
+    assert.equal(code(err).code, 'STATE_CONNECTION');
+    assert.equal(code(err).retryable, true);
+  });
+
+  it('an append no one acknowledges fails after publishTimeoutMs as retryable, and the next one is answered', async () => {
+    const nc = await open();
+    const log = await createNatsEventLog(nc, { storage: 'memory', publishTimeoutMs: 100 });
+    const name = `conf_${process.pid}_silent`;
+    await log.append(name, [{ payload: 'first' }]);
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    await (await jetstreamManager(nc)).streams.delete(streamName(name));
+    // A plain subscriber takes the message and never answers it.
+    const silent = nc.subscribe(`ballast.${name}`);
+    const started = performance.now();
+    const err = await log.append(name, [{ payload: 'second' }]).then(
+      () => assert.fail('an unacknowledged append succeeded'),
+      (e: unknown) => e,
+    );
+    assert.ok(performance.now() - started >= 90, 'it waited for the timeout');
+    assert.equal(code(err).code, 'STATE_CONNECTION');
+    assert.equal(code(err).retryable, true);
+    silent.unsubscribe();
+    const other = `conf_${process.pid}_after`;
+    assert.deepEqual(await log.append(other, [{ payload: 'x' }]), [{ seq: 1, duplicate: false }]);
+  });
+});
