@@ -247,10 +247,18 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       body: unknown;
       queuedMs: number;
       signal: AbortSignal | undefined;
+      /** Answers the caller at once when its signal aborts while the request waits for a slot. */
+      onAbort: (() => void) | undefined;
       resolve: (r: R) => void;
       reject: (e: unknown) => void;
     };
     let queue: Queued[] = [];
+    /** Set while requests wait for a slot: answers the oldest when it has waited `timeoutMs`. */
+    let expiry: ReturnType<typeof setTimeout> | undefined;
+    /** The request leaves the queue (sent or answered): its abort no longer concerns the batcher. */
+    const dequeued = (q: Queued): void => {
+      if (q.onAbort !== undefined) q.signal?.removeEventListener('abort', q.onAbort);
+    };
     /** Batches of this kind out, per replica (a batch sent before any replica was known: none). */
     const batchesOut = new Map<Replica | undefined, number>();
     const outOf = (r: Replica | undefined): number => batchesOut.get(r) ?? 0;
@@ -297,15 +305,17 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     };
     const flush = (): void => {
       scheduled = false;
-      // Requests whose caller gave up (its signal aborted) or that waited a whole call's timeout
-      // for a slot are answered, not sent: an order the client was told failed is not placed.
+      if (expiry !== undefined) clearTimeout(expiry);
+      expiry = undefined;
+      // Requests that waited a whole call's timeout for a slot are answered, not sent: an order the
+      // client was told failed is not placed. (One whose caller gave up left at its abort.)
       const oldestMs = performance.now() - timeoutMs;
-      if (queue.some((q) => q.queuedMs <= oldestMs || q.signal?.aborted === true)) {
+      if (queue.length > 0 && (queue[0] as Queued).queuedMs <= oldestMs) {
         const err = unavailable(`oms: no replica could take the request within ${timeoutMs} ms`);
         queue = queue.filter((q) => {
-          if (q.signal?.aborted === true) q.reject(q.signal.reason);
-          else if (q.queuedMs <= oldestMs) q.reject(err);
-          else return true;
+          if (q.queuedMs > oldestMs) return true;
+          dequeued(q);
+          q.reject(err);
           return false;
         });
       }
@@ -323,6 +333,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         } else if (outOf(undefined) >= 1) break;
         const part = queue.length > MAX_BATCH ? queue.splice(0, MAX_BATCH) : queue;
         if (part === queue) queue = [];
+        for (const q of part) dequeued(q);
         batchesOut.set(to, outOf(to) + 1);
         sendBatch(part, to)
           .catch((err: unknown) => {
@@ -335,6 +346,13 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
             schedule();
           });
       }
+      // Blocked (every usable replica at its limit): the oldest is answered when its time is up,
+      // even if no batch answers before.
+      if (queue.length > 0) {
+        const dueMs = (queue[0] as Queued).queuedMs + timeoutMs - performance.now();
+        expiry = setTimeout(flush, Math.max(1, Math.ceil(dueMs)));
+        expiry.unref();
+      }
     };
     /** Flushes after this turn's I/O, so what arrived in it joins the batch. */
     const schedule = (): void => {
@@ -344,7 +362,17 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     };
     return (body: unknown, signal: AbortSignal | undefined): Promise<R> =>
       new Promise<R>((resolve, reject) => {
-        queue.push({ body, queuedMs: performance.now(), signal, resolve, reject });
+        signal?.throwIfAborted();
+        const q: Queued = { body, queuedMs: performance.now(), signal, onAbort: undefined, resolve, reject };
+        if (signal !== undefined) {
+          q.onAbort = () => {
+            const at = queue.indexOf(q);
+            if (at >= 0) queue.splice(at, 1);
+            reject(signal.reason);
+          };
+          signal.addEventListener('abort', q.onAbort, { once: true });
+        }
+        queue.push(q);
         schedule();
       });
   };

@@ -266,7 +266,7 @@ describe('remote oms batches', () => {
     }
   });
 
-  it('does not send a request whose caller gave up while it waited for a slot, and answers it with the abort reason', async () => {
+  it('does not send a request whose caller gave up while it waited for a slot, and answers it with the abort reason at once', async () => {
     const oms = await startHeldOms();
     const { remote, stop } = await remoteOn(oms, 1);
     try {
@@ -275,10 +275,15 @@ describe('remote oms batches', () => {
       const caller = new AbortController();
       const givenUp = remote.cancel(CANCEL, { signal: caller.signal });
       const kept = remote.cancel(CANCEL);
+      // Both wait for the slot (a flush has found none free), then the caller gives up.
+      await new Promise((r) => setTimeout(r, 20));
       caller.abort(new Error('the caller timed out'));
+      // Answered while the batch ahead of it is still held, not when a slot frees.
+      // (The call's own timeout, 3 s, would free the slot and answer it too: not that late.)
+      await assert.rejects(within(givenUp, 1000, 'the given-up request'), /the caller timed out/);
+      assert.deepEqual(oms.sizes, [1]);
       oms.release();
       assert.deepEqual(await first, NO_SUCH_ORDER);
-      await assert.rejects(givenUp, /the caller timed out/);
       await until(() => oms.sizes.length === 2, 'the kept request');
       assert.deepEqual(oms.sizes, [1, 1], 'the given-up request was not sent');
       oms.release();
@@ -286,6 +291,56 @@ describe('remote oms batches', () => {
     } finally {
       oms.answerAll();
       await stop();
+    }
+  });
+
+  it('answers a request unavailable once it has waited timeoutMs for a slot, even while the batches ahead are still being retried, and never sends it', async () => {
+    const a = await startHeldOms();
+    const b = await startHeldOms();
+    const ac = new AbortController();
+    const remote = createRemoteOms({
+      instances: async () => [
+        { id: 'oms-a', url: a.url },
+        { id: 'oms-b', url: b.url },
+      ],
+      token: 't',
+      refreshMs: 60_000,
+      timeoutMs: 150,
+      batchesInFlightPerReplica: 1,
+    });
+    const running = remote.run(ac.signal);
+    try {
+      await until(() => remote.replicas.length === 2, 'discovery');
+      // Both replicas hang: each batch times out after 150 ms and is retried on the other one,
+      // so no slot frees for about 300 ms.
+      let aheadSettled = false;
+      const ahead: Promise<unknown>[] = [];
+      for (let i = 1; i <= 2; i++) {
+        const r = remote.cancel(CANCEL);
+        void r.catch(() => undefined).finally(() => (aheadSettled = true));
+        ahead.push(r);
+        await until(() => a.sizes.length + b.sizes.length === i, `batch ${i} out`);
+      }
+      const started = performance.now();
+      const waiting = remote.cancel(CANCEL);
+      await assert.rejects(
+        within(waiting, 5000, 'the waiting request'),
+        (err: { retryable?: boolean; message?: string }) =>
+          err.retryable === true && /within 150 ms/.test(err.message ?? ''),
+      );
+      assert.ok(performance.now() - started >= 140, 'it waited for its time');
+      assert.equal(aheadSettled, false, 'answered at its own deadline, before a slot freed');
+      for (const r of ahead) await assert.rejects(r, (err: { retryable?: boolean }) => err.retryable === true);
+      assert.equal(
+        [...a.sizes, ...b.sizes].reduce((x, y) => x + y, 0),
+        4,
+        'the two batches and their retries, never the expired request',
+      );
+    } finally {
+      a.answerAll();
+      b.answerAll();
+      ac.abort();
+      await running;
     }
   });
 
