@@ -121,7 +121,10 @@ export interface OmsConfig {
    * table, and a server may run without autovacuum at all. 0 = never. @default 2000
    */
   readonly outboxVacuumEveryMs?: number;
-  /** After each outbox vacuum, with how long it took (ms). */
+  /**
+   * After each outbox vacuum, with how long it took (ms). One that found the table locked (another
+   * replica vacuuming) returns at once and is reported too: PostgreSQL only warns that it skipped.
+   */
   readonly onOutboxVacuum?: (durationMs: number) => void;
   /**
    * With `rowLocks` (PostgreSQL): the sweeper refreshes the planner's statistics of the tables
