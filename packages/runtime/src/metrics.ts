@@ -134,7 +134,7 @@ export function createMetrics(): BallastMetrics {
     }),
     omsOutboxVacuum: new Histogram({
       name: 'ballast_oms_outbox_vacuum_seconds',
-      help: 'Outbox vacuums run by the oms sweeper on PostgreSQL (VACUUM (SKIP_LOCKED, TRUNCATE false) outbox), by duration; one that found the table locked by another replica\'s vacuum ends at once and is counted too (PostgreSQL only warns).',
+      help: "Outbox vacuums run by the oms sweeper on PostgreSQL (VACUUM (SKIP_LOCKED, TRUNCATE false) outbox), by duration; one that found the table locked by another replica's vacuum ends at once and is counted too (PostgreSQL only warns).",
       buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2],
       registers: [registry],
     }),
