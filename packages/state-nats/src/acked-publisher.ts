@@ -45,7 +45,7 @@ export class AckedPublisher {
     this.#nc = nc;
     this.#timeoutMs = timeoutMs;
     this.#inbox = createInbox();
-    void nc.closed().then(() => this.#failAll(new Error('connection closed')));
+    void nc.closed().then(() => this.#failAll(new Error('the NATS connection ended')));
   }
 
   /**
@@ -77,6 +77,8 @@ export class AckedPublisher {
 
   #onAck(err: Error | null, msg: Msg): void {
     if (err !== null) {
+      // The subscription ended (a permissions error): the next publish subscribes again.
+      this.#subscribed = false;
       this.#failAll(err);
       return;
     }
