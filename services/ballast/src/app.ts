@@ -205,7 +205,12 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
   const registry = stores.registry;
   const remote =
     remoteOms && registry !== undefined
-      ? createRemoteOms({ instances: () => listInstances(registry, 'oms'), token: settings.internalToken, onError })
+      ? createRemoteOms({
+          instances: () => listInstances(registry, 'oms'),
+          token: settings.internalToken,
+          batchesInFlightPerReplica: settings.omsBatchesInFlight,
+          onError,
+        })
       : undefined;
   if (remote !== undefined) loops.push(remote.run(roles.signal));
   await Promise.all([

@@ -226,6 +226,14 @@ export const START_SETTINGS = {
     parse: intIn(1, 64),
     default: 1,
   }),
+  omsBatchesInFlight: s({
+    flag: 'oms-batches-in-flight',
+    env: 'BALLAST_OMS_BATCHES_IN_FLIGHT',
+    description:
+      'Order batches (and, apart, cancel batches) a gateway has out to one oms replica at once; what arrives meanwhile waits at the gateway and leaves as one batch when one answers. Match it to --oms-lanes: an oms writes one batch per lane at a time, so more only queue there.',
+    parse: intIn(1, 64),
+    default: 1,
+  }),
   snapshotEvery: s({
     flag: 'snapshot-every',
     env: 'BALLAST_SNAPSHOT_EVERY',

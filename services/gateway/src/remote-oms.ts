@@ -71,9 +71,9 @@ export interface RemoteOmsOptions {
    * Batch requests of one kind (orders, cancels) each replica is sent at once, an integer ≥ 1
    * (`Infinity`: no limit). While every replica whose breaker lets calls through has that many
    * out, what arrives waits, and leaves as one batch when one answers: an oms writes its batches
-   * one at a time (with one lane), so orders wait there if not here, and fewer, larger requests
-   * cost both processes less. A request that waited `timeoutMs` for a free slot is answered
-   * unavailable (retryable). @default 2
+   * one at a time per lane, so orders wait there if not here, and fewer, larger requests cost
+   * both processes less. Match it to the oms's lanes. A request that waited `timeoutMs` for a free
+   * slot is answered unavailable (retryable). @default 1
    */
   readonly batchesInFlightPerReplica?: number;
   readonly onError?: (message: string, err: unknown) => void;
@@ -97,7 +97,7 @@ const unavailable = (msg: string, cause?: unknown): BallastError =>
 export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   const replicas = new Map<string, Replica>();
   const timeoutMs = o.timeoutMs ?? 3000;
-  const perReplica = o.batchesInFlightPerReplica ?? 2;
+  const perReplica = o.batchesInFlightPerReplica ?? 1;
   if (!(perReplica === Infinity || (Number.isInteger(perReplica) && perReplica >= 1)))
     throw new RangeError(`batchesInFlightPerReplica must be an integer ≥ 1 or Infinity, got ${perReplica}`);
   const maxAttempts = o.maxAttempts ?? 3;
