@@ -42,26 +42,30 @@ export class AckedPublisher {
 
   /** `timeoutMs`: how long a publish waits for its acknowledgement before it fails (retryable). */
   constructor(nc: NatsConnection, timeoutMs: number) {
+    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0))
+      throw new RangeError(`publish timeout must be a positive number of ms, got ${timeoutMs}`);
     this.#nc = nc;
     this.#timeoutMs = timeoutMs;
-    this.#inbox = createInbox();
-    void nc.closed().then(() => this.#failAll(new Error('the NATS connection ended')));
+    // The connection's own inbox prefix, as its requests use (a deployment may restrict inboxes).
+    this.#inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
+    void nc.closed().then(() => this.#failAll(new Error('connection closed')));
   }
 
   /**
    * Publishes `payload` to `subject` with `headers` (JetStream's `Nats-Msg-Id`,
    * `Nats-Expected-Last-Sequence`, …) and resolves with JetStream's acknowledgement. Rejects with
    * a `JetStreamApiError` when JetStream refuses it, or an `Error` whose message says `timeout`,
-   * `no responders` or `connection closed`.
+   * `no responders` (no stream takes the subject) or `connection closed`; the inbox
+   * subscription's own error (a permissions violation) as it came.
    */
   publish(subject: string, payload: Uint8Array, headers: MsgHdrs | undefined): Promise<PublishAck> {
-    if (!this.#subscribed) {
-      this.#nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => this.#onAck(err, msg) });
-      this.#subscribed = true;
-    }
     const id = ++this.#next;
     return new Promise<PublishAck>((resolve, reject) => {
       try {
+        if (!this.#subscribed) {
+          this.#nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => this.#onAck(err, msg) });
+          this.#subscribed = true;
+        }
         this.#nc.publish(subject, payload, {
           reply: `${this.#inbox}.${id}`,
           ...(headers !== undefined ? { headers } : {}),
@@ -130,6 +134,6 @@ export class AckedPublisher {
     this.#waiting.clear();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    for (const w of waiting) w.reject(new Error(`connection closed: ${err.message}`, { cause: err }));
+    for (const w of waiting) w.reject(err);
   }
 }

@@ -253,6 +253,9 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
         }
         return out;
       } catch (err) {
+        // No stream takes the subject: deleted, or lost with a memory-stored server. The next
+        // append looks again and creates it, rather than retrying against nothing forever.
+        if ((err as Error | undefined)?.message === 'no responders') ready.delete(log);
         throw classifyNatsError(err, `append to ${log}`);
       }
     },

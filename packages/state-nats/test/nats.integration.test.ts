@@ -110,7 +110,7 @@ describe('nats jetstream appends', { skip }, () => {
     );
   });
 
-  it('an append whose stream is gone fails as retryable (no responders), not as a bad entry', async () => {
+  it('an append whose stream is gone fails as retryable (no responders), and the next one creates the stream again', async () => {
     const nc = await open();
     const log = await createNatsEventLog(nc, { storage: 'memory' });
     const name = `conf_${process.pid}_gone`;
@@ -123,6 +123,7 @@ describe('nats jetstream appends', { skip }, () => {
     );
     assert.equal(code(err).code, 'STATE_CONNECTION');
     assert.equal(code(err).retryable, true);
+    assert.deepEqual(await log.append(name, [{ payload: 'third' }]), [{ seq: 1, duplicate: false }]);
   });
 
   it('an append no one acknowledges fails after publishTimeoutMs as retryable, and the next one is answered', async () => {

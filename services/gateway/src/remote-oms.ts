@@ -305,8 +305,6 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     };
     const flush = (): void => {
       scheduled = false;
-      if (expiry !== undefined) clearTimeout(expiry);
-      expiry = undefined;
       // Requests that waited a whole call's timeout for a slot are answered, not sent: an order the
       // client was told failed is not placed. (One whose caller gave up left at its abort.)
       const oldestMs = performance.now() - timeoutMs;
@@ -348,10 +346,21 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       }
       // Blocked (every usable replica at its limit): the oldest is answered when its time is up,
       // even if no batch answers before.
-      if (queue.length > 0) {
+      // (A timer already set is kept: due for an older request, it fires early, flushes, and sets
+      // the next one, rather than a timer made and cleared on every turn under load.)
+      if (queue.length > 0 && expiry === undefined) {
         const dueMs = (queue[0] as Queued).queuedMs + timeoutMs - performance.now();
-        expiry = setTimeout(flush, Math.max(1, Math.ceil(dueMs)));
+        expiry = setTimeout(
+          () => {
+            expiry = undefined;
+            flush();
+          },
+          Math.max(1, Math.ceil(dueMs)),
+        );
         expiry.unref();
+      } else if (queue.length === 0 && expiry !== undefined) {
+        clearTimeout(expiry);
+        expiry = undefined;
       }
     };
     /** Flushes after this turn's I/O, so what arrived in it joins the batch. */
