@@ -177,17 +177,23 @@ describe('remote oms batches', () => {
       what,
     );
   const NO_SUCH_ORDER = { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } };
-  /** A remote oms whose one replica is `oms`, running and with that replica found; `stop` ends it. */
-  const remoteOn = async (oms: { url: string }, batchesInFlightPerReplica: number) => {
+  /**
+   * A remote oms over `replicas` (ids `oms-1`, `oms-2`, …), running and with every replica found;
+   * `stop` ends it.
+   */
+  const remoteOn = async (
+    replicas: readonly { url: string }[],
+    options: { batchesInFlightPerReplica?: number; timeoutMs?: number } = {},
+  ) => {
     const ac = new AbortController();
     const remote = createRemoteOms({
-      instances: async () => [{ id: 'oms-1', url: oms.url }],
+      instances: async () => replicas.map((r, i) => ({ id: `oms-${i + 1}`, url: r.url })),
       token: 't',
       refreshMs: 60_000,
-      batchesInFlightPerReplica,
+      ...options,
     });
     const running = remote.run(ac.signal);
-    await until(() => remote.replicas.length === 1, 'discovery');
+    await until(() => remote.replicas.length === replicas.length, 'discovery');
     return {
       remote,
       stop: async (): Promise<void> => {
@@ -199,7 +205,7 @@ describe('remote oms batches', () => {
 
   it('are self-clocked: with a replica at its in-flight limit, requests wait and leave as one batch when a batch answers, and every request gets its own result', async () => {
     const oms = await startHeldOms();
-    const { remote, stop } = await remoteOn(oms, 2);
+    const { remote, stop } = await remoteOn([oms], { batchesInFlightPerReplica: 2 });
     try {
       const first = remote.cancel(CANCEL);
       await until(() => oms.sizes.length === 1, 'the first batch');
@@ -231,20 +237,8 @@ describe('remote oms batches', () => {
     const hung = await startHeldOms();
     const healthy = await startHeldOms();
     healthy.answerAll();
-    const ac = new AbortController();
-    const remote = createRemoteOms({
-      instances: async () => [
-        { id: 'oms-hung', url: hung.url },
-        { id: 'oms-ok', url: healthy.url },
-      ],
-      token: 't',
-      refreshMs: 60_000,
-      timeoutMs: 60_000,
-      batchesInFlightPerReplica: 1,
-    });
-    const running = remote.run(ac.signal);
+    const { remote, stop } = await remoteOn([hung, healthy], { timeoutMs: 60_000, batchesInFlightPerReplica: 1 });
     try {
-      await until(() => remote.replicas.length === 2, 'discovery');
       // One request at a time: a pick lands on each replica at random, so within 60 requests one
       // reaches the hung replica (all miss it with probability 0.5^60) and is held there; every
       // later one must go to the other replica, the hung one's single slot being taken.
@@ -261,14 +255,13 @@ describe('remote oms batches', () => {
       assert.deepEqual(await within(held[0] as Promise<unknown>, 5000, 'the held request'), NO_SUCH_ORDER);
     } finally {
       hung.answerAll();
-      ac.abort();
-      await running;
+      await stop();
     }
   });
 
   it('does not send a request whose caller gave up while it waited for a slot, and answers it with the abort reason at once', async () => {
     const oms = await startHeldOms();
-    const { remote, stop } = await remoteOn(oms, 1);
+    const { remote, stop } = await remoteOn([oms], { batchesInFlightPerReplica: 1 });
     try {
       const first = remote.cancel(CANCEL);
       await until(() => oms.sizes.length === 1, 'the first batch');
@@ -297,20 +290,8 @@ describe('remote oms batches', () => {
   it('answers a request unavailable once it has waited timeoutMs for a slot, even while the batches ahead are still being retried, and never sends it', async () => {
     const a = await startHeldOms();
     const b = await startHeldOms();
-    const ac = new AbortController();
-    const remote = createRemoteOms({
-      instances: async () => [
-        { id: 'oms-a', url: a.url },
-        { id: 'oms-b', url: b.url },
-      ],
-      token: 't',
-      refreshMs: 60_000,
-      timeoutMs: 150,
-      batchesInFlightPerReplica: 1,
-    });
-    const running = remote.run(ac.signal);
+    const { remote, stop } = await remoteOn([a, b], { timeoutMs: 150, batchesInFlightPerReplica: 1 });
     try {
-      await until(() => remote.replicas.length === 2, 'discovery');
       // Both replicas hang: each batch times out after 150 ms and is retried on the other one,
       // so no slot frees for about 300 ms.
       let aheadSettled = false;
@@ -339,26 +320,15 @@ describe('remote oms batches', () => {
     } finally {
       a.answerAll();
       b.answerAll();
-      ac.abort();
-      await running;
+      await stop();
     }
   });
 
   it('retries a failed batch on another replica with only the requests whose callers still wait', async () => {
     const a = await startHeldOms(true);
     const b = await startHeldOms(true);
-    const ac = new AbortController();
-    const remote = createRemoteOms({
-      instances: async () => [
-        { id: 'oms-a', url: a.url },
-        { id: 'oms-b', url: b.url },
-      ],
-      token: 't',
-      refreshMs: 60_000,
-    });
-    const running = remote.run(ac.signal);
+    const { remote, stop } = await remoteOn([a, b]);
     try {
-      await until(() => remote.replicas.length === 2, 'discovery');
       const caller = new AbortController();
       const givenUp = remote.cancel(CANCEL, { signal: caller.signal });
       const waiting = remote.cancel(CANCEL);
@@ -375,8 +345,7 @@ describe('remote oms batches', () => {
     } finally {
       a.answerAll();
       b.answerAll();
-      ac.abort();
-      await running;
+      await stop();
     }
   });
 
