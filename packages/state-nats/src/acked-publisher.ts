@@ -23,6 +23,7 @@ export interface PublishAck {
 }
 
 interface Waiting {
+  readonly subject: string;
   readonly resolve: (ack: PublishAck) => void;
   readonly reject: (err: Error) => void;
   readonly sentMs: number;
@@ -49,14 +50,25 @@ export class AckedPublisher {
     // The connection's own inbox prefix, as its requests use (a deployment may restrict inboxes).
     this.#inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     void nc.closed().then(() => this.#failAll(new Error('connection closed')));
+    // The server refuses a publish the account may not make with an error that names the subject,
+    // not with an answer to the reply subject: fail those publishes at once rather than at the
+    // timeout, with the server's reason.
+    void (async () => {
+      for await (const st of nc.status()) {
+        if (st.type !== 'error') continue;
+        const e = st.error as Error & { operation?: string; subject?: string };
+        if (e.name === 'PermissionViolationError' && e.operation === 'publish' && e.subject !== undefined)
+          this.#failSubject(e.subject, e);
+      }
+    })();
   }
 
   /**
    * Publishes `payload` to `subject` with `headers` (JetStream's `Nats-Msg-Id`,
    * `Nats-Expected-Last-Sequence`, …) and resolves with JetStream's acknowledgement. Rejects with
    * a `JetStreamApiError` when JetStream refuses it, or an `Error` whose message says `timeout`,
-   * `no responders` (no stream takes the subject) or `connection closed`; the inbox
-   * subscription's own error (a permissions violation) as it came.
+   * `no responders` (no stream takes the subject) or `connection closed`; a permissions
+   * violation (of this publish, or of the inbox subscription) as the server reported it.
    */
   publish(subject: string, payload: Uint8Array, headers: MsgHdrs | undefined): Promise<PublishAck> {
     const id = ++this.#next;
@@ -74,7 +86,7 @@ export class AckedPublisher {
         reject(err as Error);
         return;
       }
-      this.#waiting.set(id, { resolve, reject, sentMs: performance.now() });
+      this.#waiting.set(id, { subject, resolve, reject, sentMs: performance.now() });
       this.#timer ??= setTimeout(() => this.#expire(), this.#timeoutMs);
     });
   }
@@ -126,6 +138,14 @@ export class AckedPublisher {
     const first = this.#waiting.values().next();
     if (!first.done) {
       this.#timer = setTimeout(() => this.#expire(), Math.max(1, this.#timeoutMs - (now - first.value.sentMs)));
+    }
+  }
+
+  #failSubject(subject: string, err: Error): void {
+    for (const [id, w] of this.#waiting) {
+      if (w.subject !== subject) continue;
+      this.#waiting.delete(id);
+      w.reject(err);
     }
   }
 

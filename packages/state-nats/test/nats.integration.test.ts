@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { tailLog, within } from '@ballast/state';
 import { eventLogConformance, keyValueConformance } from '@ballast/state/conformance';
@@ -148,3 +153,64 @@ describe('nats jetstream appends', { skip }, () => {
     assert.deepEqual(await log.append(other, [{ payload: 'x' }]), [{ seq: 1, duplicate: false }]);
   });
 });
+
+/** This machine's NATS server binary, to start one with its own configuration. */
+const NATS_SERVER = '/usr/sbin/nats-server';
+
+describe(
+  'nats jetstream appends refused by the server',
+  { skip: skip ?? (existsSync(NATS_SERVER) ? undefined : `${NATS_SERVER} is not installed`) },
+  () => {
+    it('an append to a subject the account may not publish fails at once with the permissions violation, not after the timeout', async () => {
+      const port = await new Promise<number>((resolve) => {
+        const probe = createServer().listen(0, '127.0.0.1', () => {
+          const { port: p } = probe.address() as AddressInfo;
+          probe.close(() => resolve(p));
+        });
+      });
+      const dir = mkdtempSync(join(tmpdir(), 'ballast-nats-perm-'));
+      writeFileSync(
+        join(dir, 'nats.conf'),
+        `listen: 127.0.0.1:${port}
+jetstream { store_dir: "${join(dir, 'js')}" }
+accounts {
+  A: {
+    jetstream: enabled
+    users: [ { user: u, password: p, permissions: { publish: { deny: ["ballast.denied"] } } } ]
+  }
+}
+`,
+      );
+      const server = spawn(NATS_SERVER, ['-c', join(dir, 'nats.conf')], { stdio: 'ignore' });
+      let nc: NatsConnection | undefined;
+      try {
+        for (let i = 0; nc === undefined; i++) {
+          try {
+            nc = await connect({ servers: `127.0.0.1:${port}`, user: 'u', pass: 'p', noAsyncTraces: true });
+          } catch (err) {
+            if (i >= 100) throw err;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+        const log = await createNatsEventLog(nc, { storage: 'memory', publishTimeoutMs: 10_000 });
+        assert.deepEqual(await log.append('allowed', [{ payload: 'x' }]), [{ seq: 1, duplicate: false }]);
+        const started = performance.now();
+        const err = await log.append('denied', [{ key: 'k1', payload: 'y' }]).then(
+          () => assert.fail('a denied publish was acknowledged'),
+          (e: unknown) => e as { code?: unknown; retryable?: unknown; message?: string },
+        );
+        assert.ok(performance.now() - started < 5000, 'refused long before the 10 s timeout');
+        assert.match(err.message ?? '', /permissions violation/i);
+        assert.equal(err.code, 'STATE_INVALID');
+        assert.notEqual(err.retryable, true);
+        // The other subject still works on the same connection.
+        assert.deepEqual(await log.append('allowed', [{ payload: 'z' }]), [{ seq: 2, duplicate: false }]);
+      } finally {
+        await nc?.close();
+        server.kill('SIGTERM');
+        await new Promise((r) => server.once('exit', r));
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  },
+);
