@@ -12,7 +12,7 @@
  * @module
  */
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { NoRespondersError, createInbox, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 
 /** What JetStream answered a stored (or de-duplicated) publish. */
 export interface PublishAck {
@@ -66,8 +66,8 @@ export class AckedPublisher {
   /**
    * Publishes `payload` to `subject` with `headers` (JetStream's `Nats-Msg-Id`,
    * `Nats-Expected-Last-Sequence`, …) and resolves with JetStream's acknowledgement. Rejects with
-   * a `JetStreamApiError` when JetStream refuses it, or an `Error` whose message says `timeout`,
-   * `no responders` (no stream takes the subject) or `connection closed`; a permissions
+   * a `JetStreamApiError` when JetStream refuses it, a `NoRespondersError` when no stream takes the
+   * subject, an `Error` whose message says `timeout` or `connection closed`; a permissions
    * violation (of this publish, or of the inbox subscription) as the server reported it.
    */
   publish(subject: string, payload: Uint8Array, headers: MsgHdrs | undefined): Promise<PublishAck> {
@@ -105,7 +105,11 @@ export class AckedPublisher {
     // A status message: 503 when no stream listens on the subject (JetStream not ready).
     if (msg.data.length === 0 && msg.headers?.hasError === true) {
       const code = msg.headers.code;
-      w.reject(new Error(code === 503 ? 'no responders' : `publish failed: ${code} ${msg.headers.description}`));
+      w.reject(
+        code === 503
+          ? new NoRespondersError(w.subject)
+          : new Error(`publish failed: ${code} ${msg.headers.description}`),
+      );
       return;
     }
     let ack: {

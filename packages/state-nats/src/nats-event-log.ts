@@ -40,7 +40,13 @@ import type {
 } from '@ballast/state';
 import { AckedPublisher } from './acked-publisher.ts';
 import { LogCursor, type ToEntry } from './log-cursor.ts';
-import { headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import {
+  NoRespondersError,
+  headers as natsHeaders,
+  nanos,
+  type MsgHdrs,
+  type NatsConnection,
+} from '@nats-io/transport-node';
 
 /** Options of {@link createNatsEventLog}. */
 export interface NatsEventLogOptions {
@@ -208,14 +214,9 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
   };
   const publisher = new AckedPublisher(nc, options.publishTimeoutMs ?? 5000);
   const publish = (log: string, e: AppendInput, expect: number | undefined) => {
-    const h =
-      e.headers !== undefined
-        ? toNats(e.headers)
-        : e.key !== undefined || expect !== undefined
-          ? natsHeaders()
-          : undefined;
-    if (e.key !== undefined) h?.set('Nats-Msg-Id', e.key);
-    if (expect !== undefined) h?.set('Nats-Expected-Last-Sequence', String(expect));
+    let h = e.headers !== undefined ? toNats(e.headers) : undefined;
+    if (e.key !== undefined) (h ??= natsHeaders()).set('Nats-Msg-Id', e.key);
+    if (expect !== undefined) (h ??= natsHeaders()).set('Nats-Expected-Last-Sequence', String(expect));
     return publisher.publish(subjectOf(log), encoder.encode(e.payload), h);
   };
 
@@ -255,7 +256,7 @@ export async function createNatsEventLog(nc: NatsConnection, options: NatsEventL
       } catch (err) {
         // No stream takes the subject: deleted, or lost with a memory-stored server. The next
         // append looks again and creates it, rather than retrying against nothing forever.
-        if ((err as Error | undefined)?.message === 'no responders') ready.delete(log);
+        if (err instanceof NoRespondersError) ready.delete(log);
         throw classifyNatsError(err, `append to ${log}`);
       }
     },
