@@ -6,6 +6,8 @@ import { waitUntil, type Instance } from './harness.ts';
 
 const skip = (await skipUnlessService('postgres')) ?? (await skipUnlessService('nats'));
 const TTL = 1200;
+/** Every shard of the default map (one per symbol), three replicas leading one each. */
+const SHARDS = ['BTCUSDT', 'ETHUSDT', 'ETHBTC'] as const;
 
 describe(
   'matching shards fail over (three matching processes, PostgreSQL + JetStream)',
@@ -22,7 +24,7 @@ describe(
     it('spreads shard leadership over the replicas: each of the three leads one shard', async () => {
       const spread = await waitUntil(
         async () => {
-          const leaders = await Promise.all(['BTCUSDT', 'ETHUSDT', 'ETHBTC'].map((s) => rig.leaderOf(s)));
+          const leaders = await Promise.all(SHARDS.map((s) => rig.leaderOf(s)));
           const pids = new Set(leaders.map((l) => l?.child.pid));
           return leaders.every((l) => l !== undefined) && pids.size === 3 ? pids : undefined;
         },
@@ -55,8 +57,21 @@ describe(
           await replacement;
         }
 
-        // Gray failure: the leader is paused longer than its lease, then resumed.
-        const paused: Instance = await waitUntil(() => rig.leaderOf('BTCUSDT'), 10_000, 'a leader of BTCUSDT');
+        // Gray failure: the leader is paused longer than its lease, then resumed. Paused once
+        // leadership has settled (one shard per replica again after the replacements joined), so
+        // the paused process is not one giving BTCUSDT up to rebalance at that moment: it would
+        // step down for that reason, not for the lost lease this checks.
+        const paused: Instance = await waitUntil(
+          async () => {
+            const leaders = await Promise.all(SHARDS.map((s) => rig.leaderOf(s)));
+            const pids = new Set(leaders.map((l) => l?.child.pid));
+            return leaders.every((l) => l !== undefined) && pids.size === SHARDS.length
+              ? rig.leaderOf('BTCUSDT')
+              : undefined;
+          },
+          20_000,
+          'one shard per replica, then a leader of BTCUSDT',
+        );
         const before = paused.output().length;
         const atPause = await rig.lastEvent('BTCUSDT');
         paused.child.kill('SIGSTOP');
@@ -81,7 +96,12 @@ describe(
           },
           10_000,
           'the resumed leader to step down',
-        );
+        ).catch((err: unknown) => {
+          // What the resumed process logged, so a failure here can be read.
+          throw new Error(
+            `${(err as Error).message}; its log since the pause:\n${paused.output().slice(before).slice(-6000)}`,
+          );
+        });
         // It stepped down without retrying a write. An append it had already sent when it was
         // paused may land after the successor's entries: an event entry holds a batch, so unless
         // the successor's batch held the same commands (then it is de-duplicated) it is refused
