@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Lifecycle } from './lifecycle.ts';
 import type { BallastMetrics } from './metrics.ts';
 
@@ -22,19 +22,27 @@ export function registerObservability(
 ): void {
   const { lifecycle, metrics } = deps;
   const starts = new WeakMap<object, bigint>();
-  app.addHook('onRequest', async (req) => {
-    starts.set(req, process.hrtime.bigint());
-    metrics.httpInFlight.inc();
-  });
-  app.addHook('onResponse', async (req, reply) => {
+  /** Counts a request once, when it is answered or its client hangs up first (never both). */
+  const done = (req: FastifyRequest, status: number): void => {
+    const started = starts.get(req);
+    if (started === undefined) return;
+    starts.delete(req);
     metrics.httpInFlight.dec();
     const route = req.routeOptions.url ?? 'unmatched';
-    const started = starts.get(req);
-    metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    if (started !== undefined) {
-      metrics.httpDuration.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
-    }
+    metrics.httpRequests.inc({ method: req.method, route, status: String(status) });
+    metrics.httpDuration.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
+  };
+  app.addHook('onRequest', async (req, reply) => {
+    starts.set(req, process.hrtime.bigint());
+    metrics.httpInFlight.inc();
+    // A client that closes its connection before the answer gets no onResponse (and fastify's
+    // onRequestAbort covers only a body still arriving): counted as 499, as proxies record it,
+    // and no longer in flight (the gauge the autoscaler reads).
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) done(req, 499);
+    });
   });
+  app.addHook('onResponse', async (req, reply) => done(req, reply.statusCode));
   app.get('/livez', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     if (lifecycle.state !== 'RUNNING') {

@@ -268,14 +268,19 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
   const entry = createPipeline({}, entryBreaker, timeout(2000, { aggressive: true }));
   const local = remote ?? oms;
   // The pipeline's signal goes along: a remote oms does not send a request still queued when the
-  // caller was already answered with the timeout.
+  // caller was already answered with the timeout, or when the caller's own signal (the client's
+  // connection, for an order) aborted; the breaker does not count the caller's abort.
   const classified =
     <A, R>(f: (a: A, options: { signal?: AbortSignal }) => Promise<R>) =>
-    (a: A): Promise<R> =>
-      entry.execute((ctx) =>
-        f(a, { signal: ctx.signal }).catch((err: unknown) => {
-          throw stores.classify(err, 'order entry');
-        }),
+    (a: A, options: { signal?: AbortSignal } = {}): Promise<R> =>
+      entry.execute(
+        (ctx) =>
+          f(a, { signal: ctx.signal }).catch((err: unknown) => {
+            // The caller gave up: its own reason, not a store failure to classify.
+            if (options.signal?.aborted === true) throw options.signal.reason;
+            throw stores.classify(err, 'order entry');
+          }),
+        options.signal !== undefined ? { signal: options.signal } : undefined,
       );
   const guardedOms = { place: classified(local.place), cancel: classified(local.cancel) };
   const { app, hub } = buildGateway({

@@ -142,6 +142,64 @@ describe('a gateway in front of two oms replicas found in the registry', { skip:
     await four.drop();
   });
 
+  it('does not send an order whose client hung up while it waited for a busy oms, and sends the one whose client waits', async () => {
+    const buyer = await fundedAccount(gw, { USDT: '100000' });
+    const params = (id: string) => ({
+      symbol: 'BTCUSDT',
+      side: 'BUY',
+      type: 'LIMIT',
+      timeInForce: 'GTC',
+      quantity: '0.01',
+      price: '9000',
+      newOrderRespType: 'ACK',
+      newClientOrderId: id,
+    });
+    const place = (id: string) => call(gw.httpUrl, 'POST', '/api/v3/order', { key: buyer.key, params: params(id) });
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const logBefore = gw.output().length;
+    // Both replicas stop answering: each takes one batch (its one slot), the next orders wait.
+    omsA.child.kill('SIGSTOP');
+    omsB.child.kill('SIGSTOP');
+    let sent: Promise<{ status: number; body: any }>[];
+    try {
+      const first = place('busy-1');
+      await pause(150);
+      const second = place('busy-2');
+      await pause(150);
+      const waiting = place('queued-kept');
+      const hungUp = await fetch(`${gw.httpUrl}/api/v3/order`, {
+        method: 'POST',
+        headers: { 'x-mbx-apikey': buyer.key, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(params('queued-gone')).toString(),
+        signal: AbortSignal.timeout(300),
+      }).catch((err: unknown) => err as Error);
+      assert.ok(hungUp instanceof Error, 'the client gave up before any answer');
+      await pause(100);
+      sent = [first, second, waiting];
+    } finally {
+      omsA.child.kill('SIGCONT');
+      omsB.child.kill('SIGCONT');
+    }
+    for (const r of await Promise.all(sent)) assert.equal(r.status, 200, JSON.stringify(r.body));
+    const gone = await call(gw.httpUrl, 'GET', '/api/v3/order', {
+      key: buyer.key,
+      params: { symbol: 'BTCUSDT', origClientOrderId: 'queued-gone' },
+    });
+    assert.equal(gone.status, 400, JSON.stringify(gone.body));
+    assert.equal(gone.body.code, -2013);
+    const kept = await call(gw.httpUrl, 'GET', '/api/v3/order', {
+      key: buyer.key,
+      params: { symbol: 'BTCUSDT', origClientOrderId: 'queued-kept' },
+    });
+    assert.equal(kept.status, 200, JSON.stringify(kept.body));
+    // Not an error of the gateway's: no error line; the closed request counts as a 499 and is no
+    // longer in flight (the gauge the autoscaler reads).
+    assert.doesNotMatch(gw.output().slice(logBefore), /request failed/);
+    const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+    assert.match(metrics, /ballast_http_requests_total\{[^}]*route="\/api\/v3\/order"[^}]*status="499"[^}]*\} 1/);
+    assert.match(metrics, /ballast_http_in_flight 1\n/); // this /metrics request alone
+  });
+
   it('keeps taking orders when one oms replica is killed', async () => {
     const buyer = await fundedAccount(gw, { USDT: '100000' });
     const place = (i: number) =>

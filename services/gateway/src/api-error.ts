@@ -37,6 +37,8 @@ export const ApiCode = {
   PayloadTooLarge: -1099,
   /** Ballast: a dependency is unavailable; retry after `Retry-After`. */
   ServiceUnavailable: -1090,
+  /** Ballast: the client closed its connection before its order was sent (HTTP 499; reaches no one, recorded in metrics). */
+  ClientClosed: -1096,
 } as const;
 
 /** An error the API answers with `{ code, msg }`. */

@@ -551,7 +551,11 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
       }
     }
     span?.setAttribute('ballast.symbol', input.symbol);
-    const r = await oms.place(input);
+    // The client's connection: an order still waiting for an oms slot when its client hangs up
+    // is not sent (no one would learn its id). Cancels get no such signal: a cancel is sent even
+    // if its client left, rather than leave an order the client meant to end resting. (Node's
+    // `message.signal`, Node 24; where a Node has none, the order is sent as before.)
+    const r = await oms.place(input, { signal: req.raw.signal });
     if (r.ok) span?.setAttribute('ballast.order_id', Number(r.order.id));
     if (!r.ok) {
       const code =
