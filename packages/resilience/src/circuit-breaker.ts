@@ -14,6 +14,7 @@
 import { BallastError, ErrorCode } from '@ballast/errors';
 import { systemClock, type Clock } from './clock.ts';
 import { publish } from './events.ts';
+import type { Ctx } from './context.ts';
 import type { Policy } from './policy.ts';
 
 /** Breaker states. */
@@ -58,7 +59,10 @@ export interface CircuitBreakerOptions {
   readonly maxOpenMs?: number;
   /** Calls allowed at once in HALF_OPEN; all must succeed to close. @default 1 */
   readonly halfOpenProbes?: number;
-  /** Which errors count as failures. @default every error except the caller's own abort */
+  /**
+   * Which errors count as failures (the others count as successes). A call the caller itself
+   * aborted (its pipeline signal's reason) counts as neither. @default every error but an `AbortError`
+   */
   readonly isFailure?: (err: unknown) => boolean;
   readonly initialState?: BreakerSnapshot;
   /** @default systemClock */
@@ -248,15 +252,23 @@ export function circuitBreaker(options: CircuitBreakerOptions): CircuitBreaker {
         probesInFlight++;
         probe = true;
       }
-      if (!timed) return probe ? next(ctx).then(probeOk, probeFail) : next(ctx).then(closedOk, closedFail);
-      const started = dclock();
+      // The caller's own signal: a call it aborted says nothing about the dependency, so it is
+      // recorded neither as a failure nor as a success (a half-open probe frees its slot only).
+      const caller = (ctx as Partial<Ctx>).parentSignal;
+      if (!timed && caller === undefined)
+        return probe ? next(ctx).then(probeOk, probeFail) : next(ctx).then(closedOk, closedFail);
+      const started = timed ? dclock() : 0;
       return next(ctx).then(
         (v) => {
-          onDone(probe, false, dclock() - started > slowMs);
+          onDone(probe, false, timed && dclock() - started > slowMs);
           return v;
         },
         (e: unknown) => {
-          onDone(probe, isFailure(e), dclock() - started > slowMs);
+          if (caller !== undefined && caller.aborted && e === caller.reason) {
+            if (probe) probesInFlight--;
+            throw e;
+          }
+          onDone(probe, isFailure(e), timed && dclock() - started > slowMs);
           throw e;
         },
       );

@@ -38,6 +38,38 @@ describe('circuit breaker', () => {
     assert.equal(b.state, 'CLOSED');
   });
 
+  it("counts a call its caller aborted neither as a failure nor as a success: it neither resets the consecutive count nor closes a half-open breaker, and frees the probe's slot", async () => {
+    const clock = new FakeClock(0);
+    const b = circuitBreaker({ mode: { kind: 'consecutive', failures: 2 }, openMs: 1000, clock });
+    const p = createPipeline({ clock }, b);
+    const hangUp = async () => {
+      const caller = new AbortController();
+      const reason = new Error('client left');
+      const call = p.execute(
+        (ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+        {
+          signal: caller.signal,
+        },
+      );
+      caller.abort(reason);
+      await assert.rejects(call, (e) => e === reason);
+    };
+    await assert.rejects(p.execute(boom));
+    await hangUp(); // would reset the count if it were a success
+    await assert.rejects(p.execute(boom));
+    assert.equal(b.state, 'OPEN');
+    await clock.advance(1000);
+    await hangUp(); // the probe's caller left: still half-open, and the slot is free again
+    assert.equal(b.state, 'HALF_OPEN');
+    assert.equal(await p.execute(ok), 'ok');
+    assert.equal(b.state, 'CLOSED');
+    // A failure that is not the caller's abort, while its caller is still there, still counts.
+    const stillThere = new AbortController();
+    await assert.rejects(p.execute(boom, { signal: stillThere.signal }));
+    await assert.rejects(p.execute(boom, { signal: stillThere.signal }));
+    assert.equal(b.state, 'OPEN');
+  });
+
   it('goes half-open after the open period, never lets more than the probe count through, and closes after recovery', async () => {
     const clock = new FakeClock(0);
     const b = circuitBreaker({ mode: { kind: 'consecutive', failures: 1 }, openMs: 1000, halfOpenProbes: 2, clock });

@@ -31,6 +31,12 @@ export interface BallastMetrics {
   readonly omsBatches: Counter<'path'>;
   /** Outbox vacuums run by the oms sweeper (PostgreSQL), by duration in seconds. */
   readonly omsOutboxVacuum: Histogram;
+  /**
+   * Where a gateway reads, at scrape time, how many of its requests wait for an oms slot and how
+   * many batch requests it has out (`ballast_oms_client_queued_requests`,
+   * `ballast_oms_client_batches_in_flight`); unset (0) in a process without a remote oms.
+   */
+  omsClientWaiting: (() => { queued: number; batchesOut: number }) | undefined;
 }
 
 /** Creates a registry with default process metrics and Ballast's own. */
@@ -62,7 +68,24 @@ export function createMetrics(): BallastMetrics {
       delay.reset();
     },
   });
-  return {
+  new Gauge({
+    name: 'ballast_oms_client_queued_requests',
+    help: 'Orders and cancels waiting in this gateway for a free oms slot (every usable oms replica has its share of batches out): above 0 for long, the oms tier is the bottleneck.',
+    registers: [registry],
+    collect() {
+      this.set(m.omsClientWaiting?.().queued ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'ballast_oms_client_batches_in_flight',
+    help: 'Batch requests this gateway has out to oms replicas (at most --oms-batches-in-flight per replica).',
+    registers: [registry],
+    collect() {
+      this.set(m.omsClientWaiting?.().batchesOut ?? 0);
+    },
+  });
+  const m: BallastMetrics = {
+    omsClientWaiting: undefined,
     registry,
     httpRequests: new Counter({
       name: 'ballast_http_requests_total',
@@ -157,4 +180,5 @@ export function createMetrics(): BallastMetrics {
       registers: [registry],
     }),
   };
+  return m;
 }

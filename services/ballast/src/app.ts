@@ -212,7 +212,10 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
           onError,
         })
       : undefined;
-  if (remote !== undefined) loops.push(remote.run(roles.signal));
+  if (remote !== undefined) {
+    loops.push(remote.run(roles.signal));
+    metrics.omsClientWaiting = () => remote.waiting();
+  }
   await Promise.all([
     has('matching') ? matching.ready() : undefined,
     serveApi || has('marketdata') ? marketData.ready() : undefined,
@@ -276,8 +279,8 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
       entry.execute(
         (ctx) =>
           f(a, { signal: ctx.signal }).catch((err: unknown) => {
-            // The caller gave up: its own reason, not a store failure to classify.
-            if (options.signal?.aborted === true) throw options.signal.reason;
+            // The caller gave up before it was sent: its own reason, not a store failure.
+            if (options.signal !== undefined && err === options.signal.reason) throw err;
             throw stores.classify(err, 'order entry');
           }),
         options.signal !== undefined ? { signal: options.signal } : undefined,

@@ -155,7 +155,14 @@ describe('a gateway in front of two oms replicas found in the registry', { skip:
       newClientOrderId: id,
     });
     const place = (id: string) => call(gw.httpUrl, 'POST', '/api/v3/order', { key: buyer.key, params: params(id) });
-    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // What the gateway's batcher holds, from its metrics: each step waits for the state it needs.
+    const gauge = async (name: string): Promise<number> => {
+      const text = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+      return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    };
+    const until = (name: string, n: number) => waitUntil(async () => (await gauge(name)) === n, 5000, `${name} = ${n}`);
+    const OUT = 'ballast_oms_client_batches_in_flight';
+    const QUEUED = 'ballast_oms_client_queued_requests';
     const logBefore = gw.output().length;
     // Both replicas stop answering: each takes one batch (its one slot), the next orders wait.
     omsA.child.kill('SIGSTOP');
@@ -163,18 +170,22 @@ describe('a gateway in front of two oms replicas found in the registry', { skip:
     let sent: Promise<{ status: number; body: any }>[];
     try {
       const first = place('busy-1');
-      await pause(150);
+      await until(OUT, 1);
       const second = place('busy-2');
-      await pause(150);
+      await until(OUT, 2);
       const waiting = place('queued-kept');
-      const hungUp = await fetch(`${gw.httpUrl}/api/v3/order`, {
+      await until(QUEUED, 1);
+      const client = new AbortController();
+      const hungUp = fetch(`${gw.httpUrl}/api/v3/order`, {
         method: 'POST',
         headers: { 'x-mbx-apikey': buyer.key, 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams(params('queued-gone')).toString(),
-        signal: AbortSignal.timeout(300),
+        signal: client.signal,
       }).catch((err: unknown) => err as Error);
-      assert.ok(hungUp instanceof Error, 'the client gave up before any answer');
-      await pause(100);
+      await until(QUEUED, 2);
+      client.abort(); // the client hangs up while its order waits
+      assert.ok((await hungUp) instanceof Error, 'the client gave up before any answer');
+      await until(QUEUED, 1); // its order left the queue, unsent
       sent = [first, second, waiting];
     } finally {
       omsA.child.kill('SIGCONT');

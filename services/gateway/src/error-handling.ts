@@ -37,11 +37,6 @@ export function installErrorHandling(
     unavailableUnlogged = 0;
   };
   app.setErrorHandler((err: FastifyError | ApiError | Error, req, reply) => {
-    if (err.name === 'AbortError' && req.raw.destroyed) {
-      // The client hung up and the request stopped for it (an order not yet sent to an oms):
-      // nothing can reach it, nothing went wrong here. 499, as proxies record a closed request.
-      return reply.code(499).send({ code: ApiCode.ClientClosed, msg: 'Client closed the request.' });
-    }
     if (err instanceof ApiError) {
       if (err.retryAfterS !== undefined) reply.header('retry-after', String(err.retryAfterS));
       return reply.code(err.status).send({ code: err.code, msg: err.message });

@@ -85,6 +85,12 @@ export interface RemoteOms extends OrderEntry {
   run(signal: AbortSignal): Promise<void>;
   /** Replica ids currently known. */
   readonly replicas: string[];
+  /**
+   * Now: requests (orders and cancels) waiting for a free slot on some replica, and batch requests
+   * out to the replicas. Requests wait only while every usable replica has its share out, so a
+   * queue that stays above zero says the oms tier is the bottleneck. Costs nothing until read.
+   */
+  waiting(): { queued: number; batchesOut: number };
 }
 
 /** Most orders per batch request (the oms accepts up to 1000). */
@@ -369,7 +375,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       scheduled = true;
       setImmediate(flush);
     };
-    return (body: unknown, signal: AbortSignal | undefined): Promise<R> =>
+    const send = (body: unknown, signal: AbortSignal | undefined): Promise<R> =>
       new Promise<R>((resolve, reject) => {
         signal?.throwIfAborted();
         const q: Queued = { body, queuedMs: performance.now(), signal, onAbort: undefined, resolve, reject };
@@ -384,21 +390,36 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         queue.push(q);
         schedule();
       });
+    return {
+      send,
+      /** Requests waiting for a slot, and batches out (all replicas). */
+      waiting: (): { queued: number; batchesOut: number } => {
+        let out = 0;
+        for (const n of batchesOut.values()) out += n;
+        return { queued: queue.length, batchesOut: out };
+      },
+    };
   };
-  const placeBatched = batcher('/internal/v1/orders/batch', 'orders', decodePlaceResult);
-  const cancelBatched = batcher('/internal/v1/cancels/batch', 'cancels', decodeCancelResult);
+
+  const places = batcher('/internal/v1/orders/batch', 'orders', decodePlaceResult);
+  const cancels = batcher('/internal/v1/cancels/batch', 'cancels', decodeCancelResult);
 
   return {
     // `signal`: a request still waiting for a slot when it aborts is not sent (see the batcher).
     async place(input, options = {}): Promise<PlaceResult> {
       if (tracingEnabled())
         return decodePlaceResult(await call('/internal/v1/orders', encodePlaceInput(input), input.symbol));
-      return placeBatched(encodePlaceInput(input), options.signal);
+      return places.send(encodePlaceInput(input), options.signal);
     },
     async cancel(req, options = {}): Promise<CancelResult> {
       if (tracingEnabled())
         return decodeCancelResult(await call('/internal/v1/cancels', encodeCancelRequest(req), req.symbol));
-      return cancelBatched(encodeCancelRequest(req), options.signal);
+      return cancels.send(encodeCancelRequest(req), options.signal);
+    },
+    waiting() {
+      const p = places.waiting();
+      const c = cancels.waiting();
+      return { queued: p.queued + c.queued, batchesOut: p.batchesOut + c.batchesOut };
     },
     get replicas() {
       return [...replicas.keys()];

@@ -9,7 +9,7 @@
  * @module
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Database } from '@ballast/db';
 import type { BookEvent } from '@ballast/engine';
 import { formatMinor, parseMinor, statusOfDone, type Market, type Markets } from '@ballast/contracts';
@@ -27,6 +27,7 @@ import {
 } from '@ballast/oms';
 import type { Kysely } from 'kysely';
 import { ApiCode, ApiError, badRequest, mandatory } from './api-error.ts';
+import { clientSignal } from './client-signal.ts';
 import { formatOf, orderView } from './format.ts';
 import type { OrderResults } from './order-results.ts';
 import { createSettledReads } from './settled-reads.ts';
@@ -521,7 +522,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     return { executed, cumQuote: cumTickLots * m.quoteMinorPerTickLot, status, fills };
   };
 
-  app.post('/api/v3/order', (req) =>
+  app.post('/api/v3/order', (req, reply) =>
     tracingEnabled()
       ? inSpan(
           'POST /api/v3/order',
@@ -530,12 +531,12 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
             parent: contextFromCarrier(req.headers),
             attributes: { 'http.request.method': 'POST', 'http.route': '/api/v3/order' },
           },
-          (span) => placeOrder(req, span),
+          (span) => placeOrder(req, reply, span),
         )
-      : placeOrder(req, undefined),
+      : placeOrder(req, reply, undefined),
   );
 
-  const placeOrder = async (req: FastifyRequest, span: Span | undefined) => {
+  const placeOrder = async (req: FastifyRequest, reply: FastifyReply, span: Span | undefined) => {
     const accountId = await auth(req);
     const p = Params.from(req.query, req.body, ORDER_PARAMS);
     const { input, respType, market } = parseOrder(p, accountId);
@@ -553,9 +554,8 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     span?.setAttribute('ballast.symbol', input.symbol);
     // The client's connection: an order still waiting for an oms slot when its client hangs up
     // is not sent (no one would learn its id). Cancels get no such signal: a cancel is sent even
-    // if its client left, rather than leave an order the client meant to end resting. (Node's
-    // `message.signal`, Node 24; where a Node has none, the order is sent as before.)
-    const r = await oms.place(input, { signal: req.raw.signal });
+    // if its client left, rather than leave an order the client meant to end resting.
+    const r = await oms.place(input, { signal: clientSignal(reply) });
     if (r.ok) span?.setAttribute('ballast.order_id', Number(r.order.id));
     if (!r.ok) {
       const code =
