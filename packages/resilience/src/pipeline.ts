@@ -64,7 +64,9 @@ export function createPipeline(options: PipelineOptions, ...policies: Policy[]):
       let deadline = o?.deadlineMs ?? Infinity;
       const inbound = o?.parent?.deadlineMs;
       if (inbound !== undefined && inbound < deadline) deadline = inbound;
-      return first(new Ctx(fn as (ctx: CallContext) => Promise<unknown>, parentSignal, deadline, w)) as Promise<T>;
+      const ctx = new Ctx(fn as (ctx: CallContext) => Promise<unknown>, parentSignal, deadline, w);
+      if (parentSignal === undefined) return first(ctx) as Promise<T>;
+      return first(ctx).finally(() => ctx.release()) as Promise<T>;
     },
   };
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { FakeClock, flushMicrotasks } from '@ballast/testkit';
@@ -21,6 +22,29 @@ describe('timeout', () => {
     assert.equal(seen?.aborted, false);
     await clock.advance(6); // deadline rounded up to its 5 ms slot
     await assert.rejects(call, { code: 'RES_TIMEOUT', retryable: true });
+  });
+
+  it("with a caller's signal too, the callee's signal aborts with whichever comes first, and a settled call leaves no listener on the caller's signal", async () => {
+    const clock = new FakeClock(1000);
+    const p = createPipeline({ clock }, timeout(100, { clock }));
+    const waitAbort = (ctx: { signal: AbortSignal }) =>
+      new Promise((_res, rej) => ctx.signal.addEventListener('abort', () => rej(ctx.signal.reason)));
+    // The deadline first.
+    const caller = new AbortController();
+    const timedOut = p.execute(waitAbort, { signal: caller.signal });
+    await clock.advance(105);
+    await assert.rejects(timedOut, { code: 'RES_TIMEOUT' });
+    // The caller first, with its own reason.
+    const leaving = new AbortController();
+    const left = p.execute(waitAbort, { signal: leaving.signal });
+    const reason = new Error('client left');
+    leaving.abort(reason);
+    await assert.rejects(left, (e) => e === reason);
+    // A long-lived caller signal used by many calls that end normally gathers no listeners.
+    const root = new AbortController();
+    for (let i = 0; i < 50; i++) await p.execute(async (ctx) => ctx.signal.aborted, { signal: root.signal });
+    assert.equal(getEventListeners(root.signal, 'abort').length, 0);
+    assert.equal(getEventListeners(caller.signal, 'abort').length, 0);
   });
 
   it('shares one signal among calls whose deadlines fall in the same slot', async () => {
