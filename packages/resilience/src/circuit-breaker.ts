@@ -252,9 +252,10 @@ export function circuitBreaker(options: CircuitBreakerOptions): CircuitBreaker {
         probesInFlight++;
         probe = true;
       }
-      // The caller's own signal: a call it aborted says nothing about the dependency, so it is
-      // recorded neither as a failure nor as a success (a half-open probe frees its slot only).
-      const caller = (ctx as Partial<Ctx>).parentSignal;
+      // The caller's own signal (not a deadline's): a call it aborted says nothing about the
+      // dependency, so it is recorded neither as a failure nor as a success (a half-open probe
+      // frees its slot only).
+      const caller = (ctx as Partial<Ctx>).callerSignal;
       if (!timed && caller === undefined)
         return probe ? next(ctx).then(probeOk, probeFail) : next(ctx).then(closedOk, closedFail);
       const started = timed ? dclock() : 0;
@@ -265,7 +266,7 @@ export function circuitBreaker(options: CircuitBreakerOptions): CircuitBreaker {
         },
         (e: unknown) => {
           if (caller !== undefined && caller.aborted && e === caller.reason) {
-            if (probe) probesInFlight--;
+            if (probe && probesInFlight > 0) probesInFlight--;
             throw e;
           }
           onDone(probe, isFailure(e), timed && dclock() - started > slowMs);

@@ -23,11 +23,20 @@ const NEVER = new AbortController().signal;
 /** @internal The mutable context the pipeline owns. */
 export class Ctx implements CallContext {
   fn: (ctx: CallContext) => Promise<unknown>;
+  /** What bounds the call besides its deadline: the caller's signal, or the inbound call's signal. */
   parentSignal: AbortSignal | undefined;
+  /**
+   * The signal the caller itself passed (`ExecuteOptions.signal`, or its inbound call's): a call
+   * ended with its reason was given up by the caller, which says nothing about the callee (the
+   * breaker counts it neither way). Unlike `parentSignal`, never a deadline's.
+   */
+  readonly callerSignal: AbortSignal | undefined;
   #deadlineMs: number;
   attempt = 0;
   #signal: AbortSignal | undefined;
-  #detach: (() => void) | undefined;
+  /** The listener on `parentSignal` and the controller the deadline's callback aborts, while linked. */
+  #link: { parent: AbortSignal; onAbort: () => void; target: AbortController | undefined } | undefined;
+  #released = false;
   readonly wheel: DeadlineWheel;
 
   constructor(
@@ -35,9 +44,11 @@ export class Ctx implements CallContext {
     parentSignal: AbortSignal | undefined,
     deadlineMs: number,
     wheel: DeadlineWheel,
+    callerSignal?: AbortSignal,
   ) {
     this.fn = fn;
     this.parentSignal = parentSignal;
+    this.callerSignal = callerSignal;
     this.#deadlineMs = deadlineMs;
     this.wheel = wheel;
   }
@@ -49,16 +60,26 @@ export class Ctx implements CallContext {
   set deadlineMs(ms: number) {
     if (ms !== this.#deadlineMs) {
       this.#deadlineMs = ms;
-      this.release();
+      this.#unlink();
       this.#signal = undefined;
     }
   }
 
-  /** Removes the listener a combined signal put on the caller's signal (a call that settled). */
+  #unlink(): void {
+    const link = this.#link;
+    if (link === undefined) return;
+    this.#link = undefined;
+    link.parent.removeEventListener('abort', link.onAbort);
+    link.target = undefined; // the deadline's callback, kept by its slot, no longer holds the controller
+  }
+
+  /**
+   * The call settled: removes what a combined signal hung on the caller's signal and the
+   * deadline's slot. A signal first read after this is built with `AbortSignal.any` (weakly held).
+   */
   release(): void {
-    const detach = this.#detach;
-    this.#detach = undefined;
-    detach?.();
+    this.#released = true;
+    this.#unlink();
   }
 
   get signal(): AbortSignal {
@@ -66,24 +87,24 @@ export class Ctx implements CallContext {
     if (s === undefined) {
       const parent = this.parentSignal;
       if (this.#deadlineMs === Infinity) s = parent ?? NEVER;
+      else if (parent === undefined) s = this.wheel.signal(this.#deadlineMs);
+      else if (this.#released || parent.aborted) s = AbortSignal.any([parent, this.wheel.signal(this.#deadlineMs)]);
       else {
-        if (parent === undefined) s = this.wheel.signal(this.#deadlineMs);
-        else {
-          // The caller's signal and the deadline, combined by hand: AbortSignal.any costs about
-          // 12 µs a call on Node 24 (weak references to every source), this under 1 µs. The
-          // deadline side is a callback in the wheel's slot (dropped when the slot ends); the
-          // caller's side a listener that `release` removes when the call settles, so a
-          // long-lived caller signal gathers none.
-          const c = new AbortController();
-          if (parent.aborted) c.abort(parent.reason);
-          else {
-            const onAbort = (): void => c.abort(parent.reason);
-            parent.addEventListener('abort', onAbort, { once: true });
-            this.#detach = () => parent.removeEventListener('abort', onAbort);
-            this.wheel.onExpire(this.#deadlineMs, (err) => c.abort(err));
-          }
-          s = c.signal;
-        }
+        // The caller's signal and the deadline, combined by hand: one controller, a listener on
+        // the caller's signal and a callback in the deadline's slot, both let go by `release`
+        // when the call settles (so a long-lived caller signal gathers nothing). A call through
+        // `timeout()` with a fresh caller signal took 6.1 µs this way against 10.5 µs with
+        // `AbortSignal.any` (Node 24), and 2.4 µs without a caller signal.
+        const c = new AbortController();
+        const link = {
+          parent,
+          onAbort: () => link.target?.abort(parent.reason),
+          target: c as AbortController | undefined,
+        };
+        parent.addEventListener('abort', link.onAbort, { once: true });
+        this.wheel.onExpire(this.#deadlineMs, (err) => link.target?.abort(err));
+        this.#link = link;
+        s = c.signal;
       }
       this.#signal = s;
     }

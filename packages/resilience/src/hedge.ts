@@ -77,24 +77,26 @@ export function hedge(options: HedgeOptions): Policy {
           child.attempt = attempt;
           child.overrideSignal(AbortSignal.any([ac.signal, c.signal]));
           running++;
-          next(child).then(
-            (v) => {
-              running--;
-              if (settled) return;
-              record(clock.now() - started);
-              controllers.splice(controllers.indexOf(ac), 1);
-              finish();
-              resolve(v);
-            },
-            (e: unknown) => {
-              running--;
-              lastError = e;
-              if (!settled && running === 0 && (hedges >= maxHedges || timer === undefined)) {
+          next(child)
+            .finally(() => child.release())
+            .then(
+              (v) => {
+                running--;
+                if (settled) return;
+                record(clock.now() - started);
+                controllers.splice(controllers.indexOf(ac), 1);
                 finish();
-                reject(lastError);
-              }
-            },
-          );
+                resolve(v);
+              },
+              (e: unknown) => {
+                running--;
+                lastError = e;
+                if (!settled && running === 0 && (hedges >= maxHedges || timer === undefined)) {
+                  finish();
+                  reject(lastError);
+                }
+              },
+            );
         };
         const schedule = (): void => {
           timer = clock.setTimeout(() => {

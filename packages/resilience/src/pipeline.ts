@@ -64,7 +64,8 @@ export function createPipeline(options: PipelineOptions, ...policies: Policy[]):
       let deadline = o?.deadlineMs ?? Infinity;
       const inbound = o?.parent?.deadlineMs;
       if (inbound !== undefined && inbound < deadline) deadline = inbound;
-      const ctx = new Ctx(fn as (ctx: CallContext) => Promise<unknown>, parentSignal, deadline, w);
+      const caller = o?.signal ?? (o?.parent as Partial<Ctx> | undefined)?.callerSignal;
+      const ctx = new Ctx(fn as (ctx: CallContext) => Promise<unknown>, parentSignal, deadline, w, caller);
       if (parentSignal === undefined) return first(ctx) as Promise<T>;
       return first(ctx).finally(() => ctx.release()) as Promise<T>;
     },

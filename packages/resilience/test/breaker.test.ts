@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import fc from 'fast-check';
 import { FakeClock } from '@ballast/testkit';
-import { BreakerState, ResilienceChannel, circuitBreaker, createPipeline } from '@ballast/resilience';
+import { BreakerState, ResilienceChannel, circuitBreaker, createPipeline, timeout } from '@ballast/resilience';
 import { deferred, transient } from './helpers.ts';
 
 const ok = async () => 'ok';
@@ -63,6 +63,21 @@ describe('circuit breaker', () => {
     assert.equal(b.state, 'HALF_OPEN');
     assert.equal(await p.execute(ok), 'ok');
     assert.equal(b.state, 'CLOSED');
+    // A deadline inherited from an outer call is not the caller giving up: its timeout counts.
+    const outer = createPipeline({ clock }, timeout(100, { clock }));
+    const inner = createPipeline({ clock }, circuitBreaker({ mode: { kind: 'consecutive', failures: 1 }, clock }));
+    const nested = outer.execute((ctx) =>
+      inner.execute(
+        (inCtx) =>
+          new Promise((_, reject) => inCtx.signal.addEventListener('abort', () => reject(inCtx.signal.reason))),
+        {
+          parent: ctx,
+        },
+      ),
+    );
+    await clock.advance(105);
+    await assert.rejects(nested, { code: 'RES_TIMEOUT' });
+    await assert.rejects(inner.execute(ok), { code: 'RES_CIRCUIT_OPEN' });
     // A failure that is not the caller's abort, while its caller is still there, still counts.
     const stillThere = new AbortController();
     await assert.rejects(p.execute(boom, { signal: stillThere.signal }));

@@ -3,7 +3,7 @@ import { getEventListeners } from 'node:events';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { FakeClock, flushMicrotasks } from '@ballast/testkit';
-import { createPipeline, createRetryBudget, retry, timeout, backoffDelay } from '@ballast/resilience';
+import { createPipeline, createRetryBudget, hedge, retry, timeout, backoffDelay } from '@ballast/resilience';
 import { deferred, permanent, stateOf, transient } from './helpers.ts';
 
 describe('timeout', () => {
@@ -45,6 +45,25 @@ describe('timeout', () => {
     for (let i = 0; i < 50; i++) await p.execute(async (ctx) => ctx.signal.aborted, { signal: root.signal });
     assert.equal(getEventListeners(root.signal, 'abort').length, 0);
     assert.equal(getEventListeners(caller.signal, 'abort').length, 0);
+    // …nor through a hedge whose attempts each get their own deadline, nor when the signal is
+    // first read after the call settled (a callee still running past an aggressive timeout).
+    const hedged = createPipeline({ clock }, hedge({ delay: 1000, clock }), timeout(500, { clock }));
+    for (let i = 0; i < 20; i++) await hedged.execute(async (ctx) => ctx.signal.aborted, { signal: root.signal });
+    let late: { signal: AbortSignal } | undefined;
+    const aggressive = createPipeline({ clock }, timeout(100, { clock, aggressive: true }));
+    const gone = aggressive.execute(
+      (ctx) => {
+        late = ctx;
+        return new Promise(() => undefined);
+      },
+      { signal: root.signal },
+    );
+    await clock.advance(105);
+    await assert.rejects(gone, { code: 'RES_TIMEOUT' });
+    const lateSignal = late?.signal as AbortSignal; // read now, after the call settled
+    await clock.advance(5); // a deadline already past aborts on the wheel's next tick
+    assert.equal(lateSignal.aborted, true);
+    assert.equal(getEventListeners(root.signal, 'abort').length, 0);
   });
 
   it('shares one signal among calls whose deadlines fall in the same slot', async () => {

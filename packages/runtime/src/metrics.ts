@@ -78,7 +78,7 @@ export function createMetrics(): BallastMetrics {
   });
   new Gauge({
     name: 'ballast_oms_client_batches_in_flight',
-    help: 'Batch requests this gateway has out to oms replicas (at most --oms-batches-in-flight per replica).',
+    help: 'Batch requests this gateway has out to oms replicas (order and cancel batches: each up to --oms-batches-in-flight per replica, one while its breaker is half-open; unlimited while every breaker is open, as each is refused at once).',
     registers: [registry],
     collect() {
       this.set(m.omsClientWaiting?.().batchesOut ?? 0);

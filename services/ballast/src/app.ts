@@ -280,7 +280,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
         (ctx) =>
           f(a, { signal: ctx.signal }).catch((err: unknown) => {
             // The caller gave up before it was sent: its own reason, not a store failure.
-            if (options.signal !== undefined && err === options.signal.reason) throw err;
+            if (options.signal?.aborted === true && err === options.signal.reason) throw err;
             throw stores.classify(err, 'order entry');
           }),
         options.signal !== undefined ? { signal: options.signal } : undefined,

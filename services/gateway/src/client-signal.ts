@@ -20,8 +20,11 @@ export const CLIENT_CLOSED = new ApiError(499, ApiCode.ClientClosed, 'Client clo
 export function clientSignal(reply: FastifyReply): AbortSignal {
   const ac = new AbortController();
   const res = reply.raw;
-  res.once('close', () => {
-    if (!res.writableFinished) ac.abort(CLIENT_CLOSED);
-  });
+  // Gone already (while the request was authenticated and parsed): its 'close' has been emitted.
+  if (res.destroyed && !res.writableFinished) ac.abort(CLIENT_CLOSED);
+  else
+    res.once('close', () => {
+      if (!res.writableFinished) ac.abort(CLIENT_CLOSED);
+    });
   return ac.signal;
 }
