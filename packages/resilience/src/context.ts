@@ -111,8 +111,14 @@ export class Ctx implements CallContext {
     return s;
   }
 
-  /** Replaces the signal seen downstream (hedging gives each attempt its own). */
+  /**
+   * Replaces what bounds the call besides its deadline (hedging gives each attempt its own
+   * signal). Kept when a policy below sets a deadline of its own: the attempt's signal is then
+   * combined with that deadline rather than dropped.
+   */
   overrideSignal(signal: AbortSignal | undefined): void {
-    this.#signal = signal;
+    this.#unlink();
+    this.parentSignal = signal;
+    this.#signal = undefined;
   }
 }

@@ -73,7 +73,7 @@ export function hedge(options: HedgeOptions): Policy {
         const launch = (attempt: number): void => {
           const ac = new AbortController();
           controllers.push(ac);
-          const child = new Ctx(c.fn, c.parentSignal, c.deadlineMs, c.wheel);
+          const child = new Ctx(c.fn, c.parentSignal, c.deadlineMs, c.wheel, c.callerSignal);
           child.attempt = attempt;
           child.overrideSignal(AbortSignal.any([ac.signal, c.signal]));
           running++;

@@ -10,6 +10,7 @@ import {
   gcraLimiter,
   hedge,
   rateLimit,
+  timeout,
   tokenBucketLimiter,
 } from '@ballast/resilience';
 import { deferred, stateOf, transient } from './helpers.ts';
@@ -159,6 +160,22 @@ describe('hedging', () => {
     await clock.advance(1);
     assert.equal(await call, 'hedged');
     assert.equal(signals[0]?.aborted, true);
+    assert.equal(signals[1]?.aborted, false);
+  });
+
+  it('aborts the losing attempt also when a timeout inside the hedge gives each attempt its own deadline', async () => {
+    const clock = new FakeClock(0);
+    const p = createPipeline({ clock }, hedge({ delay: 50, clock }), timeout(1000, { clock }));
+    const signals: AbortSignal[] = [];
+    const slow = deferred<string>();
+    const call = p.execute((ctx) => {
+      signals.push(ctx.signal);
+      return ctx.attempt === 0 ? slow.promise : Promise.resolve('hedged');
+    });
+    await clock.advance(50);
+    assert.equal(await call, 'hedged');
+    assert.equal(signals[0]?.aborted, true, 'the loser is told to stop');
+    assert.equal((signals[0]?.reason as { code?: string }).code, 'CANCELLED');
     assert.equal(signals[1]?.aborted, false);
   });
 
