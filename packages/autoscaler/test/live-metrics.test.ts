@@ -36,7 +36,7 @@ const exposition = (o: {
 describe('Prometheus text parsing', () => {
   it('reads names, labels (with escapes) and special values, and skips comments', () => {
     const s = parsePrometheusText(
-      '# HELP x y\nx 1\ny{a="b",c="q\\"uote"} +Inf\nz{le="0.5"} NaN 1700000000000\n\nw{} -2.5e-3\n',
+      '# HELP x y\nx 1\ny{a="b",c="q\\"uote"} +Inf\nz{le="0.5"} NaN 1700000000000\n\nw{} -2.5e-3\nv Nan\n',
     );
     assert.deepEqual(
       s.map((x) => [x.name, x.labels, x.value]),
@@ -45,6 +45,7 @@ describe('Prometheus text parsing', () => {
         ['y', { a: 'b', c: 'q"uote' }, Infinity],
         ['z', { le: '0.5' }, NaN],
         ['w', {}, -0.0025],
+        ['v', {}, NaN], // as prom-client writes it
       ],
     );
   });

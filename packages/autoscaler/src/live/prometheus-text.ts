@@ -1,7 +1,7 @@
 /**
  * A parser for the Prometheus text exposition format (version 0.0.4), enough to read what a
  * replica's `/metrics` serves: `name{label="value",...} value [timestamp]` lines; `#` lines are
- * skipped. Values may be `NaN`, `+Inf` and `-Inf`.
+ * skipped. Values may be `NaN`, `+Inf` and `-Inf`, in any case (prom-client writes `Nan`).
  *
  * @module
  */
@@ -19,9 +19,11 @@ export class PromParseError extends Error {
 }
 
 const parseValue = (raw: string): number => {
-  if (raw === '+Inf' || raw === 'Inf') return Infinity;
-  if (raw === '-Inf') return -Infinity;
-  if (raw === 'NaN') return NaN;
+  // In any case, as Prometheus reads them (Go's ParseFloat): prom-client writes NaN as `Nan`.
+  const special = raw.toLowerCase();
+  if (special === '+inf' || special === 'inf') return Infinity;
+  if (special === '-inf') return -Infinity;
+  if (special === 'nan') return NaN;
   const n = Number(raw);
   if (raw === '' || Number.isNaN(n)) throw new PromParseError(`not a number: ${JSON.stringify(raw)}`);
   return n;
