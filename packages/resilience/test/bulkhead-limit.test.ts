@@ -146,15 +146,20 @@ describe('rate limiters', () => {
 });
 
 describe('hedging', () => {
-  it('starts a second attempt after the delay; the first success wins and the loser is aborted', async () => {
-    const clock = new FakeClock(0);
-    const p = createPipeline({ clock }, hedge({ delay: 50, clock }));
+  /** Runs a call whose first attempt never answers and whose hedge answers 'hedged'; keeps each attempt's signal. */
+  const race = (p: ReturnType<typeof createPipeline>) => {
     const signals: AbortSignal[] = [];
     const slow = deferred<string>();
     const call = p.execute((ctx) => {
       signals.push(ctx.signal);
       return ctx.attempt === 0 ? slow.promise : Promise.resolve('hedged');
     });
+    return { call, signals };
+  };
+
+  it('starts a second attempt after the delay; the first success wins and the loser is aborted', async () => {
+    const clock = new FakeClock(0);
+    const { call, signals } = race(createPipeline({ clock }, hedge({ delay: 50, clock })));
     await clock.advance(49);
     assert.equal(signals.length, 1);
     await clock.advance(1);
@@ -165,13 +170,7 @@ describe('hedging', () => {
 
   it('aborts the losing attempt also when a timeout inside the hedge gives each attempt its own deadline', async () => {
     const clock = new FakeClock(0);
-    const p = createPipeline({ clock }, hedge({ delay: 50, clock }), timeout(1000, { clock }));
-    const signals: AbortSignal[] = [];
-    const slow = deferred<string>();
-    const call = p.execute((ctx) => {
-      signals.push(ctx.signal);
-      return ctx.attempt === 0 ? slow.promise : Promise.resolve('hedged');
-    });
+    const { call, signals } = race(createPipeline({ clock }, hedge({ delay: 50, clock }), timeout(1000, { clock })));
     await clock.advance(50);
     assert.equal(await call, 'hedged');
     assert.equal(signals[0]?.aborted, true, 'the loser is told to stop');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { parsePrometheusText } from '@ballast/autoscaler';
 import { skipUnlessService } from '@ballast/testkit';
 import {
   balances,
@@ -156,10 +157,8 @@ describe('a gateway in front of two oms replicas found in the registry', { skip:
     });
     const place = (id: string) => call(gw.httpUrl, 'POST', '/api/v3/order', { key: buyer.key, params: params(id) });
     // What the gateway's batcher holds, from its metrics: each step waits for the state it needs.
-    const gauge = async (name: string): Promise<number> => {
-      const text = await (await fetch(`${gw.httpUrl}/metrics`)).text();
-      return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
-    };
+    const gauge = async (name: string): Promise<number | undefined> =>
+      parsePrometheusText(await (await fetch(`${gw.httpUrl}/metrics`)).text()).find((m) => m.name === name)?.value;
     // Orders stopped at the oms must be answered within order entry's 2 s timeout: the steps
     // below share 1.5 s of it, so a slow step fails here, named, not as a 503 further down.
     let t0 = 0;
