@@ -3,13 +3,17 @@
  *
  *   npm run bench:e2e -- [--mode embedded|cluster] [--step-seconds S] [--rates 1000,2000,...]
  *                        [--half-seconds S] [--cancel-ratio R] [--connections N] [--ceiling on|off]
- *                        [--floor on|off]
+ *                        [--floor on|off] [--replica-counts 1,2[,3…]]
  *
  * - `embedded` (default): `ballast start` on a fresh SQLite data folder.
  * - `cluster`: `ballast cluster` on this machine's PostgreSQL, NATS and Redis (a private database
  *   and stream prefix, dropped at the end), measured twice: with 1 and with 2 replicas of each
  *   stateless role (gateway, oms, ledger; matching is one shard leader, marketdata one consumer).
- *   `scaling` is the ratio of the two highest sustained rates.
+ *   `scaling` is the ratio of the two highest sustained rates. `--replica-counts 1,2,3` measures
+ *   more counts (each N replicas of every stateless role; at most 4); `usl` is the Universal
+ *   Scalability Law fitted to them (`fitUsl` of `@ballast/autoscaler`: α contention, β coherency,
+ *   λ the one-replica rate; with the default two counts β is fixed at 0 and α alone explains the
+ *   ratio).
  *
  * Open model: requests are sent at a constant arrival rate whatever the responses do, latency is
  * measured from each request's *intended* send time (no coordinated omission) into an HDR
@@ -62,6 +66,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Pool } from 'undici';
 import { parseBenchArgs } from '../lib/args.ts';
 import { createRandom, median } from '../lib/stats.ts';
+import { fitUsl } from '@ballast/autoscaler';
 
 const args = parseBenchArgs(process.argv.slice(2), {
   mode: { type: 'string' },
@@ -76,6 +81,7 @@ const args = parseBenchArgs(process.argv.slice(2), {
   postgres: { type: 'string' },
   nats: { type: 'string' },
   redis: { type: 'string' },
+  'replica-counts': { type: 'string' },
 });
 const mode = String(args.mode ?? 'embedded');
 // 8 s: a target falling behind slowly passed a 4 s step (5,000/s did, then fell behind in 12 s).
@@ -90,15 +96,21 @@ const cancelRatio = Number(args['cancel-ratio'] ?? 0.3);
 const connections = Number(args.connections ?? 256);
 const ceiling = String(args.ceiling ?? (mode === 'embedded' ? 'on' : 'off'));
 const floor = String(args.floor ?? (mode === 'cluster' ? 'on' : 'off'));
+const replicaCounts = String(args['replica-counts'] ?? '1,2')
+  .split(',')
+  .map(Number);
 if (
   (mode !== 'embedded' && mode !== 'cluster') ||
   (ceiling !== 'on' && ceiling !== 'off') ||
   (floor !== 'on' && floor !== 'off') ||
   ![stepSeconds, halfSeconds, cancelRatio, connections].every(Number.isFinite) ||
-  rates.some((r) => !(r > 0))
+  rates.some((r) => !(r > 0)) ||
+  !replicaCounts.includes(1) ||
+  new Set(replicaCounts).size !== replicaCounts.length ||
+  replicaCounts.some((n) => !(Number.isInteger(n) && n >= 1 && n <= 4))
 ) {
   console.error(
-    'bench:e2e: invalid flags (--mode embedded|cluster, --ceiling on|off, --floor on|off, numbers for the others)',
+    'bench:e2e: invalid flags (--mode embedded|cluster, --ceiling on|off, --floor on|off, --replica-counts distinct integers 1..4 including 1, numbers for the others)',
   );
   process.exit(2);
 }
@@ -799,10 +811,13 @@ if (mode === 'embedded') {
   }
   console.log(JSON.stringify({ bench: 'e2e', mode: 'embedded', node: process.version, ...m, ...peer }));
 } else {
-  const sets = {
-    one: 'gateway=1,oms=1,matching=1,ledger=1,marketdata=1',
-    two: 'gateway=2,oms=2,matching=1,ledger=2,marketdata=1',
-  };
+  // Named as the JSON always named them: runs.one, runs.two (and runs.three, runs.four).
+  const NAMES = ['one', 'two', 'three', 'four'] as const;
+  const sets = Object.fromEntries(
+    [...replicaCounts]
+      .sort((a, b) => a - b)
+      .map((n) => [NAMES[n - 1]!, `gateway=${n},oms=${n},matching=1,ledger=${n},marketdata=1`]),
+  );
   const results: Record<string, Measured> = {};
   for (const [name, replicas] of Object.entries(sets)) {
     log(`\n--- cluster ${replicas}`);
@@ -810,9 +825,10 @@ if (mode === 'embedded') {
     log(`front at ${target.httpUrl}`);
     results[name] = await measureAndStop(target, 400);
   }
+  const best = Object.values(results).reduce((a, b) => (b.maxOrdersPerSec > a.maxOrdersPerSec ? b : a));
+  const maxOrdersPerSec = best.maxOrdersPerSec;
   const one = results.one!;
-  const two = results.two!;
-  const maxOrdersPerSec = Math.max(one.maxOrdersPerSec, two.maxOrdersPerSec);
+  const two = results.two;
   let peer: { floor: Measured; ratioToFloor: number | null } | undefined;
   if (floor === 'on') {
     const server = await startFloor();
@@ -828,10 +844,14 @@ if (mode === 'embedded') {
       bench: 'e2e',
       mode: 'cluster',
       node: process.version,
-      replicas: { one: sets.one, two: sets.two },
+      replicas: sets,
       maxOrdersPerSec,
-      atHalf: (two.maxOrdersPerSec >= one.maxOrdersPerSec ? two : one).atHalf,
-      scaling: one.maxOrdersPerSec > 0 ? Math.round((two.maxOrdersPerSec / one.maxOrdersPerSec) * 100) / 100 : null,
+      atHalf: best.atHalf,
+      scaling:
+        two !== undefined && one.maxOrdersPerSec > 0
+          ? Math.round((two.maxOrdersPerSec / one.maxOrdersPerSec) * 100) / 100
+          : null,
+      usl: fitUsl(replicaCounts.map((n) => ({ replicas: n, throughput: results[NAMES[n - 1]!]!.maxOrdersPerSec }))),
       runs: results,
       ...peer,
     }),

@@ -132,3 +132,4 @@ export {
   type LiveRoleConfig,
   type LiveScaleEvent,
 } from './live/live-recommender.ts';
+export { fitUsl, uslThroughput, type UslFit, type UslPoint } from './usl.ts';
