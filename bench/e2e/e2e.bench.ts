@@ -3,17 +3,18 @@
  *
  *   npm run bench:e2e -- [--mode embedded|cluster] [--step-seconds S] [--rates 1000,2000,...]
  *                        [--half-seconds S] [--cancel-ratio R] [--connections N] [--ceiling on|off]
- *                        [--floor on|off] [--replica-counts 1,2[,3…]]
+ *                        [--floor on|off] [--replica-counts 1,2,3]
  *
  * - `embedded` (default): `ballast start` on a fresh SQLite data folder.
  * - `cluster`: `ballast cluster` on this machine's PostgreSQL, NATS and Redis (a private database
- *   and stream prefix, dropped at the end), measured twice: with 1 and with 2 replicas of each
- *   stateless role (gateway, oms, ledger; matching is one shard leader, marketdata one consumer).
- *   `scaling` is the ratio of the two highest sustained rates. `--replica-counts 1,2,3` measures
- *   more counts (each N replicas of every stateless role; at most 4); `usl` is the Universal
- *   Scalability Law fitted to them (`fitUsl` of `@ballast/autoscaler`: α contention, β coherency,
- *   λ the one-replica rate; with the default two counts β is fixed at 0 and α alone explains the
- *   ratio).
+ *   and stream prefix, dropped at the end), measured with 1, 2 and 3 replicas of each stateless
+ *   role (gateway, oms, ledger; matching is one shard leader, marketdata one consumer), or the
+ *   counts `--replica-counts` gives (distinct, 1 to 4, 1 among them). `scaling` is the ratio of
+ *   the two- to the one-replica highest sustained rate; `usl` the Universal Scalability Law fitted
+ *   to every count's (`fitUsl` of `@ballast/autoscaler`: α contention, β coherency, λ the
+ *   one-replica rate, `peakReplicas` where throughput stops growing; with only two counts β is
+ *   fixed at 0 and α alone explains the ratio; `null` when one replica, or every other count,
+ *   sustained none of the rates).
  *
  * Open model: requests are sent at a constant arrival rate whatever the responses do, latency is
  * measured from each request's *intended* send time (no coordinated omission) into an HDR
@@ -96,7 +97,7 @@ const cancelRatio = Number(args['cancel-ratio'] ?? 0.3);
 const connections = Number(args.connections ?? 256);
 const ceiling = String(args.ceiling ?? (mode === 'embedded' ? 'on' : 'off'));
 const floor = String(args.floor ?? (mode === 'cluster' ? 'on' : 'off'));
-const replicaCounts = String(args['replica-counts'] ?? '1,2')
+const replicaCounts = String(args['replica-counts'] ?? '1,2,3')
   .split(',')
   .map(Number);
 if (
