@@ -36,8 +36,8 @@ export interface UslFit {
   readonly peakReplicas: number | null;
   /** Whether β was fitted (at least two counts above one) or fixed at 0. */
   readonly betaFitted: boolean;
-  /** The points used, in replica order. */
-  readonly points: readonly UslPoint[];
+  /** The points given, in replica order, each with the throughput the fit predicts for it. */
+  readonly points: readonly (UslPoint & { readonly fitted: number })[];
 }
 
 /** Throughput the law predicts at `replicas` replicas. */
@@ -90,12 +90,11 @@ export function fitUsl(points: readonly UslPoint[]): UslFit | null {
     }
   }
   const round = (x: number): number => Math.round(x * 1e4) / 1e4;
+  const law = { alpha: round(alpha), beta: round(beta), lambda };
   return {
-    alpha: round(alpha),
-    beta: round(beta),
-    lambda,
+    ...law,
     peakReplicas: beta > 0 ? round(Math.sqrt(Math.max(0, 1 - alpha) / beta)) : null,
     betaFitted,
-    points: sorted,
+    points: sorted.map((p) => ({ ...p, fitted: Math.round(uslThroughput(law, p.replicas)) })),
   };
 }

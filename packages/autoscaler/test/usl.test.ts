@@ -28,8 +28,11 @@ describe('fitUsl', () => {
     assert.equal(fit.betaFitted, false);
     assert.equal(fit.peakReplicas, null);
     assert.deepEqual(
-      fit.points.map((p) => p.replicas),
-      [1, 2],
+      fit.points.map((p) => [p.replicas, p.fitted]),
+      [
+        [1, 1000],
+        [2, 1500],
+      ],
     );
   });
 
@@ -61,6 +64,11 @@ describe('fitUsl', () => {
     ]);
     assert.ok(fit);
     assert.ok(fit.alpha >= 0 && fit.beta >= 0, JSON.stringify(fit));
+    // What the constrained fit predicts is reported next to what was measured.
+    assert.deepEqual(
+      fit.points.map((p) => p.fitted),
+      fit.points.map((p) => Math.round(uslThroughput(fit, p.replicas))),
+    );
   });
 
   it('has nothing to fit without a sustained one-replica point or any other sustained count', () => {
