@@ -24,17 +24,23 @@ export interface UslPoint {
 /** The fitted law. */
 export interface UslFit {
   /**
-   * Contention, ≥ 0: 0 scales linearly, 1 gains nothing from a second replica. Above 1 only when β
-   * is fixed at 0 and throughput fell with more replicas (a decline β would explain, given the points).
+   * Contention, ≥ 0: 0 scales linearly, 1 gains nothing from a second replica, above 1 loses
+   * throughput from the second replica on.
    */
   readonly alpha: number;
-  /** Coherency, ≥ 0. Fixed at 0 when the points cannot tell it from α (one count besides N = 1). */
+  /** Coherency, ≥ 0 (see {@link UslFit.betaFitted} for when it is fixed at 0). */
   readonly beta: number;
   /** Throughput of one replica (λ), the measured X(1). */
   readonly lambda: number;
-  /** Replicas at which throughput peaks (√((1 − α) / β)); `null` when β = 0 (no peak). */
+  /**
+   * Replicas at which the fitted throughput peaks: √((1 − α) / β), at least 1; 1 when α ≥ 1 (it
+   * falls from one replica on); `null` when it rises without end (α < 1, β = 0).
+   */
   readonly peakReplicas: number | null;
-  /** Whether β was fitted (at least two counts above one) or fixed at 0. */
+  /**
+   * Whether β was fitted. False when it is fixed at 0: only one count above one sustained a rate
+   * (the points cannot tell β from α), or the best fit had β < 0 (then 0 is the best allowed).
+   */
   readonly betaFitted: boolean;
   /** The points given, in replica order, each with the throughput the fit predicts for it. */
   readonly points: readonly (UslPoint & { readonly fitted: number })[];
@@ -51,14 +57,18 @@ export function uslThroughput(fit: Pick<UslFit, 'alpha' | 'beta' | 'lambda'>, re
  * solved by least squares through the origin, with α, β ≥ 0 (a negative one is fixed at 0 and the
  * other refitted). Returns `null` when there is nothing to fit: no point with one replica, one
  * replica sustained nothing, or no other count sustained anything (a count that sustained nothing
- * has no finite N/C(N) and is left out). With a single count above one, β is fixed at 0 and α
- * alone explains it (Amdahl's law); measure three counts to separate them.
+ * — in a benchmark, less than its lowest rate — has no finite N/C(N): it is left out of the fit,
+ * though its point still gets a `fitted` value). With a single count above one, β is fixed at 0
+ * and α alone explains it (Amdahl's law); measure three counts to separate them. Throws a
+ * `RangeError` for a point that is not a measurement, or two points with the same count.
  */
 export function fitUsl(points: readonly UslPoint[]): UslFit | null {
   const sorted = [...points].sort((a, b) => a.replicas - b.replicas);
   for (const p of sorted)
     if (!Number.isInteger(p.replicas) || p.replicas < 1 || !(Number.isFinite(p.throughput) && p.throughput >= 0))
       throw new RangeError(`USL point needs integer replicas >= 1 and throughput >= 0, got ${JSON.stringify(p)}`);
+  if (new Set(sorted.map((p) => p.replicas)).size !== sorted.length)
+    throw new RangeError('USL points need one measurement per replica count');
   const lambda = sorted.find((p) => p.replicas === 1)?.throughput;
   if (lambda === undefined || lambda <= 0) return null;
   const rows = sorted
@@ -69,7 +79,7 @@ export function fitUsl(points: readonly UslPoint[]): UslFit | null {
   const alphaOnly = (): number => Math.max(0, sum((r) => r.y * r.u) / sum((r) => r.u * r.u));
   let alpha: number;
   let beta = 0;
-  const betaFitted = new Set(rows.map((r) => r.u)).size >= 2;
+  let betaFitted = rows.length >= 2;
   if (!betaFitted) alpha = alphaOnly();
   else {
     // Normal equations of y = α·u + β·v.
@@ -83,6 +93,7 @@ export function fitUsl(points: readonly UslPoint[]): UslFit | null {
     beta = (svy * suu - suy * suv) / det;
     if (beta < 0) {
       beta = 0;
+      betaFitted = false;
       alpha = alphaOnly();
     } else if (alpha < 0) {
       alpha = 0;
@@ -93,7 +104,7 @@ export function fitUsl(points: readonly UslPoint[]): UslFit | null {
   const law = { alpha: round(alpha), beta: round(beta), lambda };
   return {
     ...law,
-    peakReplicas: beta > 0 ? round(Math.sqrt(Math.max(0, 1 - alpha) / beta)) : null,
+    peakReplicas: law.alpha >= 1 ? 1 : law.beta > 0 ? round(Math.max(1, Math.sqrt((1 - law.alpha) / law.beta))) : null,
     betaFitted,
     points: sorted.map((p) => ({ ...p, fitted: Math.round(uslThroughput(law, p.replicas)) })),
   };

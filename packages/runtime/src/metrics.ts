@@ -48,7 +48,8 @@ export function createMetrics(): BallastMetrics {
   // Both event-loop delay histograms (prom-client's default one and ours below) sample with a
   // repeating timer: at 10 ms, prom-client's default, each wakes an idle process 100 times a
   // second. One resolution for both puts their timers in the same loop turn, and 20 ms halves the
-  // wakes of an idle replica; a stall of 20 ms or more is still recorded at its length.
+  // wakes of an idle replica. A histogram records the time between two runs of its timer, so
+  // prom-client's readings include the 20 ms; ours subtracts it (how late the timer ran).
   collectDefaultMetrics({
     register: registry,
     prefix: 'ballast_process_',
@@ -69,13 +70,17 @@ export function createMetrics(): BallastMetrics {
   delay.enable();
   new Gauge({
     name: 'ballast_event_loop_delay_seconds',
-    help: 'Event-loop delay since the previous scrape, by quantile (max = the longest stall).',
+    help: `How late the event loop ran a timer due every ${EVENT_LOOP_DELAY_RESOLUTION_MS} ms, since the previous scrape, by quantile (0 when idle; max: about the longest stall, one of ${EVENT_LOOP_DELAY_RESOLUTION_MS} ms or more is seen, shorter ones may not be).`,
     labelNames: ['quantile'],
     registers: [registry],
     collect() {
-      this.set({ quantile: '0.5' }, delay.percentile(50) / 1e9);
-      this.set({ quantile: '0.99' }, delay.percentile(99) / 1e9);
-      this.set({ quantile: 'max' }, delay.max / 1e9);
+      // The histogram holds intervals between timer runs (ns); the timer was late by what exceeds
+      // its period. An empty one reads 0. Node skips the first run after a reset (nothing to
+      // measure from), so a stall ending in the first 20 ms after a scrape goes unseen.
+      const lateS = (ns: number): number => Math.max(0, ns / 1e9 - EVENT_LOOP_DELAY_RESOLUTION_MS / 1e3);
+      this.set({ quantile: '0.5' }, lateS(delay.percentile(50)));
+      this.set({ quantile: '0.99' }, lateS(delay.percentile(99)));
+      this.set({ quantile: 'max' }, lateS(delay.max));
       delay.reset();
     },
   });
