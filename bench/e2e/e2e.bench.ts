@@ -3,13 +3,15 @@
  *
  *   npm run bench:e2e -- [--mode embedded|cluster] [--step-seconds S] [--rates 1000,2000,...]
  *                        [--half-seconds S] [--cancel-ratio R] [--connections N] [--ceiling on|off]
- *                        [--floor on|off] [--replica-counts 1,2,3]
+ *                        [--floor on|off] [--replica-counts 1,2,3] [--scaled-roles gateway,oms,ledger]
  *
  * - `embedded` (default): `ballast start` on a fresh SQLite data folder.
  * - `cluster`: `ballast cluster` on this machine's PostgreSQL, NATS and Redis (a private database
  *   and stream prefix, dropped at the end), measured with 1, 2 and 3 replicas of each stateless
  *   role (gateway, oms, ledger; matching is one shard leader, marketdata one consumer), or the
- *   counts `--replica-counts` gives (distinct, 1 to 4, 1 among them). `scaling` is the ratio of
+ *   counts `--replica-counts` gives (distinct, 1 to 4, 1 among them); `--scaled-roles` names the
+ *   roles that take those counts (any of gateway, oms, ledger, marketdata; the others keep one
+ *   replica), e.g. `gateway` alone to scale only the busiest one. `scaling` is the ratio of
  *   the two- to the one-replica highest sustained rate; `usl` the Universal Scalability Law fitted
  *   to every count's (`fitUsl` of `@ballast/autoscaler`: α contention, β coherency, λ the
  *   one-replica rate, `peakReplicas` where throughput stops growing; with only two counts β is
@@ -83,6 +85,7 @@ const args = parseBenchArgs(process.argv.slice(2), {
   nats: { type: 'string' },
   redis: { type: 'string' },
   'replica-counts': { type: 'string' },
+  'scaled-roles': { type: 'string' },
 });
 const mode = String(args.mode ?? 'embedded');
 // 8 s: a target falling behind slowly passed a 4 s step (5,000/s did, then fell behind in 12 s).
@@ -100,6 +103,8 @@ const floor = String(args.floor ?? (mode === 'cluster' ? 'on' : 'off'));
 const replicaCounts = String(args['replica-counts'] ?? '1,2,3')
   .split(',')
   .map(Number);
+const SCALABLE = ['gateway', 'oms', 'ledger', 'marketdata'];
+const scaledRoles = String(args['scaled-roles'] ?? 'gateway,oms,ledger').split(',');
 if (
   (mode !== 'embedded' && mode !== 'cluster') ||
   (ceiling !== 'on' && ceiling !== 'off') ||
@@ -108,10 +113,12 @@ if (
   rates.some((r) => !(r > 0)) ||
   !replicaCounts.includes(1) ||
   new Set(replicaCounts).size !== replicaCounts.length ||
-  replicaCounts.some((n) => !(Number.isInteger(n) && n >= 1 && n <= 4))
+  replicaCounts.some((n) => !(Number.isInteger(n) && n >= 1 && n <= 4)) ||
+  new Set(scaledRoles).size !== scaledRoles.length ||
+  scaledRoles.some((r) => !SCALABLE.includes(r))
 ) {
   console.error(
-    'bench:e2e: invalid flags (--mode embedded|cluster, --ceiling on|off, --floor on|off, --replica-counts distinct integers 1..4 including 1, numbers for the others)',
+    'bench:e2e: invalid flags (--mode embedded|cluster, --ceiling on|off, --floor on|off, --replica-counts distinct integers 1..4 including 1, --scaled-roles some of gateway,oms,ledger,marketdata, numbers for the others)',
   );
   process.exit(2);
 }
@@ -817,7 +824,12 @@ if (mode === 'embedded') {
   const sets = Object.fromEntries(
     [...replicaCounts]
       .sort((a, b) => a - b)
-      .map((n) => [NAMES[n - 1]!, `gateway=${n},oms=${n},matching=1,ledger=${n},marketdata=1`]),
+      .map((n) => [
+        NAMES[n - 1]!,
+        ['gateway', 'oms', 'matching', 'ledger', 'marketdata']
+          .map((role) => `${role}=${scaledRoles.includes(role) ? n : 1}`)
+          .join(','),
+      ]),
   );
   const results: Record<string, Measured> = {};
   for (const [name, replicas] of Object.entries(sets)) {
