@@ -18,24 +18,19 @@ export interface LoggerOptions {
 }
 
 /**
- * Creates the process logger. JSON lines go to stdout with synchronous writes: pino's default
- * (asynchronous) stdout flushes what is still queued when the process exits, and that flush
- * (sonic-boom 4) retries a write that failed with EPIPE forever, so a process whose stdout reader
- * had gone (a replica whose supervisor was killed, `… | head`) never exited. Written
- * synchronously, a line that meets EPIPE turns logging off instead (pino's broken-pipe handling)
- * and there is nothing left to flush at exit. Operational logs are a few lines a second, so the
- * write on the event loop costs nothing that matters.
+ * Creates the process logger: JSON lines to stdout (pino's asynchronous destination), or pretty
+ * lines through pino-pretty. At exit pino flushes what is still queued; the root package.json
+ * pins pino's sonic-boom to 5, whose flush gives up on a broken pipe (EPIPE): sonic-boom 4 retried
+ * it forever, so a process whose stdout reader had gone (a replica whose supervisor was killed,
+ * `… | head`) never exited.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const settings = {
+  return pino({
     level: options.level ?? 'info',
     base: options.base ?? {},
     timestamp: pino.stdTimeFunctions.isoTime,
-  };
-  if (options.pretty === true)
-    return pino({
-      ...settings,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
-    });
-  return pino(settings, pino.destination({ dest: 1, sync: true }));
+    ...(options.pretty === true
+      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } }
+      : {}),
+  });
 }

@@ -9,19 +9,21 @@ describe('process logger', () => {
     const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'log-after-reader-left.ts')], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
+    // A hang is the failure (sonic-boom 4 retried the broken-pipe write at exit forever): the
+    // watchdog ends the child, and with it every wait below, whatever step it hangs in.
+    const watchdog = setTimeout(() => child.kill('SIGKILL'), 10_000);
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     try {
-      await once(child.stdout, 'data'); // its first line: it is ready
+      const first = await Promise.race([once(child.stdout, 'data').then(() => 'ready'), exited.then(() => 'exited')]);
+      assert.equal(first, 'ready', 'the fixture started and logged');
       child.stdout.destroy(); // the reader goes away
       await new Promise((r) => setImmediate(r));
-      child.stdin.write('go\n');
-      // A hang here is the failure: pino's asynchronous stdout retried the EPIPE write at exit forever.
-      const watchdog = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.stdin.end('go\n');
       const [code, signal] = await exited;
-      clearTimeout(watchdog);
       assert.equal(signal, null, 'it exited by itself, not killed by the watchdog');
       assert.equal(code, 0);
     } finally {
+      clearTimeout(watchdog);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
   });
