@@ -18,6 +18,12 @@ export const ErrorCode = {
   StateInvalid: 'STATE_INVALID',
   /** A deadline passed. Retryable. */
   Timeout: 'TIMEOUT',
+  /**
+   * A request reached (or may have reached) the service that carries it out, and no answer came
+   * back: it may or may not have taken effect. Not retryable as such: send it again only with the
+   * same idempotency key (it then answers the original), or look it up first.
+   */
+  OutcomeUnknown: 'OUTCOME_UNKNOWN',
   /** The caller's signal aborted. */
   Cancelled: 'CANCELLED',
   /** The process is draining and takes no new work. Retryable elsewhere. */

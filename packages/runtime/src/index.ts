@@ -20,6 +20,7 @@ export { createLogger, type Logger, type LoggerOptions } from './logger.ts';
 export { LifecycleState, createLifecycle, type DrainStep, type Lifecycle, type LifecycleOptions } from './lifecycle.ts';
 export { createMetrics, type BallastMetrics } from './metrics.ts';
 export { registerObservability, type ReadinessCheck } from './http-observability.ts';
+export { closedBeforeAnswer } from './closed-before-answer.ts';
 export { bindResilienceMetrics } from './resilience-metrics.ts';
 export { otlpTracesUrl, setupTracing, type Tracing, type TracingOptions } from './tracing.ts';
 export {

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_MARKETS, compileMarkets, type Markets, type MarketsConfig } from '@ballast/contracts';
-import { BallastError, ErrorCode } from '@ballast/errors';
+import { BallastError, ErrorCode, isBallastError } from '@ballast/errors';
 import { buildAdmin, buildGateway, createOrderResults, createRemoteOms } from '@ballast/gateway';
 import { createLedger } from '@ballast/ledger';
 import { createMarketData, createSqlMarketDataSnapshots } from '@ballast/marketdata';
@@ -52,6 +52,9 @@ export interface RunningBallast {
   readonly dbPath: string;
   readonly startedInMs: number;
 }
+
+/** Longest an order entry call (place, cancel) may take before the client is answered. */
+const ENTRY_DEADLINE_MS = 2000;
 
 const urlOf = (a: string | AddressInfo | null): string => {
   if (a === null || typeof a === 'string') return String(a);
@@ -268,23 +271,35 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     maxOpenMs: 5000,
     name: 'order-entry',
   });
-  const entry = createPipeline({}, entryBreaker, timeout(2000, { aggressive: true }));
+  const entry = createPipeline({}, entryBreaker, timeout(ENTRY_DEADLINE_MS, { aggressive: true }));
   const local = remote ?? oms;
   // The pipeline's signal goes along: a remote oms does not send a request still queued when the
   // caller was already answered with the timeout, or when the caller's own signal (the client's
   // connection, for an order) aborted; the breaker does not count the caller's abort.
+  // The deadline (answered at once, not when the call settles) can pass while the request is
+  // being written or is out to an oms: it may still be carried out, so it answers OUTCOME_UNKNOWN
+  // (-1007, "execution status unknown"), not a retryable "unavailable". A request still queued
+  // then is dropped (the signal), so that answer is at worst too cautious.
   const classified =
     <A, R>(f: (a: A, options: { signal?: AbortSignal }) => Promise<R>) =>
     (a: A, options: { signal?: AbortSignal } = {}): Promise<R> =>
-      entry.execute(
-        (ctx) =>
-          f(a, { signal: ctx.signal }).catch((err: unknown) => {
-            // The caller gave up before it was sent: its own reason, not a store failure.
-            if (options.signal?.aborted === true && err === options.signal.reason) throw err;
-            throw stores.classify(err, 'order entry');
-          }),
-        options.signal !== undefined ? { signal: options.signal } : undefined,
-      );
+      entry
+        .execute(
+          (ctx) =>
+            f(a, { signal: ctx.signal }).catch((err: unknown) => {
+              // The caller gave up before it was sent: its own reason, not a store failure.
+              if (options.signal?.aborted === true && err === options.signal.reason) throw err;
+              throw stores.classify(err, 'order entry');
+            }),
+          options.signal !== undefined ? { signal: options.signal } : undefined,
+        )
+        .catch((err: unknown) => {
+          if (isBallastError(err) && err.code === ErrorCode.ResTimeout)
+            throw new BallastError(ErrorCode.OutcomeUnknown, `order entry: no answer within ${ENTRY_DEADLINE_MS} ms`, {
+              cause: err,
+            });
+          throw err;
+        });
   const guardedOms = { place: classified(local.place), cancel: classified(local.cancel) };
   const { app, hub } = buildGateway({
     db,

@@ -99,6 +99,48 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
     assert.ok(load.attempts() >= acked.size);
   });
 
+  it('answers an order sent to oms replicas that stopped answering 503 -1007 with its client order id; sent again with that id, it stands once', async () => {
+    const { key } = await fundedAccount(cl, { USDT: '100000' });
+    const order = { symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.01' };
+    const omsReplicas = (await cl.status()).replicas.filter((x) => x.role === 'oms');
+    // Frozen, not dead: connections are accepted and requests read by no one, so the gateway's
+    // calls time out (3 s each, one attempt per replica) without knowing what became of them.
+    for (const o of omsReplicas) process.kill(o.pid!, 'SIGSTOP');
+    let answer;
+    try {
+      answer = await call(cl.httpUrl, 'POST', '/api/v3/order', {
+        key,
+        params: { ...order, price: '10001', newOrderRespType: 'ACK' },
+      });
+    } finally {
+      for (const o of omsReplicas) process.kill(o.pid!, 'SIGCONT');
+    }
+    assert.equal(answer.status, 503, JSON.stringify(answer.body));
+    assert.equal(answer.body.code, -1007);
+    assert.match(answer.body.msg, /execution status unknown/);
+    const id = /origClientOrderId=([A-Za-z0-9._:-]+)/.exec(answer.body.msg)?.[1];
+    assert.ok(id !== undefined && id.startsWith('x-'), answer.body.msg);
+    // Sent again with the id the answer named: placed, or answered with the order the frozen oms
+    // wrote once it ran again; never a second order.
+    const again = await waitUntil(
+      async () => {
+        const r = await call(cl.httpUrl, 'POST', '/api/v3/order', {
+          key,
+          params: { ...order, price: '10001', newOrderRespType: 'ACK', newClientOrderId: id },
+        });
+        return r.status === 200 ? r : undefined;
+      },
+      20_000,
+      'the order sent again',
+    );
+    assert.equal(again.body.clientOrderId, id);
+    const mine = (await allOrders(cl, key)).filter((o) => o.clientOrderId === id);
+    assert.deepEqual(
+      mine.map((o) => o.orderId),
+      [again.body.orderId],
+    );
+  });
+
   it('scales a role live with `ballast cluster scale` and keeps serving', async () => {
     const r = await runBallast(['cluster', 'scale', 'gateway', '3', '--state-dir', cl.stateDir]);
     assert.equal(r.code, 0, r.output);

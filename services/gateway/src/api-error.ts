@@ -9,6 +9,11 @@
 export const ApiCode = {
   Unknown: -1000,
   Disconnected: -1001,
+  /**
+   * Binance's TIMEOUT: the request was sent to the backend and no answer came back; it may or may
+   * not have been carried out (HTTP 503, with `Retry-After` as every 503).
+   */
+  OutcomeUnknown: -1007,
   TooManyRequests: -1003,
   TooManyOrders: -1015,
   FilterFailure: -1013,
@@ -53,6 +58,10 @@ export class ApiError extends Error {
     this.retryAfterS = retryAfterS;
   }
 }
+
+/** Binance's -1007 text: the backend got the request, or may have, and never answered. */
+export const OUTCOME_UNKNOWN_MSG =
+  'Timeout waiting for response from backend server. Send status unknown; execution status unknown.';
 
 /** 400 with `code` and `msg`. */
 export const badRequest = (code: number, msg: string): ApiError => new ApiError(400, code, msg);

@@ -1,13 +1,12 @@
 /**
  * The client's connection as an `AbortSignal`: aborted, with {@link CLIENT_CLOSED} as its reason,
- * when the connection closes before the answer was sent. Built on the response's `close` event,
- * which every supported Node emits once (after the answer, or when the client hangs up first);
- * Node's own `IncomingMessage.signal` is not used: some Node 24 releases (24.16–24.19) abort it as
- * soon as a request body has been read.
+ * when the connection closes before the answer was sent (see `closedBeforeAnswer` of
+ * `@ballast/runtime`).
  *
  * @module
  */
 import type { FastifyReply } from 'fastify';
+import { closedBeforeAnswer } from '@ballast/runtime';
 import { ApiCode, ApiError } from './api-error.ts';
 
 /**
@@ -18,13 +17,5 @@ export const CLIENT_CLOSED = new ApiError(499, ApiCode.ClientClosed, 'Client clo
 
 /** A signal aborted (reason {@link CLIENT_CLOSED}) if `reply`'s client hangs up before the answer. */
 export function clientSignal(reply: FastifyReply): AbortSignal {
-  const ac = new AbortController();
-  const res = reply.raw;
-  // Gone already (while the request was authenticated and parsed): its 'close' has been emitted.
-  if (res.destroyed && !res.writableFinished) ac.abort(CLIENT_CLOSED);
-  else
-    res.once('close', () => {
-      if (!res.writableFinished) ac.abort(CLIENT_CLOSED);
-    });
-  return ac.signal;
+  return closedBeforeAnswer(reply.raw, CLIENT_CLOSED);
 }

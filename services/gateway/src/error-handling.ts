@@ -1,13 +1,15 @@
 /**
  * The gateway's error answers: any error becomes Binance's `{ code, msg }` with a status. A
- * retryable failure (a dependency unavailable) answers 503 with `Retry-After`; anything
- * unexpected answers 500 and is logged.
+ * retryable failure (a dependency unavailable) answers 503 -1090 with `Retry-After`; a request
+ * that may have been carried out and got no answer (`OUTCOME_UNKNOWN`) answers 503 -1007,
+ * "execution status unknown" (with `Retry-After` too, as every 503: sending it again is safe
+ * with the same client order id); anything unexpected answers 500 and is logged.
  *
  * @module
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { isBallastError, type BallastError } from '@ballast/errors';
-import { ApiCode, ApiError } from './api-error.ts';
+import { ErrorCode, isBallastError, type BallastError } from '@ballast/errors';
+import { ApiCode, ApiError, OUTCOME_UNKNOWN_MSG } from './api-error.ts';
 
 /**
  * Where failures are logged: unexpected ones at error; answers 503 (a dependency unavailable) at
@@ -54,6 +56,11 @@ export function installErrorHandling(
       return reply.code(400).send({ code: ApiCode.MalformedBody, msg: `Malformed request: ${fe.message}` });
     }
     const reason = isBallastError(err) ? err : classify?.(err);
+    if (reason?.code === ErrorCode.OutcomeUnknown) {
+      logUnavailable(err, req.routeOptions.url);
+      reply.header('retry-after', '1');
+      return reply.code(503).send({ code: ApiCode.OutcomeUnknown, msg: OUTCOME_UNKNOWN_MSG });
+    }
     if (reason !== undefined && reason.retryable) {
       logUnavailable(err, req.routeOptions.url);
       reply.header('retry-after', '1');

@@ -2,8 +2,11 @@
  * The oms as the gateway sees it when the oms runs in other processes: replicas found in the
  * service registry, picked by power-of-two-choices on in-flight calls (a simple balancer; the
  * adaptive one comes in its own issue), each behind a circuit breaker and a timeout, and a
- * retry on another replica for failures that are safe to retry — a place is idempotent by
- * `(account, clientOrderId)`, a cancel by the engine's own rejection of a second cancel.
+ * retry on another replica for failures that are safe to retry: a place whatever the failure (it
+ * is idempotent by `(account, clientOrderId)`), a cancel only when it surely did not reach the oms
+ * (no connection, an open breaker, or the oms answered the request with a failure). A call that
+ * reached an oms and got no answer fails `OUTCOME_UNKNOWN`: it may have been carried out, and
+ * the gateway tells its client so (-1007) rather than "retry".
  *
  * Tracing: each call is a client span; its W3C `traceparent` goes in the request headers, so the
  * oms continues the caller's trace.
@@ -99,6 +102,24 @@ const MAX_BATCH = 500;
 const unavailable = (msg: string, cause?: unknown): BallastError =>
   new BallastError(ErrorCode.StateConnection, msg, { retryable: true, ...(cause !== undefined ? { cause } : {}) });
 
+/** A call that may have been carried out by an oms that never answered it (see `attempt`). */
+const outcomeUnknown = (cause: unknown): BallastError =>
+  new BallastError(
+    ErrorCode.OutcomeUnknown,
+    `oms: sent, and no answer came back (${(cause as Error | undefined)?.message ?? 'no attempt answered'}); it may have been carried out`,
+    { cause },
+  );
+
+/** Error codes of a request that never got a connection, so was never sent (undici, Node). */
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
+
 /** Creates the client. */
 export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   const replicas = new Map<string, Replica>();
@@ -166,14 +187,14 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   const pick = (exclude: Set<string>): Replica | undefined =>
     choose(usableReplicas().filter((r) => !exclude.has(r.id)));
 
-  const call = async (path: string, body: unknown, symbol: string): Promise<unknown> => {
-    if (!tracingEnabled()) return attempt(path, () => body, undefined);
+  const call = async (path: string, body: unknown, symbol: string, retryIfUnknown: boolean): Promise<unknown> => {
+    if (!tracingEnabled()) return attempt(path, () => body, undefined, retryIfUnknown);
     const span = startSpan(`POST ${path}`, {
       kind: SpanKind.CLIENT,
       attributes: { 'http.request.method': 'POST', 'url.path': path, 'ballast.symbol': symbol },
     });
     try {
-      const out = await attempt(path, () => body, span);
+      const out = await attempt(path, () => body, span, retryIfUnknown);
       endSpan(span);
       return out;
     } catch (err) {
@@ -185,11 +206,21 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   /**
    * A call with its retries on other replicas; `first`, when given, takes the first attempt.
    * `bodyOf` gives each attempt's body; `undefined` ends the call (nothing is left to send).
+   *
+   * An attempt whose request left for the oms and got no whole answer (a timeout, a connection
+   * broken before or while the answer came, an answer that cannot be read) may have been carried
+   * out. `retryIfUnknown` says whether such an attempt is retried on another replica: yes for
+   * places (idempotent by client order id: a retry is answered with the original), no for
+   * cancels (a second cancel of an order the first one ended is rejected, and its client would be
+   * told its cancel failed). A call that had such an attempt and no answer fails with
+   * `OUTCOME_UNKNOWN` (not retryable), not with a retryable error: its client must not be told
+   * "retry" as if nothing had happened.
    */
   const attempt = async (
     path: string,
     bodyOf: () => unknown,
     span: Span | undefined,
+    retryIfUnknown: boolean,
     first?: Replica,
   ): Promise<unknown> => {
     // Requests wait for discovery only while no replica is known: they join the look in progress,
@@ -200,6 +231,8 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     if (span !== undefined) Object.assign(headers, traceCarrier(span));
     const tried = new Set<string>();
     let last: unknown; // created only on failure: an Error's stack trace costs microseconds
+    /** Some attempt may have been carried out by the oms (see above). */
+    let unknown = false;
     budget.recordRequest();
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       if (attempt > 0 && !budget.tryWithdraw()) break;
@@ -210,8 +243,12 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       tried.add(r.id);
       span?.setAttribute('ballast.oms.replica', r.id);
       r.inFlight++;
+      /** This attempt's request may have reached the oms and its outcome is not known. */
+      let maybeDone = false;
       try {
         return await r.pipeline.execute(async (ctx) => {
+          // From here the request may reach the oms (a breaker that refused it never gets here).
+          maybeDone = true;
           let res;
           try {
             res = await r.pool.request({
@@ -222,21 +259,37 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
               signal: ctx.signal,
             });
           } catch (err) {
+            // No connection was made: nothing was sent.
+            if (NOT_CONNECTED.has((err as { code?: string }).code ?? '')) maybeDone = false;
             throw unavailable(`oms ${r.id}: ${(err as Error).message}`, err);
           }
-          const text = await res.body.text();
+          let text: string;
+          try {
+            text = await res.body.text();
+          } catch (err) {
+            throw unavailable(`oms ${r.id}: the answer was cut off: ${(err as Error).message}`, err);
+          }
+          // The oms answered the request as a whole with a failure: it carried out none of it.
+          if (res.statusCode !== 200) maybeDone = false;
           if (res.statusCode >= 500) throw unavailable(`oms ${r.id}: HTTP ${res.statusCode}`);
           if (res.statusCode !== 200)
             throw new BallastError(ErrorCode.Internal, `oms ${r.id}: HTTP ${res.statusCode} ${text}`);
-          return JSON.parse(text) as unknown;
+          try {
+            return JSON.parse(text) as unknown;
+          } catch (err) {
+            throw new BallastError(ErrorCode.Internal, `oms ${r.id}: an answer that is not JSON`, { cause: err });
+          }
         });
       } catch (err) {
         last = err;
-        if ((err as { retryable?: boolean }).retryable !== true) throw err;
+        if (maybeDone) unknown = true;
+        if ((err as { retryable?: boolean }).retryable !== true || (unknown && !retryIfUnknown))
+          throw unknown ? outcomeUnknown(err) : err;
       } finally {
         r.inFlight--;
       }
     }
+    if (unknown) throw outcomeUnknown(last);
     throw last ?? unavailable('no oms replica is available');
   };
 
@@ -248,7 +301,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   // at once). A slow or hung replica holds only its own slots. With tracing on, they go one per
   // request, so each keeps its own client and server spans.
   type BatchResult = { ok: boolean; result?: unknown; error?: { code: string; msg: string; retryable: boolean } };
-  const batcher = <R>(path: string, field: string, decode: (j: unknown) => R) => {
+  const batcher = <R>(path: string, field: string, decode: (j: unknown) => R, retryIfUnknown: boolean) => {
     type Queued = {
       body: unknown;
       queuedMs: number;
@@ -273,8 +326,8 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     let scheduled = false;
     const sendBatch = async (queued: Queued[], to: Replica | undefined): Promise<void> => {
       let out: { results: BatchResult[] };
-      // Each attempt sends only the requests whose callers still wait: a retry after a timed-out
-      // attempt must not place an order its client was already answered 503 for.
+      // Each attempt sends only the requests whose callers still wait: a retry must not place an
+      // order whose client has gone, and would learn nothing of it.
       let batch = queued;
       const bodyOf = (): unknown => {
         if (batch.some((q) => q.signal?.aborted === true)) {
@@ -287,7 +340,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         return batch.length > 0 ? { [field]: batch.map((q) => q.body) } : undefined;
       };
       try {
-        out = (await attempt(path, bodyOf, undefined, to)) as typeof out;
+        out = (await attempt(path, bodyOf, undefined, retryIfUnknown, to)) as typeof out;
       } catch (err) {
         for (const q of batch) q.reject(err);
         return;
@@ -401,19 +454,19 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     };
   };
 
-  const places = batcher('/internal/v1/orders/batch', 'orders', decodePlaceResult);
-  const cancels = batcher('/internal/v1/cancels/batch', 'cancels', decodeCancelResult);
+  const places = batcher('/internal/v1/orders/batch', 'orders', decodePlaceResult, true);
+  const cancels = batcher('/internal/v1/cancels/batch', 'cancels', decodeCancelResult, false);
 
   return {
     // `signal`: a request still waiting for a slot when it aborts is not sent (see the batcher).
     async place(input, options = {}): Promise<PlaceResult> {
       if (tracingEnabled())
-        return decodePlaceResult(await call('/internal/v1/orders', encodePlaceInput(input), input.symbol));
+        return decodePlaceResult(await call('/internal/v1/orders', encodePlaceInput(input), input.symbol, true));
       return places.send(encodePlaceInput(input), options.signal);
     },
     async cancel(req, options = {}): Promise<CancelResult> {
       if (tracingEnabled())
-        return decodeCancelResult(await call('/internal/v1/cancels', encodeCancelRequest(req), req.symbol));
+        return decodeCancelResult(await call('/internal/v1/cancels', encodeCancelRequest(req), req.symbol, false));
       return cancels.send(encodeCancelRequest(req), options.signal);
     },
     waiting() {

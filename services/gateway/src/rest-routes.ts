@@ -25,8 +25,9 @@ import {
   type PlaceOrderInput,
   type StpModeName,
 } from '@ballast/oms';
+import { ErrorCode, isBallastError } from '@ballast/errors';
 import type { Kysely } from 'kysely';
-import { ApiCode, ApiError, badRequest, mandatory } from './api-error.ts';
+import { ApiCode, ApiError, OUTCOME_UNKNOWN_MSG, badRequest, mandatory } from './api-error.ts';
 import { clientSignal } from './client-signal.ts';
 import { formatOf, orderView } from './format.ts';
 import type { OrderResults } from './order-results.ts';
@@ -555,7 +556,22 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     // The client's connection: an order still waiting for an oms slot when its client hangs up
     // is not sent (no one would learn its id). Cancels get no such signal: a cancel is sent even
     // if its client left, rather than leave an order the client meant to end resting.
-    const r = await oms.place(input, { signal: clientSignal(reply) });
+    let r;
+    try {
+      r = await oms.place(input, { signal: clientSignal(reply) });
+    } catch (err) {
+      // Sent to an oms that never answered: the order may stand. Its client order id (the
+      // client's own, or the one made here) finds it, and sending it again with that id cannot
+      // place it twice.
+      if (isBallastError(err) && err.code === ErrorCode.OutcomeUnknown)
+        throw new ApiError(
+          503,
+          ApiCode.OutcomeUnknown,
+          `${OUTCOME_UNKNOWN_MSG} Query the order with origClientOrderId=${input.clientOrderId}, or send it again with newClientOrderId=${input.clientOrderId}.`,
+          1,
+        );
+      throw err;
+    }
     if (r.ok) span?.setAttribute('ballast.order_id', Number(r.order.id));
     if (!r.ok) {
       const code =
@@ -637,8 +653,8 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     if (events === undefined)
       throw new ApiError(
         503,
-        ApiCode.ServiceUnavailable,
-        'Cancel sent; its result is not known yet. Query the order.',
+        ApiCode.OutcomeUnknown,
+        `${OUTCOME_UNKNOWN_MSG} The cancel was sent; query the order.`,
         1,
       );
     const rejected = events.find((e) => e.type === 'rejected' && e.orderId === id);

@@ -20,6 +20,9 @@ describe('gateway error answers', () => {
     app.get('/down', async () => {
       throw new BallastError(ErrorCode.StateConnection, 'oms: no replica', { retryable: true });
     });
+    app.get('/unknown', async () => {
+      throw new BallastError(ErrorCode.OutcomeUnknown, 'oms: sent, and no answer came back');
+    });
     app.get('/bug', async () => {
       throw new TypeError('x is undefined');
     });
@@ -44,6 +47,18 @@ describe('gateway error answers', () => {
     await app.inject({ method: 'GET', url: '/down' });
     assert.equal(warnings.length, 2);
     assert.equal(warnings[1]?.obj['alsoSince'], 4, 'the four answers not logged in the second before');
+    assert.deepEqual(errors, []);
+  });
+
+  it('answers a request sent to a service that never answered 503 -1007 "execution status unknown" (not -1090 "retry"), logged as a 503', async () => {
+    const r = await app.inject({ method: 'GET', url: '/unknown' });
+    assert.equal(r.statusCode, 503);
+    assert.equal(r.headers['retry-after'], '1');
+    assert.deepEqual(r.json(), {
+      code: -1007,
+      msg: 'Timeout waiting for response from backend server. Send status unknown; execution status unknown.',
+    });
+    assert.equal(warnings.length, 1);
     assert.deepEqual(errors, []);
   });
 

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { ErrorCode } from '@ballast/errors';
+import type { PlaceOrderInput } from '@ballast/oms';
 import { within, type Instance } from '@ballast/state';
 import { createRemoteOms } from '../src/remote-oms.ts';
 
@@ -28,6 +30,22 @@ async function startOms(): Promise<{ server: Server; url: string; calls: () => n
 }
 
 const CANCEL = { accountId: 1n, symbol: 'BTCUSDT', orderId: 7n };
+const ORDER: PlaceOrderInput = {
+  accountId: 1n,
+  symbol: 'BTCUSDT',
+  clientOrderId: 'c-1',
+  side: 'buy',
+  type: 'limit',
+  apiType: 'LIMIT',
+  tif: 'GTC',
+  postOnly: false,
+  stp: 'none',
+  priceTicks: 2_000_000n,
+  qtyLots: 100n,
+};
+/** A call that may have been carried out: `OUTCOME_UNKNOWN`, not retryable. */
+const outcomeUnknown = (err: { code?: string; retryable?: boolean }): boolean =>
+  err.code === ErrorCode.OutcomeUnknown && err.retryable === false;
 
 describe('remote oms discovery', () => {
   let ac: AbortController;
@@ -123,24 +141,30 @@ describe('remote oms batches', () => {
   });
 
   /**
-   * An oms stand-in that records each cancel batch's size and holds its answer until `release`
-   * (or, after `answerAll`, answers at once); with `failing`, the answer is HTTP 500.
+   * An oms stand-in that records each batch's size (and its items: cancels or orders) and holds
+   * its answer until `release` (or, after `answerAll`, answers at once); with `failing`, the
+   * answer is HTTP 500. Orders are answered as cancels are (only requests never answered are
+   * sent orders here).
    */
   async function startHeldOms(failing = false): Promise<{
     url: string;
     sizes: number[];
+    items: unknown[];
     release: () => void;
     answerAll: () => void;
   }> {
     const sizes: number[] = [];
+    const items: unknown[] = [];
     let held: (() => void)[] = [];
     let atOnce = false;
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const { cancels } = JSON.parse(Buffer.concat(chunks).toString()) as { cancels: unknown[] };
+        const body = JSON.parse(Buffer.concat(chunks).toString()) as { cancels?: unknown[]; orders?: unknown[] };
+        const cancels = body.cancels ?? body.orders ?? [];
         sizes.push(cancels.length);
+        items.push(...cancels);
         const result = { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } };
         const answer = (): void => {
           res.setHeader('content-type', 'application/json');
@@ -161,6 +185,7 @@ describe('remote oms batches', () => {
     return {
       url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
       sizes,
+      items,
       release,
       answerAll: () => {
         atOnce = true;
@@ -292,18 +317,18 @@ describe('remote oms batches', () => {
     const b = await startHeldOms();
     const { remote, stop } = await remoteOn([a, b], { timeoutMs: 150, batchesInFlightPerReplica: 1 });
     try {
-      // Both replicas hang: each batch times out after 150 ms and is retried on the other one,
-      // so no slot frees for about 300 ms.
+      // Both replicas hang: each order batch times out after 150 ms and is retried on the other
+      // one (a place is idempotent), so no slot frees for about 300 ms.
       let aheadSettled = false;
       const ahead: Promise<unknown>[] = [];
       for (let i = 1; i <= 2; i++) {
-        const r = remote.cancel(CANCEL);
+        const r = remote.place({ ...ORDER, clientOrderId: `ahead-${i}` });
         void r.catch(() => undefined).finally(() => (aheadSettled = true));
         ahead.push(r);
         await until(() => a.sizes.length + b.sizes.length === i, `batch ${i} out`);
       }
       const started = performance.now();
-      const waiting = remote.cancel(CANCEL);
+      const waiting = remote.place({ ...ORDER, clientOrderId: 'waiting' });
       await assert.rejects(
         within(waiting, 5000, 'the waiting request'),
         (err: { retryable?: boolean; message?: string }) =>
@@ -311,7 +336,8 @@ describe('remote oms batches', () => {
       );
       assert.ok(performance.now() - started >= 140, 'it waited for its time');
       assert.equal(aheadSettled, false, 'answered at its own deadline, before a slot freed');
-      for (const r of ahead) await assert.rejects(r, (err: { retryable?: boolean }) => err.retryable === true);
+      // Sent twice and never answered: they may stand, and their callers are told so.
+      for (const r of ahead) await assert.rejects(r, outcomeUnknown);
       assert.equal(
         [...a.sizes, ...b.sizes].reduce((x, y) => x + y, 0),
         4,
@@ -345,6 +371,81 @@ describe('remote oms batches', () => {
     } finally {
       a.answerAll();
       b.answerAll();
+      await stop();
+    }
+  });
+
+  it('retries a place that reached a replica and got no answer on another one, the same order each time, and then fails OUTCOME_UNKNOWN, not "retry"', async () => {
+    const a = await startHeldOms();
+    const b = await startHeldOms();
+    const { remote, stop } = await remoteOn([a, b], { timeoutMs: 100 });
+    try {
+      await assert.rejects(within(remote.place(ORDER), 5000, 'the place'), outcomeUnknown);
+      assert.deepEqual([a.sizes, b.sizes], [[1], [1]], 'one attempt on each replica');
+      const ids = [...a.items, ...b.items].map((i) => (i as { clientOrderId: string }).clientOrderId);
+      assert.deepEqual(ids, ['c-1', 'c-1'], 'the retry carried the same client order id');
+    } finally {
+      a.answerAll();
+      b.answerAll();
+      await stop();
+    }
+  });
+
+  it('does not retry a cancel that reached a replica and got no answer (a second cancel would be rejected): OUTCOME_UNKNOWN at once', async () => {
+    const a = await startHeldOms();
+    const b = await startHeldOms();
+    const { remote, stop } = await remoteOn([a, b], { timeoutMs: 100 });
+    try {
+      await assert.rejects(within(remote.cancel(CANCEL), 5000, 'the cancel'), outcomeUnknown);
+      assert.equal(a.sizes.length + b.sizes.length, 1, 'sent once');
+    } finally {
+      a.answerAll();
+      b.answerAll();
+      await stop();
+    }
+  });
+
+  it('answers a call that no replica accepted a connection for retryable (nothing was sent), after trying each', async () => {
+    const closed = async (): Promise<{ url: string }> => {
+      const s = createServer();
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+      const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+      await new Promise((r) => s.close(r));
+      return { url };
+    };
+    const { remote, stop } = await remoteOn([await closed(), await closed()]);
+    try {
+      for (const call of [(): Promise<unknown> => remote.place(ORDER), (): Promise<unknown> => remote.cancel(CANCEL)])
+        await assert.rejects(
+          within(call(), 5000, 'the call'),
+          (err: { code?: string; retryable?: boolean }) =>
+            err.code === ErrorCode.StateConnection && err.retryable === true,
+        );
+    } finally {
+      await stop();
+    }
+  });
+
+  it('counts an answer cut off after its headers as maybe carried out: OUTCOME_UNKNOWN', async () => {
+    let batches = 0;
+    const cutting = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        batches++;
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+        res.write('{"results":[{"ok":true,');
+        setImmediate(() => res.socket?.destroy());
+      });
+    });
+    servers.push(cutting);
+    await new Promise<void>((r) => cutting.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(cutting.address() as AddressInfo).port}`;
+    const { remote, stop } = await remoteOn([{ url }]);
+    try {
+      await assert.rejects(within(remote.cancel(CANCEL), 5000, 'the cancel'), outcomeUnknown);
+      await assert.rejects(within(remote.place(ORDER), 5000, 'the place'), outcomeUnknown);
+      assert.equal(batches, 2, 'each sent once: there is no other replica');
+    } finally {
       await stop();
     }
   });

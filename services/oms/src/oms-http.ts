@@ -9,7 +9,8 @@
  * (`{ cancels: [...] }` → `{ results: [...] }`, the same result shape) does the same for cancels.
  *
  * Place is idempotent by `(accountId, clientOrderId)`, so a gateway may retry it on another
- * replica after a timeout.
+ * replica after a timeout. An order whose gateway closed the connection (it gave up) while the
+ * order still waited for its group commit is not written.
  *
  * Tracing: a request's W3C `traceparent` header is continued as a server span around the call,
  * so the order's write and its command in the log belong to the gateway's trace.
@@ -18,13 +19,16 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { BallastError, ErrorCode, isBallastError } from '@ballast/errors';
-import { SpanKind, contextFromCarrier, inSpan, tracingEnabled } from '@ballast/runtime';
+import { SpanKind, closedBeforeAnswer, contextFromCarrier, inSpan, tracingEnabled } from '@ballast/runtime';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Oms } from './oms.ts';
 import { decodeCancelRequest, decodePlaceInput, encodeCancelResult, encodePlaceResult } from './wire.ts';
 
 /** Most orders in one batch request. */
 const MAX_BATCH = 1000;
+
+/** Why an order is not written: its gateway closed the connection (gave up) before the answer. */
+const CALLER_GONE = new BallastError(ErrorCode.Cancelled, 'the caller closed the connection before the answer');
 
 /** Registers the internal oms routes on `app`. */
 export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string): void {
@@ -54,7 +58,8 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
     } catch (err) {
       return reply.code(400).send({ code: 'BAD_REQUEST', msg: (err as Error).message });
     }
-    const r = await traced(req, '/internal/v1/orders', input.symbol, () => oms.place(input));
+    const signal = closedBeforeAnswer(reply.raw, CALLER_GONE);
+    const r = await traced(req, '/internal/v1/orders', input.symbol, () => oms.place(input, { signal }));
     return encodePlaceResult(r);
   });
   /**
@@ -65,7 +70,7 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
     path: string,
     field: string,
     decode: (j: unknown) => I,
-    run: (input: I) => Promise<unknown>,
+    run: (input: I, signal: AbortSignal) => Promise<unknown>,
   ): void => {
     // Its own body limit: a full batch (1000 orders of ~220 bytes) is far beyond the server's
     // default, which would refuse it (413) before the handler runs.
@@ -73,6 +78,7 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
       if (!authorized(req.headers.authorization))
         return reply.code(401).send({ code: 'UNAUTHORIZED', msg: 'internal token required' });
       const items = (req.body as Record<string, unknown> | null)?.[field];
+      const signal = closedBeforeAnswer(reply.raw, CALLER_GONE);
       if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH)
         return reply.code(400).send({ code: 'BAD_REQUEST', msg: `${field} must be an array of 1 to ${MAX_BATCH}` });
       const settled = await Promise.allSettled(
@@ -83,7 +89,7 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
           } catch (err) {
             throw new BallastError(ErrorCode.StateInvalid, `bad item in batch: ${(err as Error).message}`);
           }
-          return run(input);
+          return run(input, signal);
         }),
       );
       return {
@@ -102,8 +108,8 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
       };
     });
   };
-  batchRoute('/internal/v1/orders/batch', 'orders', decodePlaceInput, async (input) =>
-    encodePlaceResult(await oms.place(input)),
+  batchRoute('/internal/v1/orders/batch', 'orders', decodePlaceInput, async (input, signal) =>
+    encodePlaceResult(await oms.place(input, { signal })),
   );
   batchRoute('/internal/v1/cancels/batch', 'cancels', decodeCancelRequest, async (input) =>
     encodeCancelResult(await oms.cancel(input)),

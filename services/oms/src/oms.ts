@@ -149,8 +149,9 @@ export interface CancelRequest {
 export interface Oms {
   /**
    * Places an order. Resolves once it is committed (and, normally, in the command log).
-   * Aborting before the order is written leaves nothing behind; once written, it stands and
-   * needs a cancel.
+   * Aborting before the order's batch starts to be written rejects with the abort's reason and
+   * leaves nothing behind; once its batch is being written, the order stands (it is answered as
+   * usual) and needs a cancel.
    *
    * @throws BallastError when the database fails (nothing was acknowledged).
    */
@@ -172,6 +173,8 @@ interface Pending {
   readonly market: Market;
   /** The request's sampled trace context (tracing on only). */
   readonly ctx: TraceContext | undefined;
+  /** The caller's: an order whose caller gave up before its batch is written is not written. */
+  readonly signal: AbortSignal | undefined;
   readonly resolve: (r: PlaceResult) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -1079,8 +1082,21 @@ export function createOms(config: OmsConfig): Oms {
     acknowledge(out.result, seqs);
   };
 
-  const writeBatch = (live: Pending[]): Promise<void> =>
-    config.logInTransaction !== undefined ? writeBatchInLog(live, config.logInTransaction) : writeBatchViaOutbox(live);
+  const writeBatch = (batch: Pending[]): Promise<void> => {
+    // Orders whose callers gave up while they waited for their lane (a gateway that timed out, a
+    // client that hung up) are answered with the abort's reason and not written.
+    const live = batch.some((p) => p.signal?.aborted === true)
+      ? batch.filter((p) => {
+          if (p.signal?.aborted !== true) return true;
+          p.reject(p.signal.reason);
+          return false;
+        })
+      : batch;
+    if (live.length === 0) return Promise.resolve();
+    return config.logInTransaction !== undefined
+      ? writeBatchInLog(live, config.logInTransaction)
+      : writeBatchViaOutbox(live);
+  };
   const lanes = Array.from({ length: Math.max(1, config.lanes ?? 1) }, () => createGroupCommit(writeBatch, maxBatch));
 
   // Cancels arriving together are appended together (one transaction per log).
@@ -1172,7 +1188,8 @@ export function createOms(config: OmsConfig): Oms {
       if (rejection !== null) return Promise.resolve({ ok: false, reason: rejection });
       const ctx = tracingEnabled() ? sampledContext() : undefined;
       const lane = lanes[Number(input.accountId % BigInt(lanes.length))] as (typeof lanes)[number];
-      return new Promise<PlaceResult>((resolve, reject) => lane.push({ input, market, ctx, resolve, reject }));
+      const signal = options.signal;
+      return new Promise<PlaceResult>((resolve, reject) => lane.push({ input, market, ctx, signal, resolve, reject }));
     },
 
     async cancel(req, options = {}) {

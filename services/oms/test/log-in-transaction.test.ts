@@ -62,6 +62,21 @@ describe('oms with the command log in its transaction (embedded)', () => {
     await db.destroy();
   });
 
+  it("does not write an order whose caller gave up while it waited for its lane: it is answered with the abort's reason, the others of its batch are written", async () => {
+    const { db, log, oms, count } = await open();
+    const caller = new AbortController();
+    // Queued in this turn; the lane writes its batch on a later one, after the caller gave up.
+    const given = oms.place(buy('gone'), { signal: caller.signal });
+    const kept = oms.place(buy('kept'), { signal: new AbortController().signal });
+    caller.abort(new Error('the caller left'));
+    await assert.rejects(given, /the caller left/);
+    const r = await kept;
+    assert.ok(r.ok && r.order.clientOrderId === 'kept');
+    assert.equal(await count('orders'), 1);
+    assert.equal(await log.lastSeq('cmd.BTCUSDT'), 1);
+    await db.destroy();
+  });
+
   it('when the batch fails after its writes, rejects every order in it (retries too) and keeps nothing of it', async () => {
     const { db, log, oms, count, available, failNextBatch } = await open();
     const before = await available();

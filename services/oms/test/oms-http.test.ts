@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { BallastError, ErrorCode } from '@ballast/errors';
@@ -76,6 +79,67 @@ describe('oms internal batch API', () => {
     assert.equal(results[1]?.error?.code, 'STATE_INVALID');
     assert.equal(results[1]?.error?.retryable, false);
     assert.equal(seen.length, 2);
+  });
+
+  it('gives each order of a batch a signal that aborts (CANCELLED) when the gateway closes the connection before the answer, and only then', async () => {
+    const signals: (AbortSignal | undefined)[] = [];
+    let arrived!: () => void;
+    const arrivedP = new Promise<void>((r) => (arrived = r));
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const oms = {
+      async place(_i: PlaceOrderInput, options: { signal?: AbortSignal } = {}) {
+        signals.push(options.signal);
+        if (signals.length === 2) arrived();
+        await held;
+        return { ok: false, reason: { _tag: 'InsufficientFunds', message: 'no funds' } };
+      },
+    } as unknown as Oms;
+    const a = Fastify({ logger: false });
+    registerOmsRoutes(a, oms, TOKEN);
+    await a.listen({ port: 0, host: '127.0.0.1' });
+    const sockets: Socket[] = [];
+    a.server.on('connection', (k: Socket) => sockets.push(k));
+    try {
+      const { port } = a.server.address() as AddressInfo;
+      const req = request({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/internal/v1/orders/batch',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      });
+      req.on('error', () => undefined);
+      req.end(JSON.stringify({ orders: [encodePlaceInput(input(1)), encodePlaceInput(input(2))] }));
+      await arrivedP;
+      const given = signals.filter((s) => s !== undefined);
+      assert.equal(given.length, 2, 'each order has a signal');
+      assert.ok(
+        given.every((s) => !s.aborted),
+        'not aborted while the gateway waits',
+      );
+      req.destroy(); // the gateway gives up (its timeout)
+      await new Promise<void>((r) => given[0]?.addEventListener('abort', () => r(), { once: true }));
+      for (const s of given) {
+        assert.equal(s.aborted, true);
+        assert.equal((s.reason as { code?: string }).code, ErrorCode.Cancelled);
+      }
+      release();
+      // A batch answered in full leaves its signal alone, also once its connection closes.
+      const done = await fetch(`http://127.0.0.1:${port}/internal/v1/orders/batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', connection: 'close' },
+        body: JSON.stringify({ orders: [encodePlaceInput(input(3))] }),
+      });
+      assert.equal(done.status, 200);
+      await done.text();
+      await Promise.all(sockets.filter((k) => !k.destroyed).map((k) => once(k, 'close')));
+      assert.equal(signals.length, 3);
+      assert.equal(signals[2]?.aborted, false);
+    } finally {
+      release();
+      await a.close();
+    }
   });
 
   it('refuses a batch without the internal token, an empty one and one beyond 1000 orders', async () => {
