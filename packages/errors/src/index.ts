@@ -10,6 +10,11 @@
 export const ErrorCode = {
   /** A store could not be reached or the connection broke. Retryable. */
   StateConnection: 'STATE_CONNECTION',
+  /**
+   * The service refused the request before doing any of it: something it needs is down. Retryable
+   * (nothing was done, so sending it again is always safe).
+   */
+  Unavailable: 'UNAVAILABLE',
   /** A write conflicted (unique violation, serialization failure, busy). */
   StateConflict: 'STATE_CONFLICT',
   /** An append's expected sequence did not match: another writer got there first. */

@@ -103,8 +103,9 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
     const { key } = await fundedAccount(cl, { USDT: '100000' });
     const order = { symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.01' };
     const omsReplicas = (await cl.status()).replicas.filter((x) => x.role === 'oms');
-    // Frozen, not dead: connections are accepted and requests read by no one, so the gateway's
-    // calls time out (3 s each, one attempt per replica) without knowing what became of them.
+    // Frozen, not dead: connections are accepted and requests read by no one, so the 2 s
+    // order-entry deadline passes while the order is out to an oms, with no way to know what
+    // became of it.
     for (const o of omsReplicas) process.kill(o.pid!, 'SIGSTOP');
     let answer;
     try {
@@ -118,7 +119,7 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
     assert.equal(answer.status, 503, JSON.stringify(answer.body));
     assert.equal(answer.body.code, -1007);
     assert.match(answer.body.msg, /execution status unknown/);
-    const id = /origClientOrderId=([A-Za-z0-9._:-]+)/.exec(answer.body.msg)?.[1];
+    const id = /newClientOrderId=([A-Za-z0-9._:-]+)/.exec(answer.body.msg)?.[1];
     assert.ok(id !== undefined && id.startsWith('x-'), answer.body.msg);
     // Sent again with the id the answer named: placed, or answered with the order the frozen oms
     // wrote once it ran again; never a second order.

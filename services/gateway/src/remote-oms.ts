@@ -3,10 +3,11 @@
  * service registry, picked by power-of-two-choices on in-flight calls (a simple balancer; the
  * adaptive one comes in its own issue), each behind a circuit breaker and a timeout, and a
  * retry on another replica for failures that are safe to retry: a place whatever the failure (it
- * is idempotent by `(account, clientOrderId)`), a cancel only when it surely did not reach the oms
- * (no connection, an open breaker, or the oms answered the request with a failure). A call that
- * reached an oms and got no answer fails `OUTCOME_UNKNOWN`: it may have been carried out, and
- * the gateway tells its client so (-1007) rather than "retry".
+ * is idempotent by `(account, clientOrderId)`), a cancel only when it surely had no effect (no
+ * connection, an open breaker, or the oms answered that it did nothing: `maybeDone: false`). A
+ * call that reached an oms and got no answer, or an answer that leaves it open, fails
+ * `OUTCOME_UNKNOWN`: it may have been carried out, and the gateway tells its client so (-1007)
+ * rather than "retry".
  *
  * Tracing: each call is a client span; its W3C `traceparent` goes in the request headers, so the
  * oms continues the caller's trace.
@@ -109,6 +110,15 @@ const outcomeUnknown = (cause: unknown): BallastError =>
     `oms: sent, and no answer came back (${(cause as Error | undefined)?.message ?? 'no attempt answered'}); it may have been carried out`,
     { cause },
   );
+
+/** Whether an oms's failure answer leaves open that it was carried out (`maybeDone` not false). */
+const maybeDoneIn = (text: string): boolean => {
+  try {
+    return (JSON.parse(text) as { maybeDone?: unknown } | null)?.maybeDone !== false;
+  } catch {
+    return true;
+  }
+};
 
 /** Error codes of a request that never got a connection, so was never sent (undici, Node). */
 const NOT_CONNECTED = new Set([
@@ -214,7 +224,9 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
    * cancels (a second cancel of an order the first one ended is rejected, and its client would be
    * told its cancel failed). A call that had such an attempt and no answer fails with
    * `OUTCOME_UNKNOWN` (not retryable), not with a retryable error: its client must not be told
-   * "retry" as if nothing had happened.
+   * "retry" as if nothing had happened. `seen.unknown` is set when some attempt was such, for a
+   * caller that reads the answer's items (an item that failed on the last attempt may have been
+   * carried out by an earlier one).
    */
   const attempt = async (
     path: string,
@@ -222,6 +234,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     span: Span | undefined,
     retryIfUnknown: boolean,
     first?: Replica,
+    seen?: { unknown: boolean },
   ): Promise<unknown> => {
     // Requests wait for discovery only while no replica is known: they join the look in progress,
     // or start one if the last is over rediscoverMs old. Otherwise the list is refreshed in the
@@ -269,8 +282,10 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
           } catch (err) {
             throw unavailable(`oms ${r.id}: the answer was cut off: ${(err as Error).message}`, err);
           }
-          // The oms answered the request as a whole with a failure: it carried out none of it.
-          if (res.statusCode !== 200) maybeDone = false;
+          // The oms answered the request as a whole with a failure: a refusal (4xx) did nothing;
+          // a 5xx did nothing only when the oms says so (`maybeDone: false`: a conflict, a
+          // refusal), not when it lost a store's answer while its write or append was out.
+          if (res.statusCode !== 200) maybeDone = res.statusCode >= 500 && maybeDoneIn(text);
           if (res.statusCode >= 500) throw unavailable(`oms ${r.id}: HTTP ${res.statusCode}`);
           if (res.statusCode !== 200)
             throw new BallastError(ErrorCode.Internal, `oms ${r.id}: HTTP ${res.statusCode} ${text}`);
@@ -282,7 +297,10 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         });
       } catch (err) {
         last = err;
-        if (maybeDone) unknown = true;
+        if (maybeDone) {
+          unknown = true;
+          if (seen !== undefined) seen.unknown = true;
+        }
         if ((err as { retryable?: boolean }).retryable !== true || (unknown && !retryIfUnknown))
           throw unknown ? outcomeUnknown(err) : err;
       } finally {
@@ -300,7 +318,11 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   // replica is at its limit leaves together when one answers (under light load every batch leaves
   // at once). A slow or hung replica holds only its own slots. With tracing on, they go one per
   // request, so each keeps its own client and server spans.
-  type BatchResult = { ok: boolean; result?: unknown; error?: { code: string; msg: string; retryable: boolean } };
+  type BatchResult = {
+    ok: boolean;
+    result?: unknown;
+    error?: { code: string; msg: string; retryable: boolean; maybeDone?: boolean };
+  };
   const batcher = <R>(path: string, field: string, decode: (j: unknown) => R, retryIfUnknown: boolean) => {
     type Queued = {
       body: unknown;
@@ -328,6 +350,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       let out: { results: BatchResult[] };
       // Each attempt sends only the requests whose callers still wait: a retry must not place an
       // order whose client has gone, and would learn nothing of it.
+      const seen = { unknown: false };
       let batch = queued;
       const bodyOf = (): unknown => {
         if (batch.some((q) => q.signal?.aborted === true)) {
@@ -340,7 +363,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         return batch.length > 0 ? { [field]: batch.map((q) => q.body) } : undefined;
       };
       try {
-        out = (await attempt(path, bodyOf, undefined, retryIfUnknown, to)) as typeof out;
+        out = (await attempt(path, bodyOf, undefined, retryIfUnknown, to, seen)) as typeof out;
       } catch (err) {
         for (const q of batch) q.reject(err);
         return;
@@ -356,9 +379,13 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         } else if (r?.error?.code === ErrorCode.StateInvalid)
           // The oms could not read this item (a gateway/oms version mismatch): not retryable.
           q.reject(new BallastError(ErrorCode.Internal, `oms: ${r.error.msg}`));
+        else if (r?.error?.maybeDone !== false || seen.unknown)
+          // It may have been carried out: by this oms (a store's answer lost while its write or
+          // append was out; an oms that does not say counts as such), or by one that an earlier
+          // attempt reached and that never answered.
+          q.reject(outcomeUnknown(new Error(`oms: ${r?.error?.code ?? 'INTERNAL'}: ${r?.error?.msg ?? 'no result'}`)));
         else
-          // As an oms answering 500 to a single request: its store failed, so the request is
-          // unavailable (retryable, 503 + Retry-After), whatever the oms-side code was.
+          // Surely not carried out (a conflict, a refusal): unavailable (retryable, 503 + Retry-After).
           q.reject(unavailable(`oms: ${r?.error?.code ?? 'INTERNAL'}: ${r?.error?.msg ?? 'no result'}`));
       });
     };

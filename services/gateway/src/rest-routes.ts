@@ -560,14 +560,15 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     try {
       r = await oms.place(input, { signal: clientSignal(reply) });
     } catch (err) {
-      // Sent to an oms that never answered: the order may stand. Its client order id (the
-      // client's own, or the one made here) finds it, and sending it again with that id cannot
-      // place it twice.
+      // Sent to an oms that never answered: the order may stand, or be written later still (an
+      // oms that has it in a batch being written), so a look-up that finds nothing proves
+      // nothing. Sending it again with its client order id (the client's own, or the one made
+      // here) is what settles it: answered with the order if it stands, placed once if not.
       if (isBallastError(err) && err.code === ErrorCode.OutcomeUnknown)
         throw new ApiError(
           503,
           ApiCode.OutcomeUnknown,
-          `${OUTCOME_UNKNOWN_MSG} Query the order with origClientOrderId=${input.clientOrderId}, or send it again with newClientOrderId=${input.clientOrderId}.`,
+          `${OUTCOME_UNKNOWN_MSG} Send it again with newClientOrderId=${input.clientOrderId}: you get the order if it stands, or it is placed once.`,
           1,
         );
       throw err;
@@ -654,7 +655,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
       throw new ApiError(
         503,
         ApiCode.OutcomeUnknown,
-        `${OUTCOME_UNKNOWN_MSG} The cancel was sent; query the order.`,
+        'Cancel sent; its result is not known yet (execution status unknown). Query the order.',
         1,
       );
     const rejected = events.find((e) => e.type === 'rejected' && e.orderId === id);

@@ -143,10 +143,12 @@ describe('remote oms batches', () => {
   /**
    * An oms stand-in that records each batch's size (and its items: cancels or orders) and holds
    * its answer until `release` (or, after `answerAll`, answers at once); with `failing`, the
-   * answer is HTTP 500. Orders are answered as cancels are (only requests never answered are
-   * sent orders here).
+   * answer is HTTP 500 saying nothing was done (`maybeDone: false`, a refusal), with `'lost'`
+   * HTTP 500 that leaves it open (a store's answer lost); with `items`, HTTP 200 with this
+   * per-item failure for each. Orders are answered as cancels are (only requests never answered
+   * are sent orders here).
    */
-  async function startHeldOms(failing = false): Promise<{
+  async function startHeldOms(failing: boolean | 'lost' | { maybeDone?: boolean } = false): Promise<{
     url: string;
     sizes: number[];
     items: unknown[];
@@ -168,8 +170,12 @@ describe('remote oms batches', () => {
         const result = { ok: false, reason: { _tag: 'NoSuchOrder', message: 'Unknown order sent.' } };
         const answer = (): void => {
           res.setHeader('content-type', 'application/json');
-          if (failing) res.writeHead(500).end('{}');
-          else res.end(JSON.stringify({ results: cancels.map(() => ({ ok: true, result })) }));
+          if (failing === true) res.writeHead(500).end('{"code":"UNAVAILABLE","maybeDone":false}');
+          else if (failing === 'lost') res.writeHead(500).end('{"code":"STATE_CONNECTION","maybeDone":true}');
+          else if (failing !== false) {
+            const error = { code: 'STATE_CONNECTION', msg: 'lost', retryable: true, ...failing };
+            res.end(JSON.stringify({ results: cancels.map(() => ({ ok: false, error })) }));
+          } else res.end(JSON.stringify({ results: cancels.map(() => ({ ok: true, result })) }));
         };
         if (atOnce) answer();
         else held.push(answer);
@@ -426,25 +432,118 @@ describe('remote oms batches', () => {
     }
   });
 
-  it('counts an answer cut off after its headers as maybe carried out: OUTCOME_UNKNOWN', async () => {
+  it('counts an answer cut off after its headers as maybe carried out: a place is retried on the other replica, a cancel is not; both end OUTCOME_UNKNOWN', async () => {
+    const cutters = [];
     let batches = 0;
+    for (let i = 0; i < 2; i++) {
+      const cutting = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          batches++;
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+          res.write('{"results":[{"ok":true,');
+          setImmediate(() => res.socket?.destroy());
+        });
+      });
+      servers.push(cutting);
+      await new Promise<void>((r) => cutting.listen(0, '127.0.0.1', r));
+      cutters.push({ url: `http://127.0.0.1:${(cutting.address() as AddressInfo).port}` });
+    }
+    const { remote, stop } = await remoteOn(cutters);
+    try {
+      await assert.rejects(within(remote.cancel(CANCEL), 5000, 'the cancel'), outcomeUnknown);
+      assert.equal(batches, 1, 'the cancel was sent once');
+      await assert.rejects(within(remote.place(ORDER), 5000, 'the place'), outcomeUnknown);
+      assert.equal(batches, 3, 'the place was sent to both replicas');
+    } finally {
+      await stop();
+    }
+  });
+
+  it('takes an oms failure answer at its word: "nothing done" is retried (a cancel too) and ends retryable; a failure that leaves it open is not retried for a cancel and ends OUTCOME_UNKNOWN', async () => {
+    for (const [failing, sends, ending] of [
+      [
+        true,
+        2,
+        (e: { code?: string; retryable?: boolean }) => e.code === ErrorCode.StateConnection && e.retryable === true,
+      ],
+      ['lost', 1, outcomeUnknown],
+    ] as const) {
+      const a = await startHeldOms(failing);
+      const b = await startHeldOms(failing);
+      a.answerAll();
+      b.answerAll();
+      const { remote, stop } = await remoteOn([a, b]);
+      try {
+        await assert.rejects(within(remote.cancel(CANCEL), 5000, 'the cancel'), ending);
+        assert.equal(a.sizes.length + b.sizes.length, sends, `a 500 ${JSON.stringify(failing)}`);
+      } finally {
+        await stop();
+      }
+    }
+  });
+
+  it('answers an item the oms failed OUTCOME_UNKNOWN when the oms says it may have been done (or does not say), retryable when it says it was not', async () => {
+    for (const [failing, ending] of [
+      [{ maybeDone: true }, outcomeUnknown],
+      [{}, outcomeUnknown],
+      [
+        { maybeDone: false },
+        (e: { code?: string; retryable?: boolean }) => e.code === ErrorCode.StateConnection && e.retryable === true,
+      ],
+    ] as const) {
+      const oms = await startHeldOms(failing);
+      oms.answerAll();
+      const { remote, stop } = await remoteOn([oms]);
+      try {
+        await assert.rejects(within(remote.place(ORDER), 5000, 'the place'), ending, JSON.stringify(failing));
+      } finally {
+        await stop();
+      }
+    }
+  });
+
+  it('answers an item OUTCOME_UNKNOWN when an earlier attempt may have carried it out, even if the replica that answered says it did not', async () => {
+    const hits: string[] = [];
     const cutting = createServer((req, res) => {
       req.resume();
       req.on('end', () => {
-        batches++;
+        hits.push('cut');
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
-        res.write('{"results":[{"ok":true,');
+        res.write('{"results":[');
         setImmediate(() => res.socket?.destroy());
       });
     });
     servers.push(cutting);
     await new Promise<void>((r) => cutting.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(cutting.address() as AddressInfo).port}`;
-    const { remote, stop } = await remoteOn([{ url }]);
+    const refusing = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        hits.push('refused');
+        const error = { code: 'STATE_CONFLICT', msg: 'conflict', retryable: true, maybeDone: false };
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ results: [{ ok: false, error }] }));
+      });
+    });
+    servers.push(refusing);
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    const url = (s: Server): string => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    const { remote, stop } = await remoteOn([{ url: url(cutting) }, { url: url(refusing) }]);
     try {
-      await assert.rejects(within(remote.cancel(CANCEL), 5000, 'the cancel'), outcomeUnknown);
-      await assert.rejects(within(remote.place(ORDER), 5000, 'the place'), outcomeUnknown);
-      assert.equal(batches, 2, 'each sent once: there is no other replica');
+      // Which replica a call tries first is random: each case is checked as it comes, until the
+      // cut-off-first case has come (all 40 missing it has probability about 2^-40).
+      const seen = new Set<string>();
+      for (let i = 0; i < 40 && !seen.has('cut,refused'); i++) {
+        hits.length = 0;
+        const err = await remote.place({ ...ORDER, clientOrderId: `c-${i}` }).then(
+          () => assert.fail('no replica placed it'),
+          (e: { code?: string; retryable?: boolean }) => e,
+        );
+        seen.add(hits.join(','));
+        if (hits[0] === 'cut') assert.ok(outcomeUnknown(err), `after a cut-off answer: ${JSON.stringify(err)}`);
+        else assert.ok(err.code === ErrorCode.StateConnection && err.retryable === true, JSON.stringify(err));
+      }
+      assert.ok(seen.has('cut,refused'), 'the cut-off replica was tried first at least once');
     } finally {
       await stop();
     }

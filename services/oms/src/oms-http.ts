@@ -7,6 +7,9 @@
  * a gateway sends the orders of one event-loop turn in one request — one HTTP exchange instead of
  * one per order; they join the same group commit either way. `POST /internal/v1/cancels/batch`
  * (`{ cancels: [...] }` → `{ results: [...] }`, the same result shape) does the same for cancels.
+ * A failure's `maybeDone` says whether the request may have taken effect (a connection lost
+ * while its write or append was out) or surely did not (a conflict, a refusal); the single routes
+ * answer a failure HTTP 500 with the same `{ code, msg, retryable, maybeDone }`.
  *
  * Place is idempotent by `(accountId, clientOrderId)`, so a gateway may retry it on another
  * replica after a timeout. An order whose gateway closed the connection (it gave up) while the
@@ -26,6 +29,27 @@ import { decodeCancelRequest, decodePlaceInput, encodeCancelResult, encodePlaceR
 
 /** Most orders in one batch request. */
 const MAX_BATCH = 1000;
+
+/**
+ * Failures after which the request surely had no effect: a conflict (rolled back), an item that
+ * could not be read, a caller gone before it was written, a refusal before any of it was done.
+ * Any other (a connection lost while a write or an append was out, a bug) may have come after the
+ * effect, and is answered `maybeDone: true`.
+ */
+const NOT_DONE = new Set<string>([
+  ErrorCode.StateConflict,
+  ErrorCode.StateInvalid,
+  ErrorCode.Cancelled,
+  ErrorCode.Unavailable,
+]);
+
+/** A failure as the internal API answers it; `maybeDone` says whether it may have taken effect. */
+const failure = (err: unknown): { code: string; msg: string; retryable: boolean; maybeDone: boolean } => ({
+  code: isBallastError(err) ? err.code : ErrorCode.Internal,
+  msg: (err as Error)?.message ?? String(err),
+  retryable: isBallastError(err) && err.retryable,
+  maybeDone: !(isBallastError(err) && NOT_DONE.has(err.code)),
+});
 
 /** Why an order is not written: its gateway closed the connection (gave up) before the answer. */
 const CALLER_GONE = new BallastError(ErrorCode.Cancelled, 'the caller closed the connection before the answer');
@@ -59,8 +83,13 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
       return reply.code(400).send({ code: 'BAD_REQUEST', msg: (err as Error).message });
     }
     const signal = closedBeforeAnswer(reply.raw, CALLER_GONE);
-    const r = await traced(req, '/internal/v1/orders', input.symbol, () => oms.place(input, { signal }));
-    return encodePlaceResult(r);
+    try {
+      return encodePlaceResult(
+        await traced(req, '/internal/v1/orders', input.symbol, () => oms.place(input, { signal })),
+      );
+    } catch (err) {
+      return reply.code(500).send(failure(err));
+    }
   });
   /**
    * A batch route: `field` holds 1 to MAX_BATCH items, each decoded and run on its own; one result
@@ -94,16 +123,7 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
       );
       return {
         results: settled.map((r) =>
-          r.status === 'fulfilled'
-            ? { ok: true, result: r.value }
-            : {
-                ok: false,
-                error: {
-                  code: isBallastError(r.reason) ? r.reason.code : ErrorCode.Internal,
-                  msg: (r.reason as Error)?.message ?? String(r.reason),
-                  retryable: isBallastError(r.reason) && r.reason.retryable,
-                },
-              },
+          r.status === 'fulfilled' ? { ok: true, result: r.value } : { ok: false, error: failure(r.reason) },
         ),
       };
     });
@@ -123,7 +143,10 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
     } catch (err) {
       return reply.code(400).send({ code: 'BAD_REQUEST', msg: (err as Error).message });
     }
-    const r = await traced(req, '/internal/v1/cancels', input.symbol, () => oms.cancel(input));
-    return encodeCancelResult(r);
+    try {
+      return encodeCancelResult(await traced(req, '/internal/v1/cancels', input.symbol, () => oms.cancel(input)));
+    } catch (err) {
+      return reply.code(500).send(failure(err));
+    }
   });
 }

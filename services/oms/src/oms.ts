@@ -100,7 +100,7 @@ export interface OmsConfig {
   readonly onBatchWritten?: (path: 'statement' | 'remembered' | 'transaction') => void;
   /**
    * Whether the command log is reachable now (the NATS connection is up). When it returns false,
-   * new orders and cancels are refused at once with a retryable `STATE_CONNECTION` (answered 503):
+   * new orders and cancels are refused at once with a retryable `UNAVAILABLE` (answered 503):
    * an order matching cannot see would only wait. @default always true
    */
   readonly isLogAvailable?: () => boolean;
@@ -323,7 +323,7 @@ const asEntryRace = (err: unknown): unknown => {
 };
 
 const logDown = (): BallastError =>
-  new BallastError(ErrorCode.StateConnection, 'the command log is unreachable; retry later', { retryable: true });
+  new BallastError(ErrorCode.Unavailable, 'the command log is unreachable; retry later', { retryable: true });
 
 /** Creates the oms. */
 export function createOms(config: OmsConfig): Oms {

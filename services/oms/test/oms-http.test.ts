@@ -151,6 +151,36 @@ describe('oms internal batch API', () => {
   });
 });
 
+describe('oms internal single-order API', () => {
+  it('answers a failure HTTP 500 with its code and whether it may have taken effect: a refusal did nothing, a lost store answer may have', async () => {
+    const failing = (err: unknown): Oms =>
+      ({
+        async place() {
+          throw err;
+        },
+      }) as unknown as Oms;
+    const cases = [
+      [new BallastError(ErrorCode.Unavailable, 'the command log is unreachable', { retryable: true }), false],
+      [new BallastError(ErrorCode.StateConflict, 'balance changed', { retryable: true }), false],
+      [new Error('Connection terminated unexpectedly'), true],
+    ] as const;
+    for (const [err, maybeDone] of cases) {
+      const a = Fastify({ logger: false });
+      registerOmsRoutes(a, failing(err), TOKEN);
+      const res = await a.inject({
+        method: 'POST',
+        url: '/internal/v1/orders',
+        headers: { authorization: `Bearer ${TOKEN}` },
+        payload: encodePlaceInput(input(1)),
+      });
+      assert.equal(res.statusCode, 500);
+      const body = res.json() as { code: string; maybeDone: boolean };
+      assert.equal(body.maybeDone, maybeDone, err.message);
+      assert.equal(body.code, err instanceof BallastError ? err.code : 'INTERNAL');
+    }
+  });
+});
+
 describe('oms internal batch API for cancels', () => {
   /** An oms whose cancels find no order for odd ids and fail (retryably) for id 13. */
   const cancelOms = (seen: CancelRequest[]): Oms =>
@@ -181,12 +211,15 @@ describe('oms internal batch API for cancels', () => {
       results: {
         ok: boolean;
         result?: { ok: boolean; reason: { message: string } };
-        error?: { code: string; retryable: boolean };
+        error?: { code: string; retryable: boolean; maybeDone: boolean };
       }[];
     };
+    // A store's answer lost may come after the effect (maybeDone); an unreadable item did nothing.
     assert.deepEqual(
-      results.map((r) => (r.ok ? r.result?.reason.message : `${r.error?.code} ${r.error?.retryable}`)),
-      ['no order 11', 'STATE_CONNECTION true', 'STATE_INVALID false', 'no order 15'],
+      results.map((r) =>
+        r.ok ? r.result?.reason.message : `${r.error?.code} ${r.error?.retryable} ${r.error?.maybeDone}`,
+      ),
+      ['no order 11', 'STATE_CONNECTION true true', 'STATE_INVALID false false', 'no order 15'],
     );
     assert.deepEqual(
       seen.map((c) => c.orderId),
