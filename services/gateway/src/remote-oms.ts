@@ -194,8 +194,11 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     const b = candidates[Math.floor(Math.random() * candidates.length)] as Replica;
     return a.inFlight <= b.inFlight ? a : b;
   };
-  const pick = (exclude: Set<string>): Replica | undefined =>
-    choose(usableReplicas().filter((r) => !exclude.has(r.id)));
+  /** A usable replica not in `exclude`, one for which `free` holds if there is one. */
+  const pick = (exclude: Set<string>, free?: (r: Replica) => boolean): Replica | undefined => {
+    const candidates = usableReplicas().filter((r) => !exclude.has(r.id));
+    return (free !== undefined ? choose(candidates.filter(free)) : undefined) ?? choose(candidates);
+  };
 
   const call = async (path: string, body: unknown, symbol: string, retryIfUnknown: boolean): Promise<unknown> => {
     if (!tracingEnabled()) return attempt(path, () => body, undefined, retryIfUnknown);
@@ -224,17 +227,25 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
    * cancels (a second cancel of an order the first one ended is rejected, and its client would be
    * told its cancel failed). A call that had such an attempt and no answer fails with
    * `OUTCOME_UNKNOWN` (not retryable), not with a retryable error: its client must not be told
-   * "retry" as if nothing had happened. `seen.unknown` is set when some attempt was such, for a
-   * caller that reads the answer's items (an item that failed on the last attempt may have been
-   * carried out by an earlier one).
+   * "retry" as if nothing had happened. For a batch, `batch.seen.unknown` is set when some attempt
+   * was such, for a caller that reads the answer's items (an item that failed on the last attempt
+   * may have been carried out by an earlier one).
    */
   const attempt = async (
     path: string,
     bodyOf: () => unknown,
     span: Span | undefined,
     retryIfUnknown: boolean,
-    first?: Replica,
-    seen?: { unknown: boolean },
+    batch?: {
+      /** Takes the first attempt. */
+      first: Replica | undefined;
+      /** Set when some attempt may have been carried out (see above). */
+      seen: { unknown: boolean };
+      /** Replicas with a free batch slot: a retry goes to one of them if it can. */
+      free: (r: Replica) => boolean;
+      /** The attempt goes to `r`: the batch's slot moves there. */
+      sentTo: (r: Replica) => void;
+    },
   ): Promise<unknown> => {
     // Requests wait for discovery only while no replica is known: they join the look in progress,
     // or start one if the last is over rediscoverMs old. Otherwise the list is refreshed in the
@@ -251,9 +262,12 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       if (attempt > 0 && !budget.tryWithdraw()) break;
       const body = bodyOf();
       if (body === undefined) break;
-      const r = attempt === 0 && first !== undefined && replicas.get(first.id) === first ? first : pick(tried);
+      const first = batch?.first;
+      const r =
+        attempt === 0 && first !== undefined && replicas.get(first.id) === first ? first : pick(tried, batch?.free);
       if (r === undefined) break;
       tried.add(r.id);
+      batch?.sentTo(r);
       span?.setAttribute('ballast.oms.replica', r.id);
       r.inFlight++;
       /** This attempt's request may have reached the oms and its outcome is not known. */
@@ -299,7 +313,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         last = err;
         if (maybeDone) {
           unknown = true;
-          if (seen !== undefined) seen.unknown = true;
+          if (batch !== undefined) batch.seen.unknown = true;
         }
         if ((err as { retryable?: boolean }).retryable !== true || (unknown && !retryIfUnknown))
           throw unknown ? outcomeUnknown(err) : err;
@@ -346,7 +360,34 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     /** Slots of a replica: a half-open breaker lets one probe through, so one. */
     const slotsOf = (r: Replica): number => (r.breaker.state === 'HALF_OPEN' ? 1 : perReplica);
     let scheduled = false;
+    const release = (r: Replica | undefined): void => {
+      const left = outOf(r) - 1;
+      if (left > 0) batchesOut.set(r, left);
+      else batchesOut.delete(r);
+    };
+    /**
+     * Sends a batch whose slot `to` holds (counted by the caller); a retry on another replica
+     * moves the slot there, so each replica's count is what it really has out. Frees the slot.
+     */
     const sendBatch = async (queued: Queued[], to: Replica | undefined): Promise<void> => {
+      let holder = to;
+      const sentTo = (r: Replica): void => {
+        if (r === holder) return;
+        release(holder);
+        batchesOut.set(r, outOf(r) + 1);
+        holder = r;
+      };
+      try {
+        await sendBatchVia(queued, to, sentTo);
+      } finally {
+        release(holder);
+      }
+    };
+    const sendBatchVia = async (
+      queued: Queued[],
+      to: Replica | undefined,
+      sentTo: (r: Replica) => void,
+    ): Promise<void> => {
       let out: { results: BatchResult[] };
       // Each attempt sends only the requests whose callers still wait: a retry must not place an
       // order whose client has gone, and would learn nothing of it.
@@ -363,7 +404,12 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         return batch.length > 0 ? { [field]: batch.map((q) => q.body) } : undefined;
       };
       try {
-        out = (await attempt(path, bodyOf, undefined, retryIfUnknown, to, seen)) as typeof out;
+        out = (await attempt(path, bodyOf, undefined, retryIfUnknown, {
+          first: to,
+          seen,
+          free: (r) => outOf(r) < slotsOf(r),
+          sentTo,
+        })) as typeof out;
       } catch (err) {
         for (const q of batch) q.reject(err);
         return;
@@ -423,12 +469,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
           .catch((err: unknown) => {
             for (const q of part) q.reject(err); // settled ones ignore it
           })
-          .finally(() => {
-            const left = outOf(to) - 1;
-            if (left > 0) batchesOut.set(to, left);
-            else batchesOut.delete(to);
-            schedule();
-          });
+          .finally(schedule);
       }
       // Blocked (every usable replica at its limit): the oldest is answered when its time is up,
       // even if no batch answers before.

@@ -549,6 +549,49 @@ describe('remote oms batches', () => {
     }
   });
 
+  it("moves a batch retried on another replica to that replica's count: the first is free again, the second at its limit takes no more", async () => {
+    // A refuses its first batch (it did nothing) and answers every later one; B holds its batches.
+    // Which replica a call tries first is random: the case where A is tried first is checked once it comes.
+    for (let round = 0; round < 40; round++) {
+      let aBatches = 0;
+      const a = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          res.setHeader('content-type', 'application/json');
+          if (aBatches++ === 0) {
+            res.writeHead(500).end('{"code":"UNAVAILABLE","maybeDone":false}');
+            return;
+          }
+          const { cancels } = JSON.parse(Buffer.concat(chunks).toString()) as { cancels: unknown[] };
+          res.end(JSON.stringify({ results: cancels.map(() => ({ ok: true, result: NO_SUCH_ORDER })) }));
+        });
+      });
+      servers.push(a);
+      await new Promise<void>((r) => a.listen(0, '127.0.0.1', r));
+      const b = await startHeldOms();
+      const { remote, stop } = await remoteOn([{ url: `http://127.0.0.1:${(a.address() as AddressInfo).port}` }, b], {
+        batchesInFlightPerReplica: 1,
+      });
+      try {
+        const first = remote.cancel(CANCEL);
+        await until(() => b.sizes.length === 1, 'a batch held by B');
+        if (aBatches === 0) continue; // B was tried first: not the case under test
+        // The first batch failed on A and is held by B: A has nothing out, B its one batch.
+        assert.deepEqual(await within(remote.cancel(CANCEL), 5000, 'the second cancel'), NO_SUCH_ORDER);
+        assert.equal(aBatches, 2, 'the second batch went to A');
+        assert.deepEqual(b.sizes, [1], 'B, at its limit, was sent nothing more');
+        b.release();
+        assert.deepEqual(await first, NO_SUCH_ORDER);
+        return;
+      } finally {
+        b.answerAll();
+        await stop();
+      }
+    }
+    assert.fail('A was never tried first in 40 rounds');
+  });
+
   it('refuses a batchesInFlightPerReplica that is not an integer ≥ 1 or Infinity', () => {
     for (const bad of [0, 1.5, Number.NaN, -1])
       assert.throws(
