@@ -18,7 +18,7 @@ import { buildAdmin, buildGateway, createOrderResults, createRemoteOms } from '@
 import { createLedger } from '@ballast/ledger';
 import { createMarketData, createSqlMarketDataSnapshots } from '@ballast/marketdata';
 import { createMatching } from '@ballast/matching';
-import { createOms, registerOmsRoutes } from '@ballast/oms';
+import { createOms, mayHaveTakenEffect, registerOmsRoutes } from '@ballast/oms';
 import { listInstances, registerInstance } from '@ballast/state';
 import { hostname } from 'node:os';
 import {
@@ -289,7 +289,14 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
             f(a, { signal: ctx.signal }).catch((err: unknown) => {
               // The caller gave up before it was sent: its own reason, not a store failure.
               if (options.signal?.aborted === true && err === options.signal.reason) throw err;
-              throw stores.classify(err, 'order entry');
+              // The oms in this process lost a store's answer while its write or append was out
+              // (a remote oms's client says so itself: OUTCOME_UNKNOWN). A bug stays a bug (500).
+              const reason = stores.classify(err, 'order entry');
+              if (remote === undefined && reason.retryable && mayHaveTakenEffect(err))
+                throw new BallastError(ErrorCode.OutcomeUnknown, 'order entry: the store did not answer the write', {
+                  cause: reason,
+                });
+              throw reason;
             }),
           options.signal !== undefined ? { signal: options.signal } : undefined,
         )

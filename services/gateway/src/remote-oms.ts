@@ -414,25 +414,28 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         for (const q of batch) q.reject(err);
         return;
       }
+      // An answer whose items cannot be read: the oms took the batch, so each may stand.
+      const results = Array.isArray(out?.results) ? out.results : undefined;
       batch.forEach((q, i) => {
-        const r = out.results[i];
+        const r = results?.[i];
+        const what = `oms: ${r?.error?.code ?? 'INTERNAL'}: ${r?.error?.msg ?? 'no result'}`;
         if (r?.ok === true) {
           try {
             q.resolve(decode(r.result));
           } catch (err) {
-            q.reject(new BallastError(ErrorCode.Internal, `oms: undecodable result: ${(err as Error).message}`));
+            // Placed (or cancelled), and the client cannot be told its id: as if unanswered.
+            q.reject(outcomeUnknown(new Error(`oms: undecodable result: ${(err as Error).message}`)));
           }
-        } else if (r?.error?.code === ErrorCode.StateInvalid)
-          // The oms could not read this item (a gateway/oms version mismatch): not retryable.
-          q.reject(new BallastError(ErrorCode.Internal, `oms: ${r.error.msg}`));
-        else if (r?.error?.maybeDone !== false || seen.unknown)
+        } else if (r?.error?.maybeDone !== false || seen.unknown)
           // It may have been carried out: by this oms (a store's answer lost while its write or
           // append was out; an oms that does not say counts as such), or by one that an earlier
           // attempt reached and that never answered.
-          q.reject(outcomeUnknown(new Error(`oms: ${r?.error?.code ?? 'INTERNAL'}: ${r?.error?.msg ?? 'no result'}`)));
-        else
-          // Surely not carried out (a conflict, a refusal): unavailable (retryable, 503 + Retry-After).
-          q.reject(unavailable(`oms: ${r?.error?.code ?? 'INTERNAL'}: ${r?.error?.msg ?? 'no result'}`));
+          q.reject(outcomeUnknown(new Error(what)));
+        else if (r.error.code === ErrorCode.StateInvalid)
+          // The oms could not read this item (a gateway/oms version mismatch): not retryable.
+          q.reject(new BallastError(ErrorCode.Internal, `oms: ${r.error.msg}`));
+        // Surely not carried out (a conflict, a refusal): unavailable (retryable, 503 + Retry-After).
+        else q.reject(unavailable(what));
       });
     };
     const flush = (): void => {

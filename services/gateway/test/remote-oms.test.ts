@@ -148,7 +148,9 @@ describe('remote oms batches', () => {
    * per-item failure for each. Orders are answered as cancels are (only requests never answered
    * are sent orders here).
    */
-  async function startHeldOms(failing: boolean | 'lost' | { maybeDone?: boolean } = false): Promise<{
+  async function startHeldOms(
+    failing: boolean | 'lost' | { maybeDone?: boolean; code?: string; retryable?: boolean } = false,
+  ): Promise<{
     url: string;
     sizes: number[];
     items: unknown[];
@@ -483,10 +485,15 @@ describe('remote oms batches', () => {
     }
   });
 
-  it('answers an item the oms failed OUTCOME_UNKNOWN when the oms says it may have been done (or does not say), retryable when it says it was not', async () => {
+  it('answers an item the oms failed OUTCOME_UNKNOWN when the oms says it may have been done (or does not say), retryable when it says it was not, and a refused unreadable item as a bug', async () => {
     for (const [failing, ending] of [
       [{ maybeDone: true }, outcomeUnknown],
       [{}, outcomeUnknown],
+      [{ code: 'STATE_INVALID', retryable: false }, outcomeUnknown],
+      [
+        { code: 'STATE_INVALID', retryable: false, maybeDone: false },
+        (e: { code?: string; retryable?: boolean }) => e.code === ErrorCode.Internal && e.retryable === false,
+      ],
       [
         { maybeDone: false },
         (e: { code?: string; retryable?: boolean }) => e.code === ErrorCode.StateConnection && e.retryable === true,

@@ -14,6 +14,7 @@ export type {
   StpModeName,
 } from './order-request.ts';
 export { registerOmsRoutes } from './oms-http.ts';
+export { mayHaveTakenEffect } from './failure-outcome.ts';
 export {
   decodeCancelRequest,
   decodeCancelResult,

@@ -24,31 +24,19 @@ import { timingSafeEqual } from 'node:crypto';
 import { BallastError, ErrorCode, isBallastError } from '@ballast/errors';
 import { SpanKind, closedBeforeAnswer, contextFromCarrier, inSpan, tracingEnabled } from '@ballast/runtime';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { mayHaveTakenEffect } from './failure-outcome.ts';
 import type { Oms } from './oms.ts';
 import { decodeCancelRequest, decodePlaceInput, encodeCancelResult, encodePlaceResult } from './wire.ts';
 
 /** Most orders in one batch request. */
 const MAX_BATCH = 1000;
 
-/**
- * Failures after which the request surely had no effect: a conflict (rolled back), an item that
- * could not be read, a caller gone before it was written, a refusal before any of it was done.
- * Any other (a connection lost while a write or an append was out, a bug) may have come after the
- * effect, and is answered `maybeDone: true`.
- */
-const NOT_DONE = new Set<string>([
-  ErrorCode.StateConflict,
-  ErrorCode.StateInvalid,
-  ErrorCode.Cancelled,
-  ErrorCode.Unavailable,
-]);
-
 /** A failure as the internal API answers it; `maybeDone` says whether it may have taken effect. */
 const failure = (err: unknown): { code: string; msg: string; retryable: boolean; maybeDone: boolean } => ({
   code: isBallastError(err) ? err.code : ErrorCode.Internal,
   msg: (err as Error)?.message ?? String(err),
   retryable: isBallastError(err) && err.retryable,
-  maybeDone: !(isBallastError(err) && NOT_DONE.has(err.code)),
+  maybeDone: mayHaveTakenEffect(err),
 });
 
 /** Why an order is not written: its gateway closed the connection (gave up) before the answer. */
@@ -110,22 +98,24 @@ export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string)
       const signal = closedBeforeAnswer(reply.raw, CALLER_GONE);
       if (!Array.isArray(items) || items.length === 0 || items.length > MAX_BATCH)
         return reply.code(400).send({ code: 'BAD_REQUEST', msg: `${field} must be an array of 1 to ${MAX_BATCH}` });
-      const settled = await Promise.allSettled(
+      const results = await Promise.all(
         items.map(async (item: unknown) => {
           let input: I;
           try {
             input = decode(item);
           } catch (err) {
-            throw new BallastError(ErrorCode.StateInvalid, `bad item in batch: ${(err as Error).message}`);
+            // Never run: surely without effect.
+            const msg = `bad item in batch: ${(err as Error).message}`;
+            return { ok: false, error: { code: ErrorCode.StateInvalid, msg, retryable: false, maybeDone: false } };
           }
-          return run(input, signal);
+          try {
+            return { ok: true, result: await run(input, signal) };
+          } catch (err) {
+            return { ok: false, error: failure(err) };
+          }
         }),
       );
-      return {
-        results: settled.map((r) =>
-          r.status === 'fulfilled' ? { ok: true, result: r.value } : { ok: false, error: failure(r.reason) },
-        ),
-      };
+      return { results };
     });
   };
   batchRoute('/internal/v1/orders/batch', 'orders', decodePlaceInput, async (input, signal) =>
