@@ -290,9 +290,10 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
               // The caller gave up before it was sent: its own reason, not a store failure.
               if (options.signal?.aborted === true && err === options.signal.reason) throw err;
               // The oms in this process lost a store's answer while its write or append was out
-              // (a remote oms's client says so itself: OUTCOME_UNKNOWN). A bug stays a bug (500).
+              // (a remote oms's client says so itself: OUTCOME_UNKNOWN). A store's failure counts
+              // (a passing one, or one a store adapter named); a bug in our code stays a bug (500).
               const reason = stores.classify(err, 'order entry');
-              if (remote === undefined && reason.retryable && mayHaveTakenEffect(err))
+              if (remote === undefined && (reason.retryable || isBallastError(err)) && mayHaveTakenEffect(err))
                 throw new BallastError(ErrorCode.OutcomeUnknown, 'order entry: the store did not answer the write', {
                   cause: reason,
                 });

@@ -111,12 +111,16 @@ const outcomeUnknown = (cause: unknown): BallastError =>
     { cause },
   );
 
-/** Whether an oms's failure answer leaves open that it was carried out (`maybeDone` not false). */
-const maybeDoneIn = (text: string): boolean => {
+/**
+ * An oms's failure answer (HTTP 5xx): whether it leaves open that the request was carried out
+ * (`maybeDone` not false: also an answer that does not say), and whether it is passing.
+ */
+const failureIn = (text: string): { maybeDone: boolean; retryable: boolean } => {
   try {
-    return (JSON.parse(text) as { maybeDone?: unknown } | null)?.maybeDone !== false;
+    const j = JSON.parse(text) as { maybeDone?: unknown; retryable?: unknown } | null;
+    return { maybeDone: j?.maybeDone !== false, retryable: j?.maybeDone !== false || j.retryable !== false };
   } catch {
-    return true;
+    return { maybeDone: true, retryable: true };
   }
 };
 
@@ -299,10 +303,17 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
           // The oms answered the request as a whole with a failure: a refusal (4xx) did nothing;
           // a 5xx did nothing only when the oms says so (`maybeDone: false`: a conflict, a
           // refusal), not when it lost a store's answer while its write or append was out.
-          if (res.statusCode !== 200) maybeDone = res.statusCode >= 500 && maybeDoneIn(text);
-          if (res.statusCode >= 500) throw unavailable(`oms ${r.id}: HTTP ${res.statusCode}`);
-          if (res.statusCode !== 200)
+          if (res.statusCode >= 500) {
+            const f = failureIn(text);
+            maybeDone = f.maybeDone;
+            // Surely not done and not passing (a bug, an unreadable request): not "retry".
+            if (!f.retryable) throw new BallastError(ErrorCode.Internal, `oms ${r.id}: HTTP ${res.statusCode} ${text}`);
+            throw unavailable(`oms ${r.id}: HTTP ${res.statusCode}`);
+          }
+          if (res.statusCode !== 200) {
+            maybeDone = false; // a refusal (4xx) did nothing
             throw new BallastError(ErrorCode.Internal, `oms ${r.id}: HTTP ${res.statusCode} ${text}`);
+          }
           try {
             return JSON.parse(text) as unknown;
           } catch (err) {
@@ -431,9 +442,10 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
           // append was out; an oms that does not say counts as such), or by one that an earlier
           // attempt reached and that never answered.
           q.reject(outcomeUnknown(new Error(what)));
-        else if (r.error.code === ErrorCode.StateInvalid)
-          // The oms could not read this item (a gateway/oms version mismatch): not retryable.
-          q.reject(new BallastError(ErrorCode.Internal, `oms: ${r.error.msg}`));
+        else if (r.error.retryable !== true)
+          // Surely not carried out, and not a passing failure: the oms could not read this item
+          // (a gateway/oms version mismatch), or a bug. Answered as a bug (500), not "retry".
+          q.reject(new BallastError(ErrorCode.Internal, `oms: ${r.error.code}: ${r.error.msg}`));
         // Surely not carried out (a conflict, a refusal): unavailable (retryable, 503 + Retry-After).
         else q.reject(unavailable(what));
       });

@@ -149,7 +149,7 @@ describe('remote oms batches', () => {
    * are sent orders here).
    */
   async function startHeldOms(
-    failing: boolean | 'lost' | { maybeDone?: boolean; code?: string; retryable?: boolean } = false,
+    failing: boolean | 'lost' | 'bug' | { maybeDone?: boolean; code?: string; retryable?: boolean } = false,
   ): Promise<{
     url: string;
     sizes: number[];
@@ -174,6 +174,7 @@ describe('remote oms batches', () => {
           res.setHeader('content-type', 'application/json');
           if (failing === true) res.writeHead(500).end('{"code":"UNAVAILABLE","maybeDone":false}');
           else if (failing === 'lost') res.writeHead(500).end('{"code":"STATE_CONNECTION","maybeDone":true}');
+          else if (failing === 'bug') res.writeHead(500).end('{"code":"INTERNAL","retryable":false,"maybeDone":false}');
           else if (failing !== false) {
             const error = { code: 'STATE_CONNECTION', msg: 'lost', retryable: true, ...failing };
             res.end(JSON.stringify({ results: cancels.map(() => ({ ok: false, error })) }));
@@ -470,6 +471,7 @@ describe('remote oms batches', () => {
         (e: { code?: string; retryable?: boolean }) => e.code === ErrorCode.StateConnection && e.retryable === true,
       ],
       ['lost', 1, outcomeUnknown],
+      ['bug', 1, (e: { code?: string; retryable?: boolean }) => e.code === ErrorCode.Internal && e.retryable === false],
     ] as const) {
       const a = await startHeldOms(failing);
       const b = await startHeldOms(failing);
@@ -490,6 +492,10 @@ describe('remote oms batches', () => {
       [{ maybeDone: true }, outcomeUnknown],
       [{}, outcomeUnknown],
       [{ code: 'STATE_INVALID', retryable: false }, outcomeUnknown],
+      [
+        { code: 'INTERNAL', retryable: false, maybeDone: false },
+        (e: { code?: string; retryable?: boolean }) => e.code === ErrorCode.Internal && e.retryable === false,
+      ],
       [
         { code: 'STATE_INVALID', retryable: false, maybeDone: false },
         (e: { code?: string; retryable?: boolean }) => e.code === ErrorCode.Internal && e.retryable === false,

@@ -17,6 +17,10 @@ describe('whether a failed order entry call may still have taken effect', () => 
       withCode('duplicate key value violates unique constraint', '23505'),
       withCode('canceling statement due to statement timeout', '57014'),
       new Error('SQLITE_BUSY: database is locked'),
+      new AggregateError([withCode('connect ECONNREFUSED ::1:5432', 'ECONNREFUSED'), withCode('x', 'ECONNREFUSED')]),
+      withCode('the database system is starting up', '57P03'),
+      new Error('timeout exceeded when trying to connect'),
+      new Error('Connection terminated due to connection timeout'),
     ])
       assert.equal(mayHaveTakenEffect(err), false, err.message);
   });
@@ -31,6 +35,8 @@ describe('whether a failed order entry call may still have taken effect', () => 
       new BallastError(ErrorCode.Timeout, 'deadline', { retryable: true }),
       new BallastError(ErrorCode.StateInvalid, 'invalid ack response'),
       new TypeError('x is undefined'),
+      withCode('write EPIPE', 'EPIPE'),
+      new AggregateError([withCode('refused', 'ECONNREFUSED'), withCode('read ECONNRESET', 'ECONNRESET')]),
       'a string',
     ])
       assert.equal(mayHaveTakenEffect(err), true, String(err));
