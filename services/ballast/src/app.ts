@@ -228,7 +228,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     // A process without the gateway serves health and metrics only.
     const health = Fastify({ logger: false, bodyLimit: 64 * 1024 });
     registerObservability(health, { lifecycle, metrics, checks: stores.checks });
-    if (omsServesNetwork) registerOmsRoutes(health, oms, settings.internalToken);
+    if (omsServesNetwork) registerOmsRoutes(health, oms, settings.internalToken, stores.classify);
     lifecycle.onDrain('stop serving health', () => health.close());
     lifecycle.onDrain('stop consumers', async () => {
       roles.abort(new Error('draining'));

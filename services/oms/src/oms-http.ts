@@ -31,19 +31,30 @@ import { decodeCancelRequest, decodePlaceInput, encodeCancelResult, encodePlaceR
 /** Most orders in one batch request. */
 const MAX_BATCH = 1000;
 
-/** A failure as the internal API answers it; `maybeDone` says whether it may have taken effect. */
-const failure = (err: unknown): { code: string; msg: string; retryable: boolean; maybeDone: boolean } => ({
-  code: isBallastError(err) ? err.code : ErrorCode.Internal,
-  msg: (err as Error)?.message ?? String(err),
-  retryable: isBallastError(err) && err.retryable,
-  maybeDone: mayHaveTakenEffect(err),
-});
-
 /** Why an order is not written: its gateway closed the connection (gave up) before the answer. */
 const CALLER_GONE = new BallastError(ErrorCode.Cancelled, 'the caller closed the connection before the answer');
 
-/** Registers the internal oms routes on `app`. */
-export function registerOmsRoutes(app: FastifyInstance, oms: Oms, token: string): void {
+/**
+ * Registers the internal oms routes on `app`. `classify` turns a store driver's error into a
+ * Ballast reason (its code, and whether it is passing: a database that is down answers
+ * retryable, a failed statement does not); without it a raw error is `INTERNAL`, not retryable.
+ */
+export function registerOmsRoutes(
+  app: FastifyInstance,
+  oms: Oms,
+  token: string,
+  classify?: (err: unknown, what: string) => BallastError,
+): void {
+  /** A failure as the API answers it; `maybeDone` says whether it may have taken effect. */
+  const failure = (err: unknown): { code: string; msg: string; retryable: boolean; maybeDone: boolean } => {
+    const reason = isBallastError(err) ? err : classify?.(err, 'oms');
+    return {
+      code: reason?.code ?? ErrorCode.Internal,
+      msg: (err as Error)?.message ?? String(err),
+      retryable: reason?.retryable ?? false,
+      maybeDone: mayHaveTakenEffect(err),
+    };
+  };
   const expected = Buffer.from(`Bearer ${token}`);
   const authorized = (header: string | undefined): boolean => {
     const got = Buffer.from(header ?? '');

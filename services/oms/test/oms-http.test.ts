@@ -5,6 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { BallastError, ErrorCode } from '@ballast/errors';
+import { classifyPostgresError } from '@ballast/state-postgres';
 import {
   encodeCancelRequest,
   encodePlaceInput,
@@ -152,21 +153,37 @@ describe('oms internal batch API', () => {
 });
 
 describe('oms internal single-order API', () => {
-  it('answers a failure HTTP 500 with its code and whether it may have taken effect: a refusal did nothing, a lost store answer may have', async () => {
+  it("answers a failure HTTP 500 with the store's reason (passing or not) and whether it may have taken effect", async () => {
     const failing = (err: unknown): Oms =>
       ({
         async place() {
           throw err;
         },
       }) as unknown as Oms;
+    const withCode = (message: string, code: string): Error => Object.assign(new Error(message), { code });
+    // [error, code, retryable, maybeDone]
     const cases = [
-      [new BallastError(ErrorCode.Unavailable, 'the command log is unreachable', { retryable: true }), false],
-      [new BallastError(ErrorCode.StateConflict, 'balance changed', { retryable: true }), false],
-      [new Error('Connection terminated unexpectedly'), true],
+      [
+        new BallastError(ErrorCode.Unavailable, 'the command log is unreachable', { retryable: true }),
+        'UNAVAILABLE',
+        true,
+        false,
+      ],
+      [
+        new BallastError(ErrorCode.StateConflict, 'balance changed', { retryable: true }),
+        'STATE_CONFLICT',
+        true,
+        false,
+      ],
+      // PostgreSQL stopping: passing, and nothing was done (the connection was refused).
+      [withCode('the database system is shutting down', '57P03'), 'STATE_CONNECTION', true, false],
+      [new Error('Connection terminated unexpectedly'), 'STATE_CONNECTION', true, true],
+      // A failed statement that is a bug: not passing, nothing done.
+      [withCode('column "nope" does not exist', '42703'), 'STATE_INVALID', false, false],
     ] as const;
-    for (const [err, maybeDone] of cases) {
+    for (const [err, code, retryable, maybeDone] of cases) {
       const a = Fastify({ logger: false });
-      registerOmsRoutes(a, failing(err), TOKEN);
+      registerOmsRoutes(a, failing(err), TOKEN, classifyPostgresError);
       const res = await a.inject({
         method: 'POST',
         url: '/internal/v1/orders',
@@ -174,10 +191,33 @@ describe('oms internal single-order API', () => {
         payload: encodePlaceInput(input(1)),
       });
       assert.equal(res.statusCode, 500);
-      const body = res.json() as { code: string; maybeDone: boolean };
-      assert.equal(body.maybeDone, maybeDone, err.message);
-      assert.equal(body.code, err instanceof BallastError ? err.code : 'INTERNAL');
+      assert.deepEqual(res.json(), { code, msg: err.message, retryable, maybeDone }, err.message);
     }
+  });
+
+  it('answers a raw error INTERNAL, not retryable, when it has no classifier', async () => {
+    const a = Fastify({ logger: false });
+    registerOmsRoutes(
+      a,
+      {
+        async place() {
+          throw new Error('Connection terminated unexpectedly');
+        },
+      } as unknown as Oms,
+      TOKEN,
+    );
+    const res = await a.inject({
+      method: 'POST',
+      url: '/internal/v1/orders',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      payload: encodePlaceInput(input(1)),
+    });
+    assert.deepEqual(res.json(), {
+      code: 'INTERNAL',
+      msg: 'Connection terminated unexpectedly',
+      retryable: false,
+      maybeDone: true,
+    });
   });
 });
 
