@@ -71,10 +71,24 @@ export async function openPostgres<DB>(options: OpenPostgresOptions): Promise<Ky
   });
 }
 
+/** Node's socket error codes: the server could not be reached, or the connection broke. */
+const SOCKET_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
 /**
  * Classifies a `pg` error by SQLSTATE: connection classes (08…, 57P…) → `STATE_CONNECTION`
  * (retryable); serialization failure / deadlock (40001, 40P01) → `STATE_CONFLICT` (retryable);
  * unique violation (23505) → `STATE_CONFLICT`; statement timeout (57014) → `TIMEOUT` (retryable).
+ * A socket error (by its code, also inside the AggregateError Node raises when every address of a
+ * host refused, whose message is empty) → `STATE_CONNECTION` (retryable).
  */
 export function classifyPostgresError(err: unknown, what: string): BallastError {
   if (isBallastError(err)) return err;
@@ -86,7 +100,9 @@ export function classifyPostgresError(err: unknown, what: string): BallastError 
   if (code === '23505') return new BallastError(ErrorCode.StateConflict, `${what}: ${msg}`, { cause: err });
   if (code === '57014') return new BallastError(ErrorCode.Timeout, `${what}: ${msg}`, { cause: err, retryable: true });
   if (
-    (typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P'))) ||
+    (typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || SOCKET_ERRORS.has(code))) ||
+    (err instanceof AggregateError &&
+      err.errors.some((e) => SOCKET_ERRORS.has(String((e as { code?: unknown })?.code)))) ||
     /ECONNREFUSED|ECONNRESET|terminat|Connection/i.test(msg)
   ) {
     return new BallastError(ErrorCode.StateConnection, `${what}: ${msg}`, { cause: err, retryable: true });

@@ -117,5 +117,12 @@ describe('PostgreSQL (same Kysely code as SQLite)', { skip: skip ?? false }, () 
     const e2 = await sql`SELECT 1`.execute(down).catch((e: unknown) => e);
     await down.destroy();
     assert.equal(classifyPostgresError(e2, 'select').retryable, true);
+    // A host whose every address refused: Node's AggregateError, with an empty message.
+    const refused = Object.assign(new Error('connect ECONNREFUSED ::1:5432'), { code: 'ECONNREFUSED' });
+    const all = new AggregateError([refused, { ...refused }], '');
+    assert.deepEqual(
+      [classifyPostgresError(all, 'select').code, classifyPostgresError(all, 'select').retryable],
+      ['STATE_CONNECTION', true],
+    );
   });
 });
