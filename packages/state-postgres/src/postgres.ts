@@ -88,7 +88,9 @@ const SOCKET_ERRORS = new Set([
  * (retryable); serialization failure / deadlock (40001, 40P01) → `STATE_CONFLICT` (retryable);
  * unique violation (23505) → `STATE_CONFLICT`; statement timeout (57014) → `TIMEOUT` (retryable).
  * A socket error (by its code, also inside the AggregateError Node raises when every address of a
- * host refused, whose message is empty) → `STATE_CONNECTION` (retryable).
+ * host refused, whose message is empty), the pool's "timeout exceeded when trying to connect", a
+ * server out of resources (53…) or read-only (25006) → `STATE_CONNECTION` (retryable); a lock not
+ * available (55P03) → `STATE_CONFLICT` (retryable).
  */
 export function classifyPostgresError(err: unknown, what: string): BallastError {
   if (isBallastError(err)) return err;
@@ -98,12 +100,22 @@ export function classifyPostgresError(err: unknown, what: string): BallastError 
     return new BallastError(ErrorCode.StateConflict, `${what}: ${msg}`, { cause: err, retryable: true });
   }
   if (code === '23505') return new BallastError(ErrorCode.StateConflict, `${what}: ${msg}`, { cause: err });
+  // A lock not available at once (NOWAIT, lock_timeout): a conflict that passes.
+  if (code === '55P03')
+    return new BallastError(ErrorCode.StateConflict, `${what}: ${msg}`, { cause: err, retryable: true });
   if (code === '57014') return new BallastError(ErrorCode.Timeout, `${what}: ${msg}`, { cause: err, retryable: true });
   if (
-    (typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P') || SOCKET_ERRORS.has(code))) ||
+    // 53…: out of connections, memory or disk; 25006: a read-only server (a replica just after a
+    // failover). Both pass.
+    (typeof code === 'string' &&
+      (code.startsWith('08') ||
+        code.startsWith('57P') ||
+        code.startsWith('53') ||
+        code === '25006' ||
+        SOCKET_ERRORS.has(code))) ||
     (err instanceof AggregateError &&
       err.errors.some((e) => SOCKET_ERRORS.has(String((e as { code?: unknown })?.code)))) ||
-    /ECONNREFUSED|ECONNRESET|terminat|Connection/i.test(msg)
+    /ECONNREFUSED|ECONNRESET|terminat|Connection|timeout exceeded when trying to connect/i.test(msg)
   ) {
     return new BallastError(ErrorCode.StateConnection, `${what}: ${msg}`, { cause: err, retryable: true });
   }

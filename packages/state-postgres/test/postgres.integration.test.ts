@@ -124,5 +124,22 @@ describe('PostgreSQL (same Kysely code as SQLite)', { skip: skip ?? false }, () 
       [classifyPostgresError(all, 'select').code, classifyPostgresError(all, 'select').retryable],
       ['STATE_CONNECTION', true],
     );
+    // Passing: a pool out of connections, a server out of them or read-only, a lock not free.
+    const passing = [
+      [new Error('timeout exceeded when trying to connect'), 'STATE_CONNECTION'],
+      [Object.assign(new Error('sorry, too many clients already'), { code: '53300' }), 'STATE_CONNECTION'],
+      [
+        Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' }),
+        'STATE_CONNECTION',
+      ],
+      [Object.assign(new Error('could not obtain lock on row'), { code: '55P03' }), 'STATE_CONFLICT'],
+    ] as const;
+    for (const [e, code] of passing) {
+      const c = classifyPostgresError(e, 'x');
+      assert.deepEqual([c.code, c.retryable], [code, true], e.message);
+    }
+    // Not passing: a statement that is wrong.
+    const bug = classifyPostgresError(Object.assign(new Error('column "x" does not exist'), { code: '42703' }), 'x');
+    assert.deepEqual([bug.code, bug.retryable], ['STATE_INVALID', false]);
   });
 });

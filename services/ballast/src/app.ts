@@ -14,7 +14,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync, chmodSync } from 'n
 import { join } from 'node:path';
 import { DEFAULT_MARKETS, compileMarkets, type Markets, type MarketsConfig } from '@ballast/contracts';
 import { BallastError, ErrorCode, isBallastError } from '@ballast/errors';
-import { buildAdmin, buildGateway, createOrderResults, createRemoteOms } from '@ballast/gateway';
+import { buildAdmin, buildGateway, createOrderResults, createRemoteOms, installGracefulClose } from '@ballast/gateway';
 import { createLedger } from '@ballast/ledger';
 import { createMarketData, createSqlMarketDataSnapshots } from '@ballast/marketdata';
 import { createMatching } from '@ballast/matching';
@@ -226,7 +226,12 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
 
   if (!serveApi) {
     // A process without the gateway serves health and metrics only.
-    const health = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+    // An oms's server closes as the gateway's does: requests on open connections are served
+    // for a moment, with `Connection: close`, rather than answered 503 or reset (a gateway could
+    // not tell that from an order lost mid-way, and would answer its client -1007); new
+    // connections are refused, which gateways retry on another replica.
+    const health = Fastify({ logger: false, bodyLimit: 64 * 1024, return503OnClosing: !omsServesNetwork });
+    if (omsServesNetwork) installGracefulClose(health, { graceMs: 1500 });
     registerObservability(health, { lifecycle, metrics, checks: stores.checks });
     if (omsServesNetwork) registerOmsRoutes(health, oms, settings.internalToken, stores.classify);
     lifecycle.onDrain('stop serving health', () => health.close());

@@ -51,8 +51,9 @@ export class ApiError extends Error {
   readonly status: number;
   readonly code: number;
   readonly retryAfterS: number | undefined;
-  constructor(status: number, code: number, msg: string, retryAfterS?: number) {
-    super(msg);
+  /** `cause`: the failure behind it, for the log (503s are logged with it). */
+  constructor(status: number, code: number, msg: string, retryAfterS?: number, cause?: unknown) {
+    super(msg, cause === undefined ? undefined : { cause });
     this.status = status;
     this.code = code;
     this.retryAfterS = retryAfterS;

@@ -40,6 +40,8 @@ export function installErrorHandling(
   };
   app.setErrorHandler((err: FastifyError | ApiError | Error, req, reply) => {
     if (err instanceof ApiError) {
+      // A 503 the routes answered themselves (-1007 for an order or cancel) is logged as the others.
+      if (err.status === 503) logUnavailable(err.cause ?? err, req.routeOptions.url);
       if (err.retryAfterS !== undefined) reply.header('retry-after', String(err.retryAfterS));
       return reply.code(err.status).send({ code: err.code, msg: err.message });
     }

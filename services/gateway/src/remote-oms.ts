@@ -124,6 +124,15 @@ const failureIn = (text: string): { maybeDone: boolean; retryable: boolean } => 
   }
 };
 
+/** A 200 answer decoded; one that cannot be: carried out, and its caller cannot be told how. */
+const decodedOrUnknown = <R>(decode: (j: unknown) => R, answer: unknown): R => {
+  try {
+    return decode(answer);
+  } catch (err) {
+    throw outcomeUnknown(new Error(`oms: undecodable result: ${(err as Error).message}`));
+  }
+};
+
 /** Error codes of a request that never got a connection, so was never sent (undici, Node). */
 const NOT_CONNECTED = new Set([
   'ECONNREFUSED',
@@ -431,11 +440,11 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         const r = results?.[i];
         const what = `oms: ${r?.error?.code ?? 'INTERNAL'}: ${r?.error?.msg ?? 'no result'}`;
         if (r?.ok === true) {
+          // Placed (or cancelled) even if it cannot be decoded: then as if unanswered.
           try {
-            q.resolve(decode(r.result));
+            q.resolve(decodedOrUnknown(decode, r.result));
           } catch (err) {
-            // Placed (or cancelled), and the client cannot be told its id: as if unanswered.
-            q.reject(outcomeUnknown(new Error(`oms: undecodable result: ${(err as Error).message}`)));
+            q.reject(err);
           }
         } else if (r?.error?.maybeDone !== false || seen.unknown)
           // It may have been carried out: by this oms (a store's answer lost while its write or
@@ -544,12 +553,18 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     // `signal`: a request still waiting for a slot when it aborts is not sent (see the batcher).
     async place(input, options = {}): Promise<PlaceResult> {
       if (tracingEnabled())
-        return decodePlaceResult(await call('/internal/v1/orders', encodePlaceInput(input), input.symbol, true));
+        return decodedOrUnknown(
+          decodePlaceResult,
+          await call('/internal/v1/orders', encodePlaceInput(input), input.symbol, true),
+        );
       return places.send(encodePlaceInput(input), options.signal);
     },
     async cancel(req, options = {}): Promise<CancelResult> {
       if (tracingEnabled())
-        return decodeCancelResult(await call('/internal/v1/cancels', encodeCancelRequest(req), req.symbol, false));
+        return decodedOrUnknown(
+          decodeCancelResult,
+          await call('/internal/v1/cancels', encodeCancelRequest(req), req.symbol, false),
+        );
       return cancels.send(encodeCancelRequest(req), options.signal);
     },
     waiting() {

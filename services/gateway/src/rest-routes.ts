@@ -570,6 +570,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
           ApiCode.OutcomeUnknown,
           `${OUTCOME_UNKNOWN_MSG} Send it again with newClientOrderId=${input.clientOrderId}: you get the order if it stands, or it is placed once.`,
           1,
+          err,
         );
       throw err;
     }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { BallastError, ErrorCode } from '@ballast/errors';
+import { ApiError } from '../src/api-error.ts';
 import { installErrorHandling } from '../src/error-handling.ts';
 
 describe('gateway error answers', () => {
@@ -22,6 +23,9 @@ describe('gateway error answers', () => {
     });
     app.get('/unknown', async () => {
       throw new BallastError(ErrorCode.OutcomeUnknown, 'oms: sent, and no answer came back');
+    });
+    app.get('/route-unknown', async () => {
+      throw new ApiError(503, -1007, 'Send status unknown.', 1, new Error('oms: sent, and no answer came back'));
     });
     app.get('/bug', async () => {
       throw new TypeError('x is undefined');
@@ -60,6 +64,14 @@ describe('gateway error answers', () => {
     });
     assert.equal(warnings.length, 1);
     assert.deepEqual(errors, []);
+  });
+
+  it('logs a 503 a route answered itself (its -1007 for an order) with the failure behind it, as the other 503s', async () => {
+    const r = await app.inject({ method: 'GET', url: '/route-unknown' });
+    assert.equal(r.statusCode, 503);
+    assert.deepEqual(r.json(), { code: -1007, msg: 'Send status unknown.' });
+    assert.equal(warnings.length, 1);
+    assert.match(String((warnings[0]?.obj['err'] as Error).message), /no answer came back/);
   });
 
   it('answers an unexpected failure 500 and logs every one at error', async () => {
