@@ -90,3 +90,5 @@ export function isBallastError(e: unknown): e is BallastError {
 export function isRetryable(e: unknown): boolean {
   return isBallastError(e) && e.retryable;
 }
+
+export { neverConnected } from './never-connected.ts';

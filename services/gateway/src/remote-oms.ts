@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { BallastError, ErrorCode } from '@ballast/errors';
+import { BallastError, ErrorCode, neverConnected } from '@ballast/errors';
 import {
   decodeCancelResult,
   decodePlaceResult,
@@ -132,16 +132,6 @@ const decodedOrUnknown = <R>(decode: (j: unknown) => R, answer: unknown): R => {
     throw outcomeUnknown(new Error(`oms: undecodable result: ${(err as Error).message}`));
   }
 };
-
-/** Error codes of a request that never got a connection, so was never sent (undici, Node). */
-const NOT_CONNECTED = new Set([
-  'ECONNREFUSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-]);
 
 /** Creates the client. */
 export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
@@ -300,7 +290,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
             });
           } catch (err) {
             // No connection was made: nothing was sent.
-            if (NOT_CONNECTED.has((err as { code?: string }).code ?? '')) maybeDone = false;
+            if (neverConnected(err)) maybeDone = false;
             throw unavailable(`oms ${r.id}: ${(err as Error).message}`, err);
           }
           let text: string;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { ErrorCode } from '@ballast/errors';
@@ -140,6 +140,25 @@ describe('remote oms batches', () => {
     }
   });
 
+  /** An HTTP server on 127.0.0.1 answering with `handler`, closed after the test; its URL. */
+  const listen = async (handler: RequestListener): Promise<{ url: string }> => {
+    const server = createServer(handler);
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  };
+  /** An oms stand-in that calls `onBatch`, then sends headers and part of a body and drops the connection. */
+  const cutting = (onBatch: () => void): Promise<{ url: string }> =>
+    listen((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        onBatch();
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+        res.write('{"results":[{"ok":true,');
+        setImmediate(() => res.socket?.destroy());
+      });
+    });
+
   /**
    * An oms stand-in that records each batch's size (and its items: cancels or orders) and holds
    * its answer until `release` (or, after `answerAll`, answers at once); with `failing`, the
@@ -161,7 +180,7 @@ describe('remote oms batches', () => {
     const items: unknown[] = [];
     let held: (() => void)[] = [];
     let atOnce = false;
-    const server = createServer((req, res) => {
+    const { url } = await listen((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -184,15 +203,13 @@ describe('remote oms batches', () => {
         else held.push(answer);
       });
     });
-    servers.push(server);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const release = (): void => {
       const now = held;
       held = [];
       for (const h of now) h();
     };
     return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      url,
       sizes,
       items,
       release,
@@ -418,7 +435,7 @@ describe('remote oms batches', () => {
     const closed = async (): Promise<{ url: string }> => {
       const s = createServer();
       await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-      const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+      const url = `http://127.0.0.1:${(s.address() as AddressInfo).port}`; // closed below: refuses
       await new Promise((r) => s.close(r));
       return { url };
     };
@@ -436,23 +453,8 @@ describe('remote oms batches', () => {
   });
 
   it('counts an answer cut off after its headers as maybe carried out: a place is retried on the other replica, a cancel is not; both end OUTCOME_UNKNOWN', async () => {
-    const cutters = [];
     let batches = 0;
-    for (let i = 0; i < 2; i++) {
-      const cutting = createServer((req, res) => {
-        req.resume();
-        req.on('end', () => {
-          batches++;
-          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
-          res.write('{"results":[{"ok":true,');
-          setImmediate(() => res.socket?.destroy());
-        });
-      });
-      servers.push(cutting);
-      await new Promise<void>((r) => cutting.listen(0, '127.0.0.1', r));
-      cutters.push({ url: `http://127.0.0.1:${(cutting.address() as AddressInfo).port}` });
-    }
-    const { remote, stop } = await remoteOn(cutters);
+    const { remote, stop } = await remoteOn([await cutting(() => batches++), await cutting(() => batches++)]);
     try {
       await assert.rejects(within(remote.cancel(CANCEL), 5000, 'the cancel'), outcomeUnknown);
       assert.equal(batches, 1, 'the cancel was sent once');
@@ -518,18 +520,8 @@ describe('remote oms batches', () => {
 
   it('answers an item OUTCOME_UNKNOWN when an earlier attempt may have carried it out, even if the replica that answered says it did not', async () => {
     const hits: string[] = [];
-    const cutting = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        hits.push('cut');
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
-        res.write('{"results":[');
-        setImmediate(() => res.socket?.destroy());
-      });
-    });
-    servers.push(cutting);
-    await new Promise<void>((r) => cutting.listen(0, '127.0.0.1', r));
-    const refusing = createServer((req, res) => {
+    const cut = await cutting(() => hits.push('cut'));
+    const refusing = await listen((req, res) => {
       req.resume();
       req.on('end', () => {
         hits.push('refused');
@@ -538,10 +530,7 @@ describe('remote oms batches', () => {
         res.end(JSON.stringify({ results: [{ ok: false, error }] }));
       });
     });
-    servers.push(refusing);
-    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
-    const url = (s: Server): string => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-    const { remote, stop } = await remoteOn([{ url: url(cutting) }, { url: url(refusing) }]);
+    const { remote, stop } = await remoteOn([cut, refusing]);
     try {
       // Which replica a call tries first is random: each case is checked as it comes, until the
       // cut-off-first case has come (all 40 missing it has probability about 2^-40).
@@ -567,7 +556,7 @@ describe('remote oms batches', () => {
     // Which replica a call tries first is random: the case where A is tried first is checked once it comes.
     for (let round = 0; round < 40; round++) {
       let aBatches = 0;
-      const a = createServer((req, res) => {
+      const a = await listen((req, res) => {
         const chunks: Buffer[] = [];
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
@@ -580,10 +569,8 @@ describe('remote oms batches', () => {
           res.end(JSON.stringify({ results: cancels.map(() => ({ ok: true, result: NO_SUCH_ORDER })) }));
         });
       });
-      servers.push(a);
-      await new Promise<void>((r) => a.listen(0, '127.0.0.1', r));
       const b = await startHeldOms();
-      const { remote, stop } = await remoteOn([{ url: `http://127.0.0.1:${(a.address() as AddressInfo).port}` }, b], {
+      const { remote, stop } = await remoteOn([a, b], {
         batchesInFlightPerReplica: 1,
       });
       try {

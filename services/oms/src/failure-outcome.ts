@@ -3,12 +3,10 @@
  *
  * @module
  */
-import { ErrorCode, isBallastError } from '@ballast/errors';
+import { ErrorCode, isBallastError, neverConnected } from '@ballast/errors';
 
 /** Refusals before any work, and conflicts whose work was rolled back. */
 const NOT_DONE = new Set<string>([ErrorCode.Unavailable, ErrorCode.Cancelled, ErrorCode.StateConflict]);
-/** A store that was never reached: connection refused, no route, unknown host. */
-const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
 /**
  * Whether an error from the oms's `place` or `cancel` leaves open that the order was written or
@@ -22,12 +20,9 @@ const NEVER_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'E
  */
 export function mayHaveTakenEffect(err: unknown): boolean {
   if (isBallastError(err)) return !NOT_DONE.has(err.code);
-  // Every address of a host refused (Node's AggregateError of the attempts).
-  if (err instanceof AggregateError && err.errors.length > 0)
-    return !err.errors.every((e) => NEVER_CONNECTED.has(String((e as { code?: unknown } | null)?.code)));
+  if (neverConnected(err)) return false;
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string') {
-    if (NEVER_CONNECTED.has(code)) return false;
     // A SQLSTATE: an error the database answered. 57P03: it cannot take connections now.
     if (/^[0-9A-Z]{5}$/.test(code) && !code.startsWith('E'))
       return code !== '57P03' && (code.startsWith('08') || code.startsWith('57P'));
