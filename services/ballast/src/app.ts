@@ -18,7 +18,7 @@ import { buildAdmin, buildGateway, createOrderResults, createRemoteOms, installG
 import { createLedger } from '@ballast/ledger';
 import { createMarketData, createSqlMarketDataSnapshots } from '@ballast/marketdata';
 import { createMatching } from '@ballast/matching';
-import { createOms, mayHaveTakenEffect, registerOmsRoutes } from '@ballast/oms';
+import { createOms, mayHaveTakenEffect, registerOmsRoutes, type EntryOptions } from '@ballast/oms';
 import { listInstances, registerInstance } from '@ballast/state';
 import { hostname } from 'node:os';
 import {
@@ -283,15 +283,20 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
   // connection, for an order) aborted; the breaker does not count the caller's abort.
   // The deadline (answered at once, not when the call settles) can pass while the request is
   // being written or is out to an oms: it may still be carried out, so it answers OUTCOME_UNKNOWN
-  // (-1007, "execution status unknown"), not a retryable "unavailable". A request still queued
-  // then is dropped (the signal), so that answer is at worst too cautious.
+  // (-1007, "execution status unknown"), not a retryable "unavailable". A request not dispatched
+  // by then (queued for a batch slot or a lane, or waiting for discovery) is dropped at the
+  // deadline's abort, before any await can send it: nothing was done, so that one answers a
+  // retryable UNAVAILABLE (-1090).
   const classified =
-    <A, R>(f: (a: A, options: { signal?: AbortSignal }) => Promise<R>) =>
-    (a: A, options: { signal?: AbortSignal } = {}): Promise<R> =>
-      entry
+    <A, R>(f: (a: A, options: EntryOptions) => Promise<R>) =>
+    (a: A, options: { signal?: AbortSignal } = {}): Promise<R> => {
+      let dispatched = false;
+      let callSignal: AbortSignal | undefined;
+      const onDispatched = (): void => void (dispatched = true);
+      return entry
         .execute(
           (ctx) =>
-            f(a, { signal: ctx.signal }).catch((err: unknown) => {
+            f(a, { signal: (callSignal = ctx.signal), onDispatched }).catch((err: unknown) => {
               // The caller gave up before it was sent: its own reason, not a store failure.
               if (options.signal?.aborted === true && err === options.signal.reason) throw err;
               // The oms in this process lost a store's answer while its write or append was out
@@ -307,12 +312,22 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
           options.signal !== undefined ? { signal: options.signal } : undefined,
         )
         .catch((err: unknown) => {
-          if (isBallastError(err) && err.code === ErrorCode.ResTimeout)
+          if (isBallastError(err) && err.code === ErrorCode.ResTimeout) {
+            // The deadline's abort ran with it, in the same turn: a request not dispatched by now
+            // never will be.
+            if (!dispatched && (callSignal === undefined || callSignal.aborted))
+              throw new BallastError(
+                ErrorCode.Unavailable,
+                `order entry: not sent within ${ENTRY_DEADLINE_MS} ms (nothing was done)`,
+                { retryable: true, cause: err },
+              );
             throw new BallastError(ErrorCode.OutcomeUnknown, `order entry: no answer within ${ENTRY_DEADLINE_MS} ms`, {
               cause: err,
             });
+          }
           throw err;
         });
+    };
   const guardedOms = { place: classified(local.place), cancel: classified(local.cancel) };
   const { app, hub } = buildGateway({
     db,

@@ -142,6 +142,62 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
     );
   });
 
+  it('answers -1090 (nothing done) for an order still waiting for an oms slot at the deadline, and never places it; only the orders sent to the frozen oms replicas are -1007', async () => {
+    const { key } = await fundedAccount(cl, { USDT: '100000' });
+    const order = { symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.01' };
+    const omsReplicas = (await cl.status()).replicas.filter((x) => x.role === 'oms');
+    for (const o of omsReplicas) process.kill(o.pid!, 'SIGSTOP');
+    // Each gateway keeps one batch of orders out per oms replica: orders arriving one at a time
+    // take the free slots (at most 2 gateways × 2 replicas), and the rest wait for a slot that
+    // frees only when a frozen replica answers.
+    const ids = Array.from({ length: 8 }, (_, i) => `wait-${i}`);
+    let answers: { status: number; body: any }[];
+    try {
+      const sent: Promise<{ status: number; body: any }>[] = [];
+      for (const id of ids) {
+        sent.push(
+          call(cl.httpUrl, 'POST', '/api/v3/order', {
+            key,
+            params: { ...order, price: '10002', newOrderRespType: 'ACK', newClientOrderId: id },
+          }),
+        );
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      answers = await Promise.all(sent);
+    } finally {
+      for (const o of omsReplicas) process.kill(o.pid!, 'SIGCONT');
+    }
+    const codes = answers.map((a) => a.body.code as number);
+    assert.ok(
+      answers.every((a) => a.status === 503 && (a.body.code === -1007 || a.body.code === -1090)),
+      JSON.stringify(answers.map((a) => a.body)),
+    );
+    const notSent = ids.filter((_, i) => codes[i] === -1090);
+    const unknown = ids.filter((_, i) => codes[i] === -1007);
+    assert.ok(notSent.length >= 4, `at most 4 could be sent: ${codes.join(',')}`);
+    assert.ok(unknown.length >= 1, `the first was sent: ${codes.join(',')}`);
+    // Each order whose outcome was unknown, sent again with its id: it stands once.
+    for (const id of unknown)
+      await waitUntil(
+        async () => {
+          const r = await call(cl.httpUrl, 'POST', '/api/v3/order', {
+            key,
+            params: { ...order, price: '10002', newOrderRespType: 'ACK', newClientOrderId: id },
+          });
+          return r.status === 200 ? r : undefined;
+        },
+        20_000,
+        `${id} sent again`,
+      );
+    const placed = new Set((await allOrders(cl, key)).map((o) => o.clientOrderId));
+    assert.deepEqual(
+      notSent.filter((id) => placed.has(id)),
+      [],
+      'an order answered -1090 was placed',
+    );
+    assert.deepEqual([...placed].sort(), [...unknown].sort());
+  });
+
   it('scales a role live with `ballast cluster scale` and keeps serving', async () => {
     const r = await runBallast(['cluster', 'scale', 'gateway', '3', '--state-dir', cl.stateDir]);
     assert.equal(r.code, 0, r.output);

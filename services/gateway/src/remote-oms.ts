@@ -21,6 +21,7 @@ import {
   encodeCancelRequest,
   encodePlaceInput,
   type CancelResult,
+  type EntryOptions,
   type Oms,
   type PlaceResult,
 } from '@ballast/oms';
@@ -352,6 +353,8 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       body: unknown;
       queuedMs: number;
       signal: AbortSignal | undefined;
+      /** The caller's, called when the request is first sent (see `EntryOptions` of @ballast/oms). */
+      onDispatched: (() => void) | undefined;
       /** Answers the caller at once when its signal aborts while the request waits for a slot. */
       onAbort: (() => void) | undefined;
       resolve: (r: R) => void;
@@ -411,7 +414,13 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
             return false;
           });
         }
-        return batch.length > 0 ? { [field]: batch.map((q) => q.body) } : undefined;
+        if (batch.length === 0) return undefined;
+        // From here each may reach an oms (a retry's callers were told at the first attempt).
+        for (const q of batch) {
+          q.onDispatched?.();
+          q.onDispatched = undefined;
+        }
+        return { [field]: batch.map((q) => q.body) };
       };
       try {
         out = (await attempt(path, bodyOf, undefined, retryIfUnknown, {
@@ -510,10 +519,11 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       scheduled = true;
       setImmediate(flush);
     };
-    const send = (body: unknown, signal: AbortSignal | undefined): Promise<R> =>
+    const send = (body: unknown, { signal, onDispatched }: EntryOptions): Promise<R> =>
       new Promise<R>((resolve, reject) => {
         signal?.throwIfAborted();
-        const q: Queued = { body, queuedMs: performance.now(), signal, onAbort: undefined, resolve, reject };
+        const queuedMs = performance.now();
+        const q: Queued = { body, queuedMs, signal, onDispatched, onAbort: undefined, resolve, reject };
         if (signal !== undefined) {
           q.onAbort = () => {
             const at = queue.indexOf(q);
@@ -540,22 +550,28 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   const cancels = batcher('/internal/v1/cancels/batch', 'cancels', decodeCancelResult, false);
 
   return {
-    // `signal`: a request still waiting for a slot when it aborts is not sent (see the batcher).
+    // `signal`: a request still waiting for a slot (or for discovery) when it aborts is not sent,
+    // and `onDispatched` is called when it is (see the batcher). With tracing on, a request is
+    // sent at once.
     async place(input, options = {}): Promise<PlaceResult> {
-      if (tracingEnabled())
+      if (tracingEnabled()) {
+        options.onDispatched?.();
         return decodedOrUnknown(
           decodePlaceResult,
           await call('/internal/v1/orders', encodePlaceInput(input), input.symbol, true),
         );
-      return places.send(encodePlaceInput(input), options.signal);
+      }
+      return places.send(encodePlaceInput(input), options);
     },
     async cancel(req, options = {}): Promise<CancelResult> {
-      if (tracingEnabled())
+      if (tracingEnabled()) {
+        options.onDispatched?.();
         return decodedOrUnknown(
           decodeCancelResult,
           await call('/internal/v1/cancels', encodeCancelRequest(req), req.symbol, false),
         );
-      return cancels.send(encodeCancelRequest(req), options.signal);
+      }
+      return cancels.send(encodeCancelRequest(req), options);
     },
     waiting() {
       const p = places.waiting();

@@ -338,6 +338,47 @@ describe('remote oms batches', () => {
     }
   });
 
+  it('calls onDispatched when a request is sent, once even when retried, and never for one withdrawn while it waited for a slot', async () => {
+    const oms = await startHeldOms();
+    const { remote, stop } = await remoteOn([oms], { batchesInFlightPerReplica: 1 });
+    try {
+      const sent: string[] = [];
+      const mark = (name: string) => () => void sent.push(name);
+      const first = remote.cancel(CANCEL, { onDispatched: mark('first') });
+      await until(() => oms.sizes.length === 1, 'the first batch');
+      assert.deepEqual(sent, ['first'], 'told when its batch left');
+      const caller = new AbortController();
+      const givenUp = remote.cancel(CANCEL, { signal: caller.signal, onDispatched: mark('givenUp') });
+      const kept = remote.cancel(CANCEL, { onDispatched: mark('kept') });
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(sent, ['first'], 'not while they wait for the slot');
+      caller.abort(new Error('the caller timed out'));
+      await assert.rejects(givenUp, /the caller timed out/);
+      oms.release();
+      await first;
+      await until(() => oms.sizes.length === 2, 'the kept request');
+      oms.release();
+      await kept;
+      assert.deepEqual(sent, ['first', 'kept'], 'the withdrawn request was never dispatched');
+    } finally {
+      oms.answerAll();
+      await stop();
+    }
+    // A place retried on a second replica after the first lost it: told once.
+    let reached = 0;
+    const a = await cutting(() => reached++);
+    const b = await cutting(() => reached++);
+    const two = await remoteOn([a, b]);
+    try {
+      let told = 0;
+      await assert.rejects(two.remote.place(ORDER, { onDispatched: () => void told++ }), outcomeUnknown);
+      assert.equal(reached, 2, 'sent to both replicas');
+      assert.equal(told, 1);
+    } finally {
+      await two.stop();
+    }
+  });
+
   it('answers a request unavailable once it has waited timeoutMs for a slot, even while the batches ahead are still being retried, and never sends it', async () => {
     const a = await startHeldOms();
     const b = await startHeldOms();

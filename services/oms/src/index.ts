@@ -3,7 +3,15 @@
  *
  * @module
  */
-export { checkFilters, commandLog, createOms, type CancelRequest, type Oms, type OmsConfig } from './oms.ts';
+export {
+  checkFilters,
+  commandLog,
+  createOms,
+  type CancelRequest,
+  type EntryOptions,
+  type Oms,
+  type OmsConfig,
+} from './oms.ts';
 export { findOrder, toOrderRecord } from './order-record.ts';
 export type {
   CancelResult,

@@ -145,6 +145,23 @@ export interface CancelRequest {
   readonly clientOrderId?: string;
 }
 
+/** Options of {@link Oms.place} and {@link Oms.cancel}. */
+export interface EntryOptions {
+  /**
+   * The caller's: aborting it before the request is dispatched (see `onDispatched`) withdraws
+   * the request (nothing is done; the call rejects with the abort's reason). After, it changes
+   * nothing: the request is carried out and answered as usual.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Called once, when the request can no longer be withdrawn: a new order's batch starts to be
+   * written; a cancel at once (its look-up and append do not stop for the signal). Through a
+   * remote oms (`@ballast/gateway`), when the request is sent to a replica. A caller whose `signal`
+   * aborted before this was called knows that nothing was done.
+   */
+  readonly onDispatched?: () => void;
+}
+
 /** The order management service. */
 export interface Oms {
   /**
@@ -155,9 +172,9 @@ export interface Oms {
    *
    * @throws BallastError when the database fails (nothing was acknowledged).
    */
-  place(input: PlaceOrderInput, options?: { signal?: AbortSignal }): Promise<PlaceResult>;
+  place(input: PlaceOrderInput, options?: EntryOptions): Promise<PlaceResult>;
   /** Sends a cancel for a live order; matching applies it in log order. */
-  cancel(req: CancelRequest, options?: { signal?: AbortSignal }): Promise<CancelResult>;
+  cancel(req: CancelRequest, options?: EntryOptions): Promise<CancelResult>;
   /** Republishes committed commands older than `minAgeMs` still in the outbox; returns how many. */
   sweepOutbox(minAgeMs?: number): Promise<number>;
   /**
@@ -175,6 +192,8 @@ interface Pending {
   readonly ctx: TraceContext | undefined;
   /** The caller's: an order whose caller gave up before its batch is written is not written. */
   readonly signal: AbortSignal | undefined;
+  /** Called when its batch starts to be written (see {@link EntryOptions}). */
+  readonly onDispatched: (() => void) | undefined;
   readonly resolve: (r: PlaceResult) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -1093,6 +1112,7 @@ export function createOms(config: OmsConfig): Oms {
         })
       : batch;
     if (live.length === 0) return Promise.resolve();
+    for (const p of live) p.onDispatched?.();
     return config.logInTransaction !== undefined
       ? writeBatchInLog(live, config.logInTransaction)
       : writeBatchViaOutbox(live);
@@ -1188,13 +1208,16 @@ export function createOms(config: OmsConfig): Oms {
       if (rejection !== null) return Promise.resolve({ ok: false, reason: rejection });
       const ctx = tracingEnabled() ? sampledContext() : undefined;
       const lane = lanes[Number(input.accountId % BigInt(lanes.length))] as (typeof lanes)[number];
-      const signal = options.signal;
-      return new Promise<PlaceResult>((resolve, reject) => lane.push({ input, market, ctx, signal, resolve, reject }));
+      const { signal, onDispatched } = options;
+      return new Promise<PlaceResult>((resolve, reject) =>
+        lane.push({ input, market, ctx, signal, onDispatched, resolve, reject }),
+      );
     },
 
     async cancel(req, options = {}) {
       options.signal?.throwIfAborted();
       if (config.isLogAvailable?.() === false) throw logDown();
+      options.onDispatched?.();
       let order: OrderRecord | undefined;
       if (lookupById !== undefined && req.orderId !== undefined && req.clientOrderId === undefined) {
         order = await lookupById(req.accountId, req.orderId);

@@ -62,16 +62,22 @@ describe('oms with the command log in its transaction (embedded)', () => {
     await db.destroy();
   });
 
-  it("does not write an order whose caller gave up while it waited for its lane: it is answered with the abort's reason, the others of its batch are written", async () => {
+  it("does not write an order whose caller gave up while it waited for its lane: it is answered with the abort's reason, never dispatched; the others of its batch are dispatched and written", async () => {
     const { db, log, oms, count } = await open();
     const caller = new AbortController();
+    const dispatched: string[] = [];
     // Queued in this turn; the lane writes its batch on a later one, after the caller gave up.
-    const given = oms.place(buy('gone'), { signal: caller.signal });
-    const kept = oms.place(buy('kept'), { signal: new AbortController().signal });
+    const given = oms.place(buy('gone'), { signal: caller.signal, onDispatched: () => void dispatched.push('gone') });
+    const kept = oms.place(buy('kept'), {
+      signal: new AbortController().signal,
+      onDispatched: () => void dispatched.push('kept'),
+    });
+    assert.deepEqual(dispatched, [], 'not before its batch starts');
     caller.abort(new Error('the caller left'));
     await assert.rejects(given, /the caller left/);
     const r = await kept;
     assert.ok(r.ok && r.order.clientOrderId === 'kept');
+    assert.deepEqual(dispatched, ['kept']);
     assert.equal(await count('orders'), 1);
     assert.equal(await log.lastSeq('cmd.BTCUSDT'), 1);
     await db.destroy();
