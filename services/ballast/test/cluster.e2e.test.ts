@@ -12,6 +12,7 @@ import {
   waitForCatchUp,
   waitUntil,
   type ClusterInstance,
+  type LoadAnswer,
 } from './harness.ts';
 
 const skip = (await skipUnlessService('postgres')) ?? (await skipUnlessService('nats'));
@@ -212,6 +213,57 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
     const bad = await runBallast(['cluster', 'scale', 'router', '2', '--state-dir', cl.stateDir]);
     assert.equal(bad.code, 1);
     assert.match(bad.output, /role must be one of/);
+  });
+
+  it('scales the oms down and up under orders and cancels without a failed answer: a draining oms finishes what it took, and gateways go to the others', async () => {
+    const { key } = await fundedAccount(cl, { USDT: '1000000', BTC: '100' });
+    const answers: LoadAnswer[] = [];
+    const load = startRetryingLoad(cl, key, { workers: 4, prefix: 'scale', onAnswer: (a) => answers.push(a) });
+    // Cancels of placed orders meanwhile: unlike a new order, a cancel cut off mid-way is not
+    // retried (-1007), so only a drain that finishes its requests keeps these whole.
+    const cancels: { status: number; code?: number }[] = [];
+    let cancelling = true;
+    const canceller = (async () => {
+      const done = new Set<number>();
+      while (cancelling) {
+        const id = [...load.acked.values()].find((x) => !done.has(x));
+        if (id === undefined) {
+          await new Promise((r) => setTimeout(r, 10));
+          continue;
+        }
+        done.add(id);
+        const r = await call(cl.httpUrl, 'DELETE', '/api/v3/order', {
+          key,
+          params: { symbol: 'BTCUSDT', orderId: id },
+        });
+        cancels.push({ status: r.status, code: r.body?.code });
+      }
+    })();
+    try {
+      await waitUntil(async () => load.acked.size >= 20, 10_000, 'orders flowing');
+      for (const n of ['1', '2', '1', '2']) {
+        const r = await runBallast(['cluster', 'scale', 'oms', n, '--state-dir', cl.stateDir]);
+        assert.equal(r.code, 0, r.output);
+        const before = load.acked.size;
+        await waitUntil(async () => load.acked.size >= before + 20, 10_000, `orders flowing with ${n} oms`);
+      }
+    } finally {
+      cancelling = false;
+      await canceller;
+      await load.stop();
+    }
+    const failed = answers.filter((a) => a.status !== 200);
+    assert.deepEqual(failed, [], 'every order answered 200 at its first attempt');
+    // Cancelled, or already filled (-2011, a 400): never a 5xx.
+    assert.ok(cancels.length >= 20, `${cancels.length} cancels`);
+    assert.deepEqual(
+      cancels.filter((c) => c.status >= 500),
+      [],
+      'no cancel failed',
+    );
+    await waitForCatchUp(cl, 30_000);
+    const all = await allOrders(cl, key);
+    assert.equal(all.length, load.acked.size, 'each acknowledged order once');
   });
 
   it('drains on SIGINT: every replica exits and the supervisor exits 0', async () => {
