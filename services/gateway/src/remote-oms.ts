@@ -45,7 +45,10 @@ interface Replica {
   readonly url: string;
   readonly pool: Pool;
   readonly breaker: CircuitBreaker;
+  /** Calls that are not retried once they may have been carried out (cancels): `timeoutMs`. */
   readonly pipeline: Pipeline;
+  /** New orders' attempts: `placeAttemptTimeoutMs`, the same breaker. */
+  readonly placePipeline: Pipeline;
   inFlight: number;
 }
 
@@ -56,6 +59,15 @@ export interface RemoteOmsOptions {
   readonly token: string;
   /** Per-call timeout. @default 3000 */
   readonly timeoutMs?: number;
+  /**
+   * A new order's attempt on one replica: after this long without an answer it is aborted and
+   * retried on another replica (placement is idempotent by client order id: the retry is answered
+   * with the order if the first replica wrote it). Below the gateway's 2 s order-entry deadline,
+   * so the orders sent to a replica that hangs can still be placed elsewhere in time; well above
+   * a batch's usual time. Retries draw from the shared budget (20% of calls), so a slow tier is not
+   * sent every order twice. At most `timeoutMs`. @default 900
+   */
+  readonly placeAttemptTimeoutMs?: number;
   /** Replicas tried per call at most. @default 3 */
   readonly maxAttempts?: number;
   /** How often the replica list is refreshed. @default 1000 */
@@ -138,6 +150,7 @@ const decodedOrUnknown = <R>(decode: (j: unknown) => R, answer: unknown): R => {
 export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   const replicas = new Map<string, Replica>();
   const timeoutMs = o.timeoutMs ?? 3000;
+  const placeAttemptTimeoutMs = Math.min(timeoutMs, o.placeAttemptTimeoutMs ?? 900);
   const perReplica = o.batchesInFlightPerReplica ?? 1;
   if (!(perReplica === Infinity || (Number.isInteger(perReplica) && perReplica >= 1)))
     throw new RangeError(`batchesInFlightPerReplica must be an integer ≥ 1 or Infinity, got ${perReplica}`);
@@ -173,6 +186,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         pool: new Pool(inst.url, { connections: 256, keepAliveTimeout: 30_000 }),
         breaker,
         pipeline: createPipeline({}, breaker, timeout(timeoutMs)),
+        placePipeline: createPipeline({}, breaker, timeout(placeAttemptTimeoutMs)),
         inFlight: 0,
       });
     }
@@ -277,7 +291,7 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       /** This attempt's request may have reached the oms and its outcome is not known. */
       let maybeDone = false;
       try {
-        return await r.pipeline.execute(async (ctx) => {
+        return await (retryIfUnknown ? r.placePipeline : r.pipeline).execute(async (ctx) => {
           // From here the request may reach the oms (a breaker that refused it never gets here).
           maybeDone = true;
           let res;

@@ -3,7 +3,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { ErrorCode } from '@ballast/errors';
-import type { PlaceOrderInput } from '@ballast/oms';
+import { encodePlaceResult, type PlaceOrderInput } from '@ballast/oms';
 import { within, type Instance } from '@ballast/state';
 import { createRemoteOms } from '../src/remote-oms.ts';
 
@@ -234,7 +234,7 @@ describe('remote oms batches', () => {
    */
   const remoteOn = async (
     replicas: readonly { url: string }[],
-    options: { batchesInFlightPerReplica?: number; timeoutMs?: number } = {},
+    options: { batchesInFlightPerReplica?: number; timeoutMs?: number; placeAttemptTimeoutMs?: number } = {},
   ) => {
     const ac = new AbortController();
     const remote = createRemoteOms({
@@ -304,6 +304,65 @@ describe('remote oms batches', () => {
       assert.deepEqual(hung.sizes, [1], 'the hung replica was sent one batch, and nothing after it');
       hung.release();
       assert.deepEqual(await within(held[0] as Promise<unknown>, 5000, 'the held request'), NO_SUCH_ORDER);
+    } finally {
+      hung.answerAll();
+      await stop();
+    }
+  });
+
+  it('retries a new order a replica has not answered within placeAttemptTimeoutMs on another replica, which places it before the order-entry deadline; a cancel is not cut short', async () => {
+    const hung = await startHeldOms();
+    // Answers each order with a valid place result (a rejection will do) at once.
+    const placed: string[] = [];
+    const rejected = encodePlaceResult({ ok: false, reason: { _tag: 'UnknownSymbol', message: 'Invalid symbol.' } });
+    const healthy = await listen((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString()) as {
+          orders?: { clientOrderId: string }[];
+          cancels?: unknown[];
+        };
+        res.setHeader('content-type', 'application/json');
+        if (body.cancels !== undefined) {
+          res.end(JSON.stringify({ results: body.cancels.map(() => ({ ok: true, result: NO_SUCH_ORDER })) }));
+          return;
+        }
+        const orders = body.orders ?? [];
+        placed.push(...orders.map((x) => x.clientOrderId));
+        res.end(JSON.stringify({ results: orders.map(() => ({ ok: true, result: rejected })) }));
+      });
+    });
+    const { remote, stop } = await remoteOn([hung, healthy], { timeoutMs: 60_000, placeAttemptTimeoutMs: 300 });
+    try {
+      // A pick lands on each replica at random: within 40 orders one goes to the hung replica
+      // first (all miss it with probability 0.5^40).
+      let i = 0;
+      while (hung.sizes.length === 0 && i < 40) {
+        const clientOrderId = `o-${i++}`;
+        const started = performance.now();
+        const r = await remote.place({ ...ORDER, clientOrderId });
+        assert.equal(r.ok, false, 'the healthy replica answered it');
+        assert.equal(placed.at(-1), clientOrderId);
+        if (hung.sizes.length > 0) {
+          const tookMs = performance.now() - started;
+          assert.ok(tookMs >= 290 && tookMs < 2000, `answered after the attempt's ${tookMs} ms, within the deadline`);
+        }
+      }
+      assert.equal(hung.sizes.length, 1, 'an order went to the hung replica');
+      // A cancel there waits for its answer up to timeoutMs: it is not retried once sent.
+      let answered = false;
+      const cancels: Promise<unknown>[] = [];
+      for (let j = 0; j < 40 && hung.sizes.length < 2; j++) {
+        const c = remote.cancel(CANCEL);
+        cancels.push(c.then(() => (answered = true)));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(hung.sizes.length, 2, 'a cancel went to the hung replica');
+      await new Promise((r) => setTimeout(r, 600));
+      hung.release();
+      await Promise.all(cancels);
+      assert.ok(answered);
     } finally {
       hung.answerAll();
       await stop();
