@@ -64,8 +64,9 @@ export interface RemoteOmsOptions {
    * retried on another replica (placement is idempotent by client order id: the retry is answered
    * with the order if the first replica wrote it). Below the gateway's 2 s order-entry deadline,
    * so the orders sent to a replica that hangs can still be placed elsewhere in time; well above
-   * a batch's usual time. Retries draw from the shared budget (20% of calls), so a slow tier is not
-   * sent every order twice. At most `timeoutMs`. @default 900
+   * a batch's usual time. Only when a retry could follow (another usable replica not tried yet,
+   * attempts and the shared retry budget left: 20% of calls, so a slow tier is not sent every
+   * order twice); otherwise the attempt has `timeoutMs`. At most `timeoutMs`. @default 900
    */
   readonly placeAttemptTimeoutMs?: number;
   /** Replicas tried per call at most. @default 3 */
@@ -291,7 +292,14 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       /** This attempt's request may have reached the oms and its outcome is not known. */
       let maybeDone = false;
       try {
-        return await (retryIfUnknown ? r.placePipeline : r.pipeline).execute(async (ctx) => {
+        // A new order's attempt is cut short only when another replica could take the retry
+        // (the attempt limit and the budget allowing): alone, it waits its whole time.
+        const retryable =
+          retryIfUnknown &&
+          attempt + 1 < maxAttempts &&
+          budget.balance >= 1 &&
+          usableReplicas().some((x) => !tried.has(x.id));
+        return await (retryable ? r.placePipeline : r.pipeline).execute(async (ctx) => {
           // From here the request may reach the oms (a breaker that refused it never gets here).
           maybeDone = true;
           let res;

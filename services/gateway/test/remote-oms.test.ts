@@ -369,6 +369,21 @@ describe('remote oms batches', () => {
     }
   });
 
+  it("does not cut a new order's attempt short when no other replica could take the retry: it waits the whole timeoutMs", async () => {
+    const alone = await startHeldOms();
+    const { remote, stop } = await remoteOn([alone], { timeoutMs: 600, placeAttemptTimeoutMs: 100 });
+    try {
+      const started = performance.now();
+      await assert.rejects(remote.place(ORDER), outcomeUnknown);
+      const tookMs = performance.now() - started;
+      assert.ok(tookMs >= 590, `gave up after ${tookMs} ms, not at the 100 ms attempt time`);
+      assert.deepEqual(alone.sizes, [1], 'sent once');
+    } finally {
+      alone.answerAll();
+      await stop();
+    }
+  });
+
   it('does not send a request whose caller gave up while it waited for a slot, and answers it with the abort reason at once', async () => {
     const oms = await startHeldOms();
     const { remote, stop } = await remoteOn([oms], { batchesInFlightPerReplica: 1 });
@@ -441,10 +456,11 @@ describe('remote oms batches', () => {
   it('answers a request unavailable once it has waited timeoutMs for a slot, even while the batches ahead are still being retried, and never sends it', async () => {
     const a = await startHeldOms();
     const b = await startHeldOms();
-    const { remote, stop } = await remoteOn([a, b], { timeoutMs: 150, batchesInFlightPerReplica: 1 });
+    const { remote, stop } = await remoteOn([a, b], { timeoutMs: 400, batchesInFlightPerReplica: 1 });
     try {
-      // Both replicas hang: each order batch times out after 150 ms and is retried on the other
-      // one (a place is idempotent), so no slot frees for about 300 ms.
+      // Both replicas hang: each order batch times out after 400 ms and is retried on the other
+      // one (a place is idempotent), so no slot frees for about 800 ms (a slot moved with a retry
+      // is not taken before a flush: the waiting request is queued well before the first move).
       let aheadSettled = false;
       const ahead: Promise<unknown>[] = [];
       for (let i = 1; i <= 2; i++) {
@@ -458,9 +474,9 @@ describe('remote oms batches', () => {
       await assert.rejects(
         within(waiting, 5000, 'the waiting request'),
         (err: { retryable?: boolean; message?: string }) =>
-          err.retryable === true && /within 150 ms/.test(err.message ?? ''),
+          err.retryable === true && /within 400 ms/.test(err.message ?? ''),
       );
-      assert.ok(performance.now() - started >= 140, 'it waited for its time');
+      assert.ok(performance.now() - started >= 390, 'it waited for its time');
       assert.equal(aheadSettled, false, 'answered at its own deadline, before a slot freed');
       // Sent twice and never answered: they may stand, and their callers are told so.
       for (const r of ahead) await assert.rejects(r, outcomeUnknown);
