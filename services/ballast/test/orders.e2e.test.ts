@@ -230,6 +230,38 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
     }
   });
 
+  it('cancels every open order of a symbol with DELETE /api/v3/openOrders and releases their reservations', async () => {
+    const buyer = await fundedAccount(inst, { USDT: '10000' });
+    const ids: number[] = [];
+    for (const price of ['1000', '1001', '1002']) {
+      const r = await order(buyer.key, { side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.1', price });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      ids.push(r.body.orderId as number);
+    }
+    assert.deepEqual((await balances(inst, buyer.key)).USDT, ['9699.70000000', '300.30000000']);
+    const r = await call(inst.httpUrl, 'DELETE', '/api/v3/openOrders', {
+      key: buyer.key,
+      params: { symbol: 'BTCUSDT' },
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(
+      r.body.map((o: any) => [o.orderId, o.status, o.origQty, o.executedQty]),
+      ids.map((id) => [id, 'CANCELED', '0.10000000', '0.00000000']),
+    );
+    const open = await call(inst.httpUrl, 'GET', '/api/v3/openOrders', {
+      key: buyer.key,
+      params: { symbol: 'BTCUSDT' },
+    });
+    assert.deepEqual(open.body, []);
+    assert.deepEqual((await balances(inst, buyer.key)).USDT, ['10000.00000000', '0.00000000']);
+    // Nothing left: an empty list.
+    const again = await call(inst.httpUrl, 'DELETE', '/api/v3/openOrders', {
+      key: buyer.key,
+      params: { symbol: 'BTCUSDT' },
+    });
+    assert.deepEqual([again.status, again.body], [200, []]);
+  });
+
   it('keeps the ledger balanced: every invariant holds', async () => {
     const v = await call(inst.adminUrl, 'GET', '/admin/ledger/verify', { token: inst.adminToken });
     assert.deepEqual(v.body, { ok: true, problems: [] });

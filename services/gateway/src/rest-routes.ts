@@ -31,6 +31,7 @@ import { ApiCode, ApiError, OUTCOME_UNKNOWN_MSG, badRequest, mandatory } from '.
 import { clientSignal } from './client-signal.ts';
 import { formatOf, orderView } from './format.ts';
 import type { OrderResults } from './order-results.ts';
+import { cancelAll } from './cancel-all.ts';
 import { createSettledReads } from './settled-reads.ts';
 import { ticker24View } from './ticker.ts';
 import { Params, marketOf, stepsParam } from './params.ts';
@@ -711,15 +712,10 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
       .where('status', 'in', OPEN)
       .orderBy('id')
       .execute();
-    const out = [];
-    for (const o of open) {
-      try {
-        out.push(await cancelOne(accountId, m, { orderId: o.id }));
-      } catch (err) {
-        if (!(err instanceof ApiError) || err.code !== ApiCode.CancelRejected) throw err;
-      }
-    }
-    return out;
+    return cancelAll(
+      open.map((o) => o.id),
+      (orderId) => cancelOne(accountId, m, { orderId }),
+    );
   });
 
   app.get('/api/v3/openOrders', async (req) => {
