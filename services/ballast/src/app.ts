@@ -19,7 +19,7 @@ import { createLedger } from '@ballast/ledger';
 import { createMarketData, createSqlMarketDataSnapshots } from '@ballast/marketdata';
 import { createMatching } from '@ballast/matching';
 import { createOms, mayHaveTakenEffect, registerOmsRoutes, type EntryOptions } from '@ballast/oms';
-import { listInstances, registerInstance } from '@ballast/state';
+import { listInstances, registerInstance, sleep } from '@ballast/state';
 import { hostname } from 'node:os';
 import {
   bindResilienceMetrics,
@@ -55,6 +55,8 @@ export interface RunningBallast {
 
 /** Longest an order entry call (place, cancel) may take before the client is answered. */
 const ENTRY_DEADLINE_MS = 2000;
+/** How long a draining oms waits after leaving the registry: a gateway looks every 1 s. */
+const OMS_LEAVE_WAIT_MS = 1200;
 
 const urlOf = (a: string | AddressInfo | null): string => {
   if (a === null || typeof a === 'string') return String(a);
@@ -234,6 +236,17 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     if (omsServesNetwork) installGracefulClose(health, { graceMs: 1500 });
     registerObservability(health, { lifecycle, metrics, checks: stores.checks });
     if (omsServesNetwork) registerOmsRoutes(health, oms, settings.internalToken, stores.classify);
+    // An oms leaves the registry first and waits for the gateways' next look (every second), so
+    // they stop sending to it before its server closes: no request of theirs meets a connection
+    // being closed (a cancel cut off that way is answered -1007).
+    const registration = new AbortController();
+    let registered: Promise<void> | undefined;
+    if (omsServesNetwork && registry !== undefined)
+      lifecycle.onDrain('leave the oms registry', async (signal) => {
+        registration.abort(new Error('draining'));
+        await registered;
+        await sleep(OMS_LEAVE_WAIT_MS, signal);
+      });
     lifecycle.onDrain('stop serving health', () => health.close());
     lifecycle.onDrain('stop consumers', async () => {
       roles.abort(new Error('draining'));
@@ -246,10 +259,10 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     if (omsServesNetwork && registry !== undefined) {
       const advertise = settings.advertiseUrl !== '' ? settings.advertiseUrl : urlOf(health.server.address());
       const id = `${hostname()}-${process.pid}`;
-      const registered = registerInstance(
+      registered = registerInstance(
         registry,
         { service: 'oms', id, url: advertise, onError: (err) => onError('oms registration failed', err) },
-        roles.signal,
+        AbortSignal.any([roles.signal, registration.signal]),
       );
       loops.push(registered);
     }

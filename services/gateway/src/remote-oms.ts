@@ -45,10 +45,7 @@ interface Replica {
   readonly url: string;
   readonly pool: Pool;
   readonly breaker: CircuitBreaker;
-  /** Calls that are not retried once they may have been carried out (cancels): `timeoutMs`. */
   readonly pipeline: Pipeline;
-  /** New orders' attempts: `placeAttemptTimeoutMs`, the same breaker. */
-  readonly placePipeline: Pipeline;
   inFlight: number;
 }
 
@@ -64,9 +61,10 @@ export interface RemoteOmsOptions {
    * retried on another replica (placement is idempotent by client order id: the retry is answered
    * with the order if the first replica wrote it). Below the gateway's 2 s order-entry deadline,
    * so the orders sent to a replica that hangs can still be placed elsewhere in time; well above
-   * a batch's usual time. Only when a retry could follow (another usable replica not tried yet,
-   * attempts and the shared retry budget left: 20% of calls, so a slow tier is not sent every
-   * order twice); otherwise the attempt has `timeoutMs`. At most `timeoutMs`. @default 900
+   * a batch's usual time. Only when, at that moment, a retry can follow: a replica not tried yet
+   * whose breaker is closed, an attempt left, and a retry in the shared budget (20% of calls, so a
+   * slow tier is not sent every order twice), taken then; otherwise the attempt has `timeoutMs`.
+   * At most `timeoutMs`. @default 900
    */
   readonly placeAttemptTimeoutMs?: number;
   /** Replicas tried per call at most. @default 3 */
@@ -187,7 +185,6 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
         pool: new Pool(inst.url, { connections: 256, keepAliveTimeout: 30_000 }),
         breaker,
         pipeline: createPipeline({}, breaker, timeout(timeoutMs)),
-        placePipeline: createPipeline({}, breaker, timeout(placeAttemptTimeoutMs)),
         inFlight: 0,
       });
     }
@@ -217,6 +214,53 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
   const pick = (exclude: Set<string>, free?: (r: Replica) => boolean): Replica | undefined => {
     const candidates = usableReplicas().filter((r) => !exclude.has(r.id));
     return (free !== undefined ? choose(candidates.filter(free)) : undefined) ?? choose(candidates);
+  };
+
+  /**
+   * One HTTP exchange with replica `r`: the parsed 200 answer, or an error. `setMaybeDone` is
+   * told, on failure, whether the oms may have carried the request out (see `attempt`).
+   */
+  const exchange = async (
+    r: Replica,
+    path: string,
+    headers: Record<string, string>,
+    body: unknown,
+    signal: AbortSignal,
+    setMaybeDone: (maybeDone: boolean) => void,
+  ): Promise<unknown> => {
+    let res;
+    try {
+      res = await r.pool.request({ method: 'POST', path, headers, body: JSON.stringify(body), signal });
+    } catch (err) {
+      // No connection was made: nothing was sent.
+      if (neverConnected(err)) setMaybeDone(false);
+      throw unavailable(`oms ${r.id}: ${(err as Error).message}`, err);
+    }
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      throw unavailable(`oms ${r.id}: the answer was cut off: ${(err as Error).message}`, err);
+    }
+    // The oms answered the request as a whole with a failure: a refusal (4xx) did nothing; a 5xx
+    // did nothing only when the oms says so (`maybeDone: false`: a conflict, a refusal), not when
+    // it lost a store's answer while its write or append was out.
+    if (res.statusCode >= 500) {
+      const f = failureIn(text);
+      setMaybeDone(f.maybeDone);
+      // Surely not done and not passing (a bug, an unreadable request): not "retry".
+      if (!f.retryable) throw new BallastError(ErrorCode.Internal, `oms ${r.id}: HTTP ${res.statusCode} ${text}`);
+      throw unavailable(`oms ${r.id}: HTTP ${res.statusCode}`);
+    }
+    if (res.statusCode !== 200) {
+      setMaybeDone(false); // a refusal (4xx) did nothing
+      throw new BallastError(ErrorCode.Internal, `oms ${r.id}: HTTP ${res.statusCode} ${text}`);
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      throw new BallastError(ErrorCode.Internal, `oms ${r.id}: an answer that is not JSON`, { cause: err });
+    }
   };
 
   const call = async (path: string, body: unknown, symbol: string, retryIfUnknown: boolean): Promise<unknown> => {
@@ -277,8 +321,11 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
     /** Some attempt may have been carried out by the oms (see above). */
     let unknown = false;
     budget.recordRequest();
+    /** The next attempt's retry was taken from the budget when the last one was cut short. */
+    let reserved = false;
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      if (attempt > 0 && !budget.tryWithdraw()) break;
+      if (attempt > 0 && !reserved && !budget.tryWithdraw()) break;
+      reserved = false;
       const body = bodyOf();
       if (body === undefined) break;
       const first = batch?.first;
@@ -292,54 +339,34 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
       /** This attempt's request may have reached the oms and its outcome is not known. */
       let maybeDone = false;
       try {
-        // A new order's attempt is cut short only when another replica could take the retry
-        // (the attempt limit and the budget allowing): alone, it waits its whole time.
-        const retryable =
-          retryIfUnknown &&
-          attempt + 1 < maxAttempts &&
-          budget.balance >= 1 &&
-          usableReplicas().some((x) => !tried.has(x.id));
-        return await (retryable ? r.placePipeline : r.pipeline).execute(async (ctx) => {
+        return await r.pipeline.execute(async (ctx) => {
           // From here the request may reach the oms (a breaker that refused it never gets here).
           maybeDone = true;
-          let res;
-          try {
-            res = await r.pool.request({
-              method: 'POST',
-              path,
-              headers,
-              body: JSON.stringify(body),
-              signal: ctx.signal,
-            });
-          } catch (err) {
-            // No connection was made: nothing was sent.
-            if (neverConnected(err)) maybeDone = false;
-            throw unavailable(`oms ${r.id}: ${(err as Error).message}`, err);
-          }
-          let text: string;
-          try {
-            text = await res.body.text();
-          } catch (err) {
-            throw unavailable(`oms ${r.id}: the answer was cut off: ${(err as Error).message}`, err);
-          }
-          // The oms answered the request as a whole with a failure: a refusal (4xx) did nothing;
-          // a 5xx did nothing only when the oms says so (`maybeDone: false`: a conflict, a
-          // refusal), not when it lost a store's answer while its write or append was out.
-          if (res.statusCode >= 500) {
-            const f = failureIn(text);
-            maybeDone = f.maybeDone;
-            // Surely not done and not passing (a bug, an unreadable request): not "retry".
-            if (!f.retryable) throw new BallastError(ErrorCode.Internal, `oms ${r.id}: HTTP ${res.statusCode} ${text}`);
-            throw unavailable(`oms ${r.id}: HTTP ${res.statusCode}`);
-          }
-          if (res.statusCode !== 200) {
-            maybeDone = false; // a refusal (4xx) did nothing
-            throw new BallastError(ErrorCode.Internal, `oms ${r.id}: HTTP ${res.statusCode} ${text}`);
+          // A new order's attempt is cut short after placeAttemptTimeoutMs when, then, a retry can
+          // follow: a replica not tried yet whose breaker is closed, an attempt left, and a retry
+          // in the budget (taken now). Otherwise it waits its whole time.
+          let signal = ctx.signal;
+          let cutTimer: ReturnType<typeof setTimeout> | undefined;
+          if (retryIfUnknown && attempt + 1 < maxAttempts && placeAttemptTimeoutMs < timeoutMs) {
+            const cut = new AbortController();
+            signal = AbortSignal.any([ctx.signal, cut.signal]);
+            cutTimer = setTimeout(() => {
+              const other = [...replicas.values()].some((x) => !tried.has(x.id) && x.breaker.state === 'CLOSED');
+              if (!other || !budget.tryWithdraw()) return;
+              reserved = true;
+              cut.abort(
+                new BallastError(
+                  ErrorCode.ResTimeout,
+                  `oms ${r.id}: no answer within ${placeAttemptTimeoutMs} ms; trying another replica`,
+                  { retryable: true },
+                ),
+              );
+            }, placeAttemptTimeoutMs);
           }
           try {
-            return JSON.parse(text) as unknown;
-          } catch (err) {
-            throw new BallastError(ErrorCode.Internal, `oms ${r.id}: an answer that is not JSON`, { cause: err });
+            return await exchange(r, path, headers, body, signal, (done) => (maybeDone = done));
+          } finally {
+            clearTimeout(cutTimer);
           }
         });
       } catch (err) {

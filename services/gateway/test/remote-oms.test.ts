@@ -351,18 +351,20 @@ describe('remote oms batches', () => {
       }
       assert.equal(hung.sizes.length, 1, 'an order went to the hung replica');
       // A cancel there waits for its answer up to timeoutMs: it is not retried once sent.
-      let answered = false;
-      const cancels: Promise<unknown>[] = [];
-      for (let j = 0; j < 40 && hung.sizes.length < 2; j++) {
+      let held: Promise<unknown> | undefined;
+      for (let j = 0; j < 40 && held === undefined; j++) {
         const c = remote.cancel(CANCEL);
-        cancels.push(c.then(() => (answered = true)));
         await new Promise((r) => setTimeout(r, 20));
+        if ((hung.sizes.length as number) === 2) held = c;
+        else assert.deepEqual(await c, NO_SUCH_ORDER);
       }
-      assert.equal(hung.sizes.length, 2, 'a cancel went to the hung replica');
+      assert.ok(held !== undefined, 'a cancel went to the hung replica');
+      let settled = false;
+      void held.finally(() => (settled = true)).catch(() => undefined);
       await new Promise((r) => setTimeout(r, 600));
+      assert.equal(settled, false, 'still waiting for the hung replica after twice placeAttemptTimeoutMs');
       hung.release();
-      await Promise.all(cancels);
-      assert.ok(answered);
+      assert.deepEqual(await held, NO_SUCH_ORDER, "the hung replica's answer");
     } finally {
       hung.answerAll();
       await stop();

@@ -156,8 +156,9 @@ export interface EntryOptions {
   /**
    * Called once, when the request can no longer be withdrawn: a new order's batch starts to be
    * written; a cancel at once (its look-up and append do not stop for the signal). Through a
-   * remote oms (`@ballast/gateway`), when the request is sent to a replica. A caller whose `signal`
-   * aborted before this was called knows that nothing was done.
+   * remote oms (`@ballast/gateway`), when its batch is about to be sent (before a replica is
+   * picked: a batch that then finds none counts as dispatched too, which errs on the side of
+   * caution). A caller whose `signal` aborted before this was called knows that nothing was done.
    */
   readonly onDispatched?: () => void;
 }
