@@ -25,7 +25,8 @@ const alreadyEnded = (err: unknown): boolean =>
  * orders' answers in `orderIds` order; orders that ended meanwhile (-2011, -2013) are left out.
  * When some fail:
  * - none was cancelled and none may have been: rejects with the first failure as it is (a -1090
- *   then says truly that nothing was done; a bug stays a 500);
+ *   then says truly that nothing was done; a bug stays a 500), without sending the cancels of
+ *   later chunks;
  * - otherwise rejects 503 -1007 ("execution status unknown"), saying how many were cancelled:
  *   the client queries its open orders and sends the request again, not a blind retry of a
  *   request that was partly carried out.
@@ -35,6 +36,7 @@ export async function cancelAll<T>(
   cancelOne: (orderId: bigint) => Promise<T>,
 ): Promise<T[]> {
   const done: T[] = [];
+  let ended = 0;
   let failed = 0;
   let first: unknown;
   let unknown = false;
@@ -42,20 +44,23 @@ export async function cancelAll<T>(
     const settled = await Promise.allSettled(orderIds.slice(i, i + CHUNK).map((id) => cancelOne(id)));
     for (const s of settled) {
       if (s.status === 'fulfilled') done.push(s.value);
-      else if (!alreadyEnded(s.reason)) {
+      else if (alreadyEnded(s.reason)) ended++;
+      else {
         failed++;
         first ??= s.reason;
         if (mayHaveBeenDone(s.reason)) unknown = true;
       }
     }
+    // Nothing carried out so far, and a failure that did nothing (a dependency down): the rest
+    // would fail as these did; stop here.
+    if (failed > 0 && done.length === 0 && !unknown) throw first;
   }
   if (failed === 0) return done;
-  if (done.length === 0 && !unknown) throw first;
   throw new ApiError(
     503,
     ApiCode.OutcomeUnknown,
-    `${OUTCOME_UNKNOWN_MSG} ${done.length} of the ${orderIds.length} open orders were cancelled and ${failed} ` +
-      `could not be, or may have been: query the open orders, then cancel again.`,
+    `${OUTCOME_UNKNOWN_MSG} Of the ${orderIds.length} open orders, ${done.length} were cancelled, ${ended} had ` +
+      `already ended, and ${failed} could not be cancelled or may have been: query the open orders, then cancel again.`,
     1,
     first,
   );

@@ -50,6 +50,19 @@ describe('cancelAll (DELETE /api/v3/openOrders)', () => {
     await assert.rejects(cancelAll([1n], cancelling({ 1: bug })), (err) => err === bug);
   });
 
+  it('stops after a chunk in which nothing was cancelled and every failure did nothing', async () => {
+    const asked: bigint[] = [];
+    const ids = Array.from({ length: 450 }, (_, i) => BigInt(i + 1));
+    await assert.rejects(
+      cancelAll(ids, async (id) => {
+        asked.push(id);
+        throw unavailable();
+      }),
+      (err: BallastError) => err.code === ErrorCode.Unavailable,
+    );
+    assert.equal(asked.length, 200, 'only the first chunk was sent');
+  });
+
   it('when some were cancelled and others failed, answers -1007 saying how many, not "retry"', async () => {
     await assert.rejects(cancelAll([1n, 2n, 3n], cancelling({ 2: unavailable() })), (err: ApiError) => {
       assert.ok(err instanceof ApiError);
@@ -57,7 +70,7 @@ describe('cancelAll (DELETE /api/v3/openOrders)', () => {
       assert.equal(err.code, ApiCode.OutcomeUnknown);
       assert.equal(err.retryAfterS, 1);
       assert.match(err.message, /execution status unknown/);
-      assert.match(err.message, /2 of the 3 open orders were cancelled and 1 could not be/);
+      assert.match(err.message, /Of the 3 open orders, 2 were cancelled, 0 had already ended, and 1 could not be/);
       return true;
     });
   });
