@@ -16,6 +16,9 @@ import {
 } from './harness.ts';
 
 const skip = (await skipUnlessService('postgres')) ?? (await skipUnlessService('nats'));
+/** A GTC limit buy of 0.01 BTC at `price` USDT: it rests (nothing here sells that low). */
+const limitBuy = (price: string) =>
+  ({ symbol: 'BTCUSDT', side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', quantity: '0.01', price }) as const;
 const stores = privateStores('cluster');
 
 describe('ballast cluster: a supervised local cluster that heals itself', { skip: skip ?? false }, () => {
@@ -145,14 +148,7 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
 
   it('places every order while one of two oms replicas is frozen: an order sent to it is placed on the other before the deadline', async () => {
     const { key } = await fundedAccount(cl, { USDT: '100000' });
-    const order = {
-      symbol: 'BTCUSDT',
-      side: 'BUY',
-      type: 'LIMIT',
-      timeInForce: 'GTC',
-      quantity: '0.01',
-      price: '9001',
-    };
+    const order = limitBuy('9001');
     const frozen = (await cl.status()).replicas.find((x) => x.role === 'oms')!;
     process.kill(frozen.pid!, 'SIGSTOP');
     const answers: { status: number; body: any }[] = [];
@@ -180,14 +176,7 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
 
   it('answers -1090 (nothing done) for a cancel still waiting for an oms slot at the deadline, and never carries it out; only the cancels sent to the frozen oms replicas are -1007', async () => {
     const { key } = await fundedAccount(cl, { USDT: '100000' });
-    const order = {
-      symbol: 'BTCUSDT',
-      side: 'BUY',
-      type: 'LIMIT',
-      timeInForce: 'GTC',
-      quantity: '0.01',
-      price: '9000',
-    };
+    const order = limitBuy('9000');
     const ids: number[] = [];
     for (let i = 0; i < 8; i++) {
       const r = await call(cl.httpUrl, 'POST', '/api/v3/order', { key, params: { ...order, newOrderRespType: 'ACK' } });
