@@ -13,12 +13,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_MARKETS, compileMarkets, type Markets, type MarketsConfig } from '@ballast/contracts';
-import { BallastError, ErrorCode, isBallastError } from '@ballast/errors';
+import { BallastError, ErrorCode } from '@ballast/errors';
 import { buildAdmin, buildGateway, createOrderResults, createRemoteOms, installGracefulClose } from '@ballast/gateway';
 import { createLedger } from '@ballast/ledger';
 import { createMarketData, createSqlMarketDataSnapshots } from '@ballast/marketdata';
 import { createMatching } from '@ballast/matching';
-import { createOms, mayHaveTakenEffect, registerOmsRoutes, type EntryOptions } from '@ballast/oms';
+import { createOms, registerOmsRoutes } from '@ballast/oms';
 import { listInstances, registerInstance, sleep } from '@ballast/state';
 import { hostname } from 'node:os';
 import {
@@ -30,10 +30,10 @@ import {
   type Lifecycle,
   type Logger,
 } from '@ballast/runtime';
-import { circuitBreaker, createPipeline, timeout } from '@ballast/resilience';
 import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { ROLES, type Role, type StartSettings } from './settings.ts';
+import { guardOrderEntry } from './order-entry.ts';
 import { openStores } from './stores.ts';
 
 /** A running Ballast. */
@@ -280,68 +280,12 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     };
   }
 
-  // Order entry behind a breaker: when the database is down, the first calls fail within the
-  // timeout and, once the breaker opens, the rest answer 503 (retryable) at once; it closes by
-  // itself after a successful probe.
-  const entryBreaker = circuitBreaker({
-    mode: { kind: 'consecutive', failures: 3 },
-    openMs: 1000,
-    maxOpenMs: 5000,
-    name: 'order-entry',
+  // Order entry behind a breaker and the deadline (see order-entry.ts).
+  const guardedOms = guardOrderEntry(remote ?? oms, {
+    deadlineMs: ENTRY_DEADLINE_MS,
+    classify: stores.classify,
+    inProcess: remote === undefined,
   });
-  const entry = createPipeline({}, entryBreaker, timeout(ENTRY_DEADLINE_MS, { aggressive: true }));
-  const local = remote ?? oms;
-  // The pipeline's signal goes along: a remote oms does not send a request still queued when the
-  // caller was already answered with the timeout, or when the caller's own signal (the client's
-  // connection, for an order) aborted; the breaker does not count the caller's abort.
-  // The deadline (answered at once, not when the call settles) can pass while the request is
-  // being written or is out to an oms: it may still be carried out, so it answers OUTCOME_UNKNOWN
-  // (-1007, "execution status unknown"), not a retryable "unavailable". A request not dispatched
-  // by then (queued for a batch slot or a lane, or waiting for discovery) is dropped at the
-  // deadline's abort, before any await can send it: nothing was done, so that one answers a
-  // retryable UNAVAILABLE (-1090).
-  const classified =
-    <A, R>(f: (a: A, options: EntryOptions) => Promise<R>) =>
-    (a: A, options: { signal?: AbortSignal } = {}): Promise<R> => {
-      let dispatched = false;
-      let callSignal: AbortSignal | undefined;
-      const onDispatched = (): void => void (dispatched = true);
-      return entry
-        .execute(
-          (ctx) =>
-            f(a, { signal: (callSignal = ctx.signal), onDispatched }).catch((err: unknown) => {
-              // The caller gave up before it was sent: its own reason, not a store failure.
-              if (options.signal?.aborted === true && err === options.signal.reason) throw err;
-              // The oms in this process lost a store's answer while its write or append was out
-              // (a remote oms's client says so itself: OUTCOME_UNKNOWN). A store's failure counts
-              // (a passing one, or one a store adapter named); a bug in our code stays a bug (500).
-              const reason = stores.classify(err, 'order entry');
-              if (remote === undefined && (reason.retryable || isBallastError(err)) && mayHaveTakenEffect(err))
-                throw new BallastError(ErrorCode.OutcomeUnknown, 'order entry: the store did not answer the write', {
-                  cause: reason,
-                });
-              throw reason;
-            }),
-          options.signal !== undefined ? { signal: options.signal } : undefined,
-        )
-        .catch((err: unknown) => {
-          if (isBallastError(err) && err.code === ErrorCode.ResTimeout) {
-            // The deadline's abort ran with it, in the same turn: a request not dispatched by now
-            // never will be.
-            if (!dispatched && (callSignal === undefined || callSignal.aborted))
-              throw new BallastError(
-                ErrorCode.Unavailable,
-                `order entry: not sent within ${ENTRY_DEADLINE_MS} ms (nothing was done)`,
-                { retryable: true, cause: err },
-              );
-            throw new BallastError(ErrorCode.OutcomeUnknown, `order entry: no answer within ${ENTRY_DEADLINE_MS} ms`, {
-              cause: err,
-            });
-          }
-          throw err;
-        });
-    };
-  const guardedOms = { place: classified(local.place), cancel: classified(local.cancel) };
   const { app, hub } = buildGateway({
     db,
     oms: guardedOms,
