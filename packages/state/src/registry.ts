@@ -6,6 +6,7 @@
  * @module
  */
 import type { KeyValue } from './key-value.ts';
+import { sleep } from './waits.ts';
 
 /** One registered instance. */
 export interface Instance {
@@ -37,10 +38,8 @@ export async function registerInstance(kv: KeyValue, o: RegisterOptions, signal:
     } catch (err) {
       o.onError?.(err);
     }
-    await new Promise<void>((r) => {
-      const t = setTimeout(r, renew);
-      signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
-    });
+    // Returns at once when the abort came while the put was out; leaves no listener behind.
+    await sleep(renew, signal);
   }
   await kv.delete(key).catch(() => undefined);
 }

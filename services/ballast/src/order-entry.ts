@@ -59,7 +59,13 @@ export function guardOrderEntry(oms: OrderEntry, options: OrderEntryGuardOptions
       let callSignal: AbortSignal | undefined;
       const onDispatched = (): void => {
         dispatched = true;
-        options.onDispatched?.();
+        // Runs inside the oms's lane or the client's batcher: a caller's callback that throws
+        // must not fail the other requests there.
+        try {
+          options.onDispatched?.();
+        } catch {
+          // the caller's problem, not the batch's
+        }
       };
       return entry
         .execute(

@@ -83,13 +83,27 @@ describe('order entry behind its deadline', () => {
     await clock.advance(2005);
   });
 
-  it("answers a caller's abort before dispatch with the caller's reason", async () => {
-    const { entry } = setup(false);
+  it("answers a caller's abort before dispatch with the caller's own reason, and the breaker does not count it", async () => {
+    const { entry, count } = setup(false);
+    for (let i = 0; i < 4; i++) {
+      const caller = new AbortController();
+      const answer = entry.place(ORDER, { signal: caller.signal });
+      await flushMicrotasks();
+      const reason = new Error('the client left');
+      caller.abort(reason);
+      await assert.rejects(answer, (err) => err === reason);
+    }
+    assert.equal(count(), 4, 'every call reached the oms: the breaker stayed closed');
+  });
+
+  it('answers -1090 at the deadline for a request not dispatched when the caller passed its own signal too', async () => {
+    const { clock, entry, signal } = setup(false);
     const caller = new AbortController();
-    const answer = entry.place(ORDER, { signal: caller.signal });
-    await flushMicrotasks();
-    caller.abort(new Error('the client left'));
-    await assert.rejects(answer, /the client left/);
+    const answer = codeOf(entry.place(ORDER, { signal: caller.signal }));
+    await clock.advance(2005);
+    assert.equal(await answer, `${ErrorCode.Unavailable} (retryable)`);
+    assert.equal(signal()?.aborted, true);
+    assert.equal(caller.signal.aborted, false);
   });
 
   it('in-process: a store failure that may have taken effect is OUTCOME_UNKNOWN; one that surely did not stays retryable; a bug stays a bug', async () => {
@@ -123,8 +137,8 @@ describe('order entry behind its deadline', () => {
     assert.equal(await answer, `${ErrorCode.StateConnection} (retryable)`);
   });
 
-  it('opens its breaker after three deadlines: the next call answers retryable at once, never reaching the oms', async () => {
-    const { clock, entry, count } = setup(false);
+  it('opens its breaker after three deadlines: the next call answers retryable at once, never reaching the oms; a probe goes through after 1 s', async () => {
+    const { clock, entry, count, dispatch, answer: settle } = setup(false);
     for (let i = 0; i < 3; i++) {
       const answer = codeOf(entry.place(ORDER));
       await clock.advance(2005);
@@ -133,5 +147,13 @@ describe('order entry behind its deadline', () => {
     const refused = await codeOf(entry.place(ORDER));
     assert.equal(refused, `${ErrorCode.ResCircuitOpen} (retryable)`);
     assert.equal(count(), 3, 'the refused call never reached the oms');
+    // On the same clock, the breaker lets a probe through once it has been open 1 s.
+    await clock.advance(1000);
+    const probe = entry.place(ORDER);
+    await flushMicrotasks();
+    assert.equal(count(), 4, 'the probe reached the oms');
+    dispatch();
+    settle();
+    assert.deepEqual(await probe, PLACED);
   });
 });

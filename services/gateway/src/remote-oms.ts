@@ -347,7 +347,12 @@ export function createRemoteOms(o: RemoteOmsOptions): RemoteOms {
           // in the budget (taken now). Otherwise it waits its whole time.
           let signal = ctx.signal;
           let cutTimer: ReturnType<typeof setTimeout> | undefined;
-          if (retryIfUnknown && attempt + 1 < maxAttempts && placeAttemptTimeoutMs < timeoutMs) {
+          if (
+            retryIfUnknown &&
+            attempt + 1 < maxAttempts &&
+            placeAttemptTimeoutMs < timeoutMs &&
+            replicas.size > tried.size
+          ) {
             const cut = new AbortController();
             signal = AbortSignal.any([ctx.signal, cut.signal]);
             cutTimer = setTimeout(() => {
