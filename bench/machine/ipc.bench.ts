@@ -16,23 +16,16 @@
  * @module
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { parseBenchArgs, intFlag } from '../lib/args.ts';
+import { cpuSeconds } from '../lib/proc.ts';
 
 const args = parseBenchArgs(process.argv.slice(2), {
   rounds: { type: 'string' },
   // internal: this script as the echoing peer
   'echo-port': { type: 'string' },
 });
-
-/** CPU seconds (user + system) of a process, from /proc/<pid>/stat. */
-const cpuSeconds = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
 
 if (args['echo-port'] !== undefined) {
   // The peer: echo every byte back at once.

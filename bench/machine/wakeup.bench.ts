@@ -22,10 +22,10 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { intFlag, parseBenchArgs } from '../lib/args.ts';
+import { cpuSeconds } from '../lib/proc.ts';
 
 const args = parseBenchArgs(process.argv.slice(2), {
   seconds: { type: 'string' },
@@ -50,12 +50,6 @@ if (args['timer-hz'] !== undefined) {
   const c = process.cpuUsage(cpu0);
   console.log(JSON.stringify({ wakes, cpuUs: c.user + c.system }));
 } else {
-  /** CPU seconds (user + system) of a process, from /proc/<pid>/stat. */
-  const cpuSeconds = (pid: number): number => {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  };
   const node = [process.execPath, ...process.execArgv];
 
   const timer: Record<string, { usPerWake: number }> = {};
