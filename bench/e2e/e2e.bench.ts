@@ -3,7 +3,8 @@
  *
  *   npm run bench:e2e -- [--mode embedded|cluster] [--step-seconds S] [--rates 1000,2000,...]
  *                        [--half-seconds S] [--cancel-ratio R] [--connections N] [--ceiling on|off]
- *                        [--floor on|off] [--replica-counts 1,2,3] [--scaled-roles gateway,oms,ledger]
+ *                        [--floor on|off] [--pipeline batch|order|off] [--replica-counts 1,2,3]
+ *                        [--scaled-roles gateway,oms,ledger]
  *
  * - `embedded` (default): `ballast start` on a fresh SQLite data folder.
  * - `cluster`: `ballast cluster` on this machine's PostgreSQL, NATS and Redis (a private database
@@ -56,6 +57,15 @@
  * rate, and its p99 at half of it, are this machine's floor for acknowledging an order durably in
  * PostgreSQL behind one HTTP hop; `ratioToFloor` is the cluster's share of it.
  *
+ * The second peer in cluster mode (`--pipeline batch`, the default there): the hops of the
+ * distributed design with nothing else, one process per role (pipeline-floor.ts): a front
+ * forwarding each turn's orders over HTTP to a store that commits them with an outbox row in
+ * PostgreSQL and appends them to a JetStream command stream, a matcher appending one event entry
+ * per command entry, a settler writing each event entry to PostgreSQL and a market-data reader.
+ * `batch` appends one entry per batch, `order` one per order (as Ballast does today). Its highest
+ * sustained rate and its p99 at half of it bound what any implementation of the design reaches
+ * on this machine; `ratioToPipeline` is the cluster's share of it.
+ *
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -81,6 +91,7 @@ const args = parseBenchArgs(process.argv.slice(2), {
   'profile-dir': { type: 'string' },
   ceiling: { type: 'string' },
   floor: { type: 'string' },
+  pipeline: { type: 'string' },
   postgres: { type: 'string' },
   nats: { type: 'string' },
   redis: { type: 'string' },
@@ -100,6 +111,7 @@ const cancelRatio = Number(args['cancel-ratio'] ?? 0.3);
 const connections = Number(args.connections ?? 256);
 const ceiling = String(args.ceiling ?? (mode === 'embedded' ? 'on' : 'off'));
 const floor = String(args.floor ?? (mode === 'cluster' ? 'on' : 'off'));
+const pipeline = String(args.pipeline ?? (mode === 'cluster' ? 'batch' : 'off'));
 const replicaCounts = String(args['replica-counts'] ?? '1,2,3')
   .split(',')
   .map(Number);
@@ -109,6 +121,7 @@ if (
   (mode !== 'embedded' && mode !== 'cluster') ||
   (ceiling !== 'on' && ceiling !== 'off') ||
   (floor !== 'on' && floor !== 'off') ||
+  !['batch', 'order', 'off'].includes(pipeline) ||
   ![stepSeconds, halfSeconds, cancelRatio, connections].every(Number.isFinite) ||
   rates.some((r) => !(r > 0)) ||
   !replicaCounts.includes(1) ||
@@ -118,7 +131,7 @@ if (
   scaledRoles.some((r) => !SCALABLE.includes(r))
 ) {
   console.error(
-    'bench:e2e: invalid flags (--mode embedded|cluster, --ceiling on|off, --floor on|off, --replica-counts distinct integers 1..4 including 1, --scaled-roles some of gateway,oms,ledger,marketdata, numbers for the others)',
+    'bench:e2e: invalid flags (--mode embedded|cluster, --ceiling on|off, --floor on|off, --pipeline batch|order|off, --replica-counts distinct integers 1..4 including 1, --scaled-roles some of gateway,oms,ledger,marketdata, numbers for the others)',
   );
   process.exit(2);
 }
@@ -271,6 +284,56 @@ async function startFloor(): Promise<Target> {
     adminUrl: ready.httpUrl,
     pids: async () => new Map([['floor-server', [child.pid!]]]),
     stop,
+  };
+}
+
+/** The second peer: the design's hops and nothing else, one process per role (see pipeline-floor.ts). */
+async function startPipeline(perOrder: boolean): Promise<Target> {
+  const database = `ballast_bench_pipe_${process.pid}`;
+  const prefix = `pipe${process.pid}`;
+  const children: ChildProcess[] = [];
+  const dropState = async (): Promise<void> => {
+    await dropDatabase(database);
+    const nc = await connect({ servers: natsUrl });
+    const jsm = await jetstreamManager(nc);
+    for (const n of ['CMD', 'EVT']) await jsm.streams.delete(`${prefix.toUpperCase()}_${n}`).catch(() => false);
+    await nc.close();
+  };
+  const stopAll = async (): Promise<void> => {
+    // The front first (no new batches), then the store, then the readers.
+    for (const c of children) await stopChild(c);
+    await dropState();
+  };
+  stopRunning = stopAll;
+  const dbUrl = await createDatabase(database);
+  const start = async (stage: string, ...extra: string[]): Promise<Record<string, any>> => {
+    const child = spawn(
+      process.execPath,
+      [
+        join(import.meta.dirname, 'pipeline-floor.ts'),
+        stage,
+        dbUrl,
+        natsUrl,
+        prefix,
+        ...extra,
+        ...(perOrder ? ['--entry-per-order'] : []),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    if (stage !== 'setup') children.unshift(child);
+    return (await untilReady(child, '"pipelineReady"', stopAll)).ready;
+  };
+  await start('setup');
+  const store = await start('store');
+  for (const stage of ['match', 'settle', 'view']) await start(stage);
+  const front = await start('front', store.httpUrl as string);
+  const names = ['front', 'view', 'settle', 'match', 'store'];
+  let stopped: Promise<void> | undefined;
+  return {
+    httpUrl: front.httpUrl,
+    adminUrl: front.httpUrl,
+    pids: async () => new Map(children.map((c, i) => [`pipeline-${names[i]}`, [c.pid!]])),
+    stop: () => (stopped ??= stopAll()),
   };
 }
 
@@ -852,6 +915,18 @@ if (mode === 'embedded') {
       ratioToFloor: f.maxOrdersPerSec > 0 ? Math.round((maxOrdersPerSec / f.maxOrdersPerSec) * 100) / 100 : null,
     };
   }
+  let pipe: { pipelineFloor: Measured & { entries: string }; ratioToPipeline: number | null } | undefined;
+  if (pipeline !== 'off') {
+    const server = await startPipeline(pipeline === 'order');
+    log(
+      `\n--- peer: the pipeline floor (the design's hops alone, one process each; one command entry per ${pipeline}) at ${server.httpUrl}`,
+    );
+    const f = await measureAndStop(server, 400);
+    pipe = {
+      pipelineFloor: { ...f, entries: pipeline },
+      ratioToPipeline: f.maxOrdersPerSec > 0 ? Math.round((maxOrdersPerSec / f.maxOrdersPerSec) * 100) / 100 : null,
+    };
+  }
   console.log(
     JSON.stringify({
       bench: 'e2e',
@@ -867,6 +942,7 @@ if (mode === 'embedded') {
       usl: fitUsl(replicaCounts.map((n) => ({ replicas: n, throughput: results[NAMES[n - 1]!]!.maxOrdersPerSec }))),
       runs: results,
       ...peer,
+      ...pipe,
     }),
   );
 }
