@@ -10,6 +10,7 @@
 export { OrderBook, type BookStats } from './order-book.ts';
 export { encodeEvent, encodeEvents } from './event-codec.ts';
 export { decodeCommandResults, encodeCommandResults, type CommandResult } from './command-results.ts';
+export { applyCommandEntry, decodeCommandEntry } from './command-entry.ts';
 export {
   DoneCause,
   DoneReason,

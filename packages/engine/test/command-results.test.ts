@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { OrderBook, decodeCommandResults, encodeCommandResults, type CommandResult } from '@ballast/engine';
+import {
+  OrderBook,
+  applyCommandEntry,
+  decodeCommandEntry,
+  decodeCommandResults,
+  encodeCommandResults,
+  type CommandResult,
+} from '@ballast/engine';
 import { cancel, limit, market } from './helpers.ts';
 
 /** The results of a short script on a fresh book, numbered from `firstSeq`. */
@@ -63,8 +70,105 @@ describe('event entry payloads (command results)', () => {
       '{"cmdSeq":3,"fromCmdSeq":2,"results":[[],{}]}',
       '{"cmdSeq":3,"fromCmdSeq":4,"results":[]}',
       '{"cmdSeq":3,"fromCmdSeq":2}',
+      '{"cmdSeq":3,"parts":[]}',
+      '{"cmdSeq":3,"parts":[[],{}]}',
+      '{"cmdSeq":3}',
+      '{"cmdSeq":3,"fromCmdSeq":2,"results":[[],{"parts":[]}]}',
+      '{"cmdSeq":3,"fromCmdSeq":2,"results":[[],{"parts":[[],3]}]}',
     ]) {
       assert.equal(decodeCommandResults(bad), undefined, bad);
     }
+  });
+});
+
+describe('command-log entries of several commands (an oms batch)', () => {
+  const script = [limit(1, 'sell', 101, 5), limit(2, 'buy', 99, 4), market(3, 'buy', 2), cancel(2), cancel(42)];
+
+  it('an entry of several commands gives the events each would give alone, as parts 0, 1, 2, … of its sequence', () => {
+    const alone = new OrderBook();
+    const expected = script.map((c) => alone.apply(c));
+    const results = applyCommandEntry(new OrderBook(), 9, JSON.stringify(script));
+    assert.deepEqual(
+      results,
+      expected.map((events, part) => ({ cmdSeq: 9, part, events })),
+    );
+  });
+
+  it('an entry of one command (an object) has one result without a part, as before', () => {
+    const results = applyCommandEntry(new OrderBook(), 4, JSON.stringify(script[0]));
+    assert.equal(results.length, 1);
+    assert.equal(results[0]?.part, undefined);
+    assert.equal(results[0]?.cmdSeq, 4);
+  });
+
+  it('a payload that is not JSON, or an empty array, is one command the book rejects; an element that is not a command is rejected in its place', () => {
+    for (const bad of ['not json', '[]']) {
+      const [r, ...rest] = applyCommandEntry(new OrderBook(), 1, bad);
+      assert.equal(rest.length, 0);
+      assert.equal(r?.events[0]?.type, 'rejected', bad);
+    }
+    assert.deepEqual(decodeCommandEntry('[]').several, false);
+    const results = applyCommandEntry(new OrderBook(), 1, JSON.stringify([script[0], 7, script[1]]));
+    assert.deepEqual(
+      results.map((r) => r.events[0]?.type),
+      ['accepted', 'rejected', 'accepted'],
+    );
+  });
+
+  it("one entry's parts encode as {cmdSeq, parts}, and runs mixing entries of one and of several round-trip canonically", () => {
+    const book = new OrderBook();
+    const several = applyCommandEntry(book, 7, JSON.stringify(script.slice(0, 3)));
+    const payload = encodeCommandResults(several);
+    assert.equal(payload, JSON.stringify({ cmdSeq: 7, parts: several.map((r) => r.events) }));
+    assert.deepEqual(decodeCommandResults(payload), several);
+
+    const one = applyCommandEntry(book, 8, JSON.stringify(script[3]));
+    const more = applyCommandEntry(book, 9, JSON.stringify([script[4], script[0]]));
+    const run = [...several, ...one, ...more];
+    const runPayload = encodeCommandResults(run);
+    const parsed = JSON.parse(runPayload) as { cmdSeq: number; fromCmdSeq: number; results: unknown[] };
+    assert.deepEqual([parsed.fromCmdSeq, parsed.cmdSeq, parsed.results.length], [7, 9, 3]);
+    assert.deepEqual(decodeCommandResults(runPayload), run);
+    assert.equal(encodeCommandResults(decodeCommandResults(runPayload) as CommandResult[]), runPayload);
+  });
+
+  it('replaying the same entries, of one command or several, gives the same bytes, with a result for every command (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 4 }), (sizes) => {
+        // Entries of `sizes` commands each, cut from the script (cycled).
+        const entries: string[] = [];
+        let k = 0;
+        for (const n of sizes) {
+          const cmds = Array.from({ length: n }, () => script[k++ % script.length]);
+          entries.push(n === 1 ? JSON.stringify(cmds[0]) : JSON.stringify(cmds));
+        }
+        const apply = () => {
+          const book = new OrderBook();
+          return entries.flatMap((p, i) => applyCommandEntry(book, i + 1, p));
+        };
+        const leader = encodeCommandResults(apply());
+        assert.equal(encodeCommandResults(apply()), leader);
+        assert.equal(decodeCommandResults(leader)?.length, k);
+      }),
+    );
+  });
+
+  it('refuses to encode parts out of order, or an entry of one after parts of the same sequence', () => {
+    assert.throws(
+      () =>
+        encodeCommandResults([
+          { cmdSeq: 1, part: 1, events: [] },
+          { cmdSeq: 1, part: 0, events: [] },
+        ]),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        encodeCommandResults([
+          { cmdSeq: 1, part: 0, events: [] },
+          { cmdSeq: 1, events: [] },
+        ]),
+      RangeError,
+    );
   });
 });

@@ -16,8 +16,11 @@ export interface OrderResults {
    * market-data view's `onLiveEntries`), in log order. Never throws.
    */
   apply(symbol: string, entries: readonly LogEntry[]): void;
-  /** The events of command `cmdSeq` of `symbol`, or `undefined` after `timeoutMs`. */
-  wait(symbol: string, cmdSeq: number, timeoutMs: number): Promise<BookEvent[] | undefined>;
+  /**
+   * The events of command `cmdSeq` of `symbol` (part `part` of that entry when it holds several
+   * commands, see `applyCommandEntry` of `@ballast/engine`), or `undefined` after `timeoutMs`.
+   */
+  wait(symbol: string, cmdSeq: number, timeoutMs: number, part?: number): Promise<BookEvent[] | undefined>;
   /**
    * The sequence of the latest `evt.<symbol>` entry seen here that fills or ends an order of
    * `accountId` (0 when none is remembered): once the ledger has settled up to it, the account's
@@ -30,8 +33,12 @@ export interface OrderResults {
    * wait for the ledger to release what the order reserved: now when the result is held, else
    * when it arrives (an `ACK` answered first; at most `capacity` such notes, oldest dropped).
    */
-  noteIfRejected(accountId: bigint, symbol: string, cmdSeq: number): void;
+  noteIfRejected(accountId: bigint, symbol: string, cmdSeq: number, part?: number): void;
 }
+
+/** The key of a command's result: its entry, and its part of the entry when it has one. */
+const resultKey = (symbol: string, cmdSeq: number, part: number | undefined): string =>
+  part === undefined ? `${symbol}:${cmdSeq}` : `${symbol}:${cmdSeq}.${part}`;
 
 /** Creates the results store. Keeps at most `capacity` results, and as many (account, symbol) marks (oldest dropped). */
 export function createOrderResults(
@@ -39,7 +46,7 @@ export function createOrderResults(
 ): OrderResults {
   const capacity = options.capacity ?? 50_000;
   const results = new Map<string, { events: BookEvent[]; seq: number }>();
-  /** Accounts of orders answered before their result, by `symbol:cmdSeq` (see noteIfRejected). */
+  /** Accounts of orders answered before their result, by `resultKey` (see noteIfRejected). */
   const awaitingResult = new Map<string, number>();
   const rejects = (events: readonly BookEvent[]): boolean => events.some((ev) => ev.type === 'rejected');
   const waiters = new Map<string, ((events: BookEvent[]) => void)[]>();
@@ -76,7 +83,7 @@ export function createOrderResults(
               touch(ev.takerAccount, symbol, e.seq);
             } else if (ev.type === 'done') touch(ev.account, symbol, e.seq);
           }
-          const k = `${symbol}:${r.cmdSeq}`;
+          const k = resultKey(symbol, r.cmdSeq, r.part);
           const account = awaitingResult.get(k);
           if (account !== undefined) {
             awaitingResult.delete(k);
@@ -94,8 +101,8 @@ export function createOrderResults(
     settleTarget(accountId, symbol) {
       return touched.get(`${accountId}:${symbol}`) ?? 0;
     },
-    noteIfRejected(accountId, symbol, cmdSeq) {
-      const k = `${symbol}:${cmdSeq}`;
+    noteIfRejected(accountId, symbol, cmdSeq, part) {
+      const k = resultKey(symbol, cmdSeq, part);
       const r = results.get(k);
       if (r === undefined) {
         awaitingResult.set(k, Number(accountId));
@@ -103,8 +110,8 @@ export function createOrderResults(
       } else if (rejects(r.events) && r.seq > (touched.get(`${accountId}:${symbol}`) ?? 0))
         touch(Number(accountId), symbol, r.seq);
     },
-    wait(symbol, cmdSeq, timeoutMs) {
-      const k = `${symbol}:${cmdSeq}`;
+    wait(symbol, cmdSeq, timeoutMs, part) {
+      const k = resultKey(symbol, cmdSeq, part);
       const found = results.get(k);
       if (found !== undefined) return Promise.resolve(found.events);
       return new Promise((resolve) => {

@@ -595,10 +595,10 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
     };
     // A rejection names no account: should matching reject this order (whether the answer waits
     // for it or not), this account's next reads wait for the ledger to release its reservation.
-    if (r.cmdSeq !== undefined) deps.results.noteIfRejected(accountId, o.symbol, r.cmdSeq);
+    if (r.cmdSeq !== undefined) deps.results.noteIfRejected(accountId, o.symbol, r.cmdSeq, r.cmdPart);
     if (respType === 'ACK') return ack;
     let events: BookEvent[] | undefined;
-    if (r.cmdSeq !== undefined) events = await deps.results.wait(o.symbol, r.cmdSeq, waitMs);
+    if (r.cmdSeq !== undefined) events = await deps.results.wait(o.symbol, r.cmdSeq, waitMs, r.cmdPart);
     const view = orderView(o, market);
     const result = events === undefined ? undefined : resultFromEvents(o, market, events);
     const f = formatOf(market);
@@ -651,7 +651,7 @@ export function registerRestRoutes(app: FastifyInstance, deps: RestDeps): void {
         r.reason._tag === 'NoSuchOrder' ? 'Order does not exist.' : 'Unknown order sent.',
       );
     }
-    const events = await deps.results.wait(m.symbol, r.cmdSeq, waitMs);
+    const events = await deps.results.wait(m.symbol, r.cmdSeq, waitMs, r.cmdPart);
     const id = Number(r.order.id);
     if (events === undefined)
       throw new ApiError(

@@ -73,3 +73,29 @@ describe('order results of an entry that holds a run of commands (one matching b
     assert.equal(results.settleTarget(1n, 'BTCUSDT'), 50);
   });
 });
+
+describe('order results of an entry of several commands (an oms batch)', () => {
+  const parts = (seq: number, cmdSeq: number, events: unknown[][]): LogEntry => ({
+    seq,
+    key: null,
+    payload: JSON.stringify({ cmdSeq, parts: events }),
+    timeMs: 0,
+  });
+
+  it("answer each part's own events, waited for before or after they arrive", async () => {
+    const results = createOrderResults();
+    const early = results.wait('BTCUSDT', 9, 1000, 1);
+    results.apply('BTCUSDT', [parts(30, 9, [[ACCEPTED], [REJECTED]])]);
+    assert.deepEqual(await early, [REJECTED]);
+    assert.deepEqual(await results.wait('BTCUSDT', 9, 1000, 0), [ACCEPTED]);
+  });
+
+  it('mark the account of a rejected part, not of an accepted one', () => {
+    const results = createOrderResults();
+    results.noteIfRejected(1n, 'BTCUSDT', 9, 0);
+    results.noteIfRejected(2n, 'BTCUSDT', 9, 1);
+    results.apply('BTCUSDT', [parts(30, 9, [[ACCEPTED], [REJECTED]])]);
+    assert.equal(results.settleTarget(1n, 'BTCUSDT'), 0);
+    assert.equal(results.settleTarget(2n, 'BTCUSDT'), 30);
+  });
+});

@@ -1,14 +1,17 @@
 /**
  * One symbol's book on one matching replica, as follower or leader.
  *
- * The book always stands at the state after command `cmdSeq`, and `evtSeq` is the event-log
- * entry that holds that command's events. An entry holds the events of a run of consecutive
- * commands, one run per batch the leader applied (`encodeCommandResults` of `@ballast/engine`:
- * `{ cmdSeq, events }` for one command, key `c<cmdSeq>`; `{ cmdSeq, fromCmdSeq, results }` for
- * several, key `c<from>-<to>`). One entry per batch rather than per command: each entry is a
+ * The book always stands at the state after command-log entry `cmdSeq` (one command, or the
+ * several of an oms batch: `applyCommandEntry` of `@ballast/engine`), and `evtSeq` is the
+ * event-log entry that holds that entry's events. An event entry holds the events of a run of
+ * consecutive command-log entries, one run per batch the leader applied (`encodeCommandResults`
+ * of `@ballast/engine`: `{ cmdSeq, events }` for one command, `{ cmdSeq, parts }` for one entry
+ * of several, key `c<cmdSeq>`; `{ cmdSeq, fromCmdSeq, results }` for several entries, key
+ * `c<from>-<to>`). One entry per batch rather than per command, on both logs: each entry is a
  * message JetStream stores and delivers to every reader, and on a small machine the messages,
- * not the bytes, are the cost. A run stops at {@link MAX_ENTRY_BYTES}, and a command that
- * continues a sampled trace gets an entry of its own, whose headers carry its trace context.
+ * not the bytes, are the cost. A run stops at {@link MAX_ENTRY_BYTES} (between command-log
+ * entries, never inside one), and a command that continues a sampled trace gets an entry of its
+ * own, whose headers carry its trace context.
  *
  * - `warm`: the latest snapshot, then every command whose events are in the event log (read to
  *   its end), re-applied silently (the engine is deterministic).
@@ -38,6 +41,8 @@
 import type { Database } from '@ballast/db';
 import {
   OrderBook,
+  applyCommandEntry,
+  decodeCommandEntry,
   decodeCommandResults,
   encodeCommandResults,
   type Command,
@@ -120,14 +125,6 @@ export interface SymbolReplica {
   lead(lease: LeaseCheck, signal: AbortSignal): Promise<LeadOutcome>;
 }
 
-const decode = (payload: string): Command => {
-  try {
-    return JSON.parse(payload) as Command;
-  } catch {
-    return {} as Command; // rejected by the engine as INVALID_COMMAND
-  }
-};
-
 let readers = 0;
 
 /** Creates the replica of `config.symbol` (nothing is read until `warm`). */
@@ -189,7 +186,7 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
       while (p.cmdSeq !== undefined && cmdSeq < p.cmdSeq) {
         const c = cmds[i++];
         if (c === undefined) throw new Error(`matching ${symbol}: command ${cmdSeq + 1} missing from ${cmdLog}`);
-        results.push({ cmdSeq: c.seq, events: book.apply(decode(c.payload)) });
+        results.push(...applyCommandEntry(book, c.seq, c.payload));
         cmdSeq = c.seq;
       }
       if (results.length > 0 && encodeCommandResults(results) !== p.payload) {
@@ -370,13 +367,31 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
           const endRun = (): void => {
             if (run.length === 0) return;
             const first = (run[0] as CommandResult).cmdSeq;
-            const key = run.length === 1 ? `c${first}` : `c${first}-${first + run.length - 1}`;
-            out.push({ key, payload: encodeCommandResults(run) });
+            const last = (run.at(-1) as CommandResult).cmdSeq;
+            out.push({ key: first === last ? `c${first}` : `c${first}-${last}`, payload: encodeCommandResults(run) });
             run = [];
             runBytes = 0;
           };
+          let commandCount = 0;
           for (const e of entries) {
-            const command = decode(e.payload);
+            const { commands, several } = decodeCommandEntry(e.payload);
+            if (several) {
+              // A batch of the oms (never traced: a traced command has an entry of its own). Its
+              // parts stay in one run.
+              const results = commands.map((c, part) => ({ cmdSeq: e.seq, part, events: book.apply(c) }));
+              let bytes = 0;
+              for (const r of results) {
+                bytes += 16 + 400 * r.events.length;
+                for (const ev of r.events) if (ev.type === 'trade') trades++;
+              }
+              if (runBytes + bytes > MAX_ENTRY_BYTES) endRun();
+              run.push(...results);
+              runBytes += bytes;
+              commandCount += results.length;
+              continue;
+            }
+            commandCount++;
+            const command = commands[0] as Command;
             const parent = e.headers !== undefined ? contextFromCarrier(e.headers) : undefined;
             let span: Span | undefined;
             if (parent !== undefined) {
@@ -448,7 +463,7 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
             }
           }
           cmdSeq = (entries.at(-1) as LogEntry).seq;
-          config.onApplied?.(symbol, entries.length, trades);
+          config.onApplied?.(symbol, commandCount, trades);
           config.onAppended?.(symbol, evtSeq);
           if (snapshotDue()) saveSnapshot();
         },

@@ -3,8 +3,8 @@
  *
  * - event sequences are 1, 2, 3, … (gap-free, increasing);
  * - the entries hold the events of commands 1, 2, 3, … in order, each entry a run of
- *   consecutive commands (see `encodeCommandResults` of `@ballast/engine`), with no command
- *   missing or twice, and none beyond the command log;
+ *   consecutive command-log entries, each with all its parts (see `encodeCommandResults` of
+ *   `@ballast/engine`), with no command missing or twice, and none beyond the command log;
  * - each entry is byte-identical to what a fresh engine produces replaying the command log;
  * - no trade id appears twice.
  *
@@ -14,9 +14,9 @@
  */
 import {
   OrderBook,
+  applyCommandEntry,
   decodeCommandResults,
   encodeCommandResults,
-  type Command,
   type CommandResult,
 } from '@ballast/engine';
 import type { EventLog, LogEntry } from '@ballast/state';
@@ -25,10 +25,11 @@ import { commandLog, eventLog } from './symbol-replica.ts';
 /** The outcome of {@link verifySymbolLog}. */
 export interface SymbolLogReport {
   readonly symbol: string;
+  /** Command-log entries (each holds one command, or an oms batch's several). */
   readonly commands: number;
-  /** Event entries (each holds the events of one or more commands). */
+  /** Event entries (each holds the events of one or more command-log entries). */
   readonly events: number;
-  /** Commands whose events are in the event log. */
+  /** Command-log entries whose events are in the event log. */
   readonly matched: number;
   /** Trades among the events. */
   readonly trades: number;
@@ -44,14 +45,6 @@ const readAll = async (log: EventLog, name: string, signal?: AbortSignal): Promi
     const got = await log.read(name, out.length + 1, 1000, signal !== undefined ? { signal } : {});
     if (got.length === 0) return out;
     out.push(...got);
-  }
-};
-
-const decode = (payload: string): Command => {
-  try {
-    return JSON.parse(payload) as Command;
-  } catch {
-    return {} as Command;
   }
 };
 
@@ -79,16 +72,18 @@ export async function verifySymbolLog(log: EventLog, symbol: string, signal?: Ab
     const first = (results[0] as CommandResult).cmdSeq;
     if (first !== matched + 1) problem(`${symbol}: event ${e.seq} starts at command ${first}, expected ${matched + 1}`);
     const replayed: CommandResult[] = [];
-    for (const r of results) {
-      const c = cmds[r.cmdSeq - 1];
+    let complete = true;
+    for (let seq = first; seq <= (results.at(-1) as CommandResult).cmdSeq; seq++) {
+      const c = cmds[seq - 1];
       if (c === undefined) {
-        problem(`${symbol}: event ${e.seq} has no command ${r.cmdSeq}`);
+        problem(`${symbol}: event ${e.seq} has no command ${seq}`);
+        complete = false;
         break;
       }
-      replayed.push({ cmdSeq: c.seq, events: book.apply(decode(c.payload)) });
+      replayed.push(...applyCommandEntry(book, c.seq, c.payload));
     }
     matched = (results.at(-1) as CommandResult).cmdSeq;
-    if (replayed.length === results.length && encodeCommandResults(replayed) !== e.payload) {
+    if (complete && encodeCommandResults(replayed) !== e.payload) {
       problem(`${symbol}: event ${e.seq} differs from a clean replay of commands ${first}..${matched}`);
     }
     for (const r of results) {

@@ -279,7 +279,56 @@ interface OutCommand {
   readonly key?: string;
   readonly payload: string;
   readonly ctx: TraceContext | undefined;
+  /**
+   * Commands of one group are appended as one entry (a JSON array of their payloads, in their
+   * order; see `applyCommandEntry` of `@ballast/engine`), keyed with their shared `key`. Never
+   * set for a traced command: its entry's headers carry its own trace context.
+   */
+  readonly group?: string;
 }
+
+/** Where a command landed: its entry's sequence, and its index there when the entry holds several. */
+interface CommandPosition {
+  readonly seq: number;
+  readonly part?: number;
+}
+
+/**
+ * Most commands in one entry: an oms batch's commands for one symbol are split into entries of at
+ * most this many (the outbox sweeper reads 500 rows at a time and publishes only whole entries;
+ * 200 commands are about 60 KB, well under JetStream's 1 MiB message limit).
+ */
+const ENTRY_COMMANDS_MAX = 200;
+
+/**
+ * The outbox key of each command of a batch (`items` in the batch's order): `o<orderId>` for a
+ * traced command and for one alone in its log, `b<first orderId>-<count>` shared by the commands
+ * of one entry (untraced commands of one log, at most {@link ENTRY_COMMANDS_MAX}). The count lets
+ * the sweeper publish an entry only when it holds all of its rows: the key de-duplicates the
+ * entry, so a part of it appended alone would make the log drop the rest.
+ */
+function entryKeys(items: readonly { log: string; id: bigint; traced: boolean }[]): string[] {
+  const keys = items.map((i) => `o${i.id}`);
+  const byLog = new Map<string, number[]>();
+  items.forEach((item, i) => {
+    if (item.traced) return;
+    let list = byLog.get(item.log);
+    if (list === undefined) byLog.set(item.log, (list = []));
+    list.push(i);
+  });
+  for (const list of byLog.values()) {
+    for (let from = 0; from < list.length; from += ENTRY_COMMANDS_MAX) {
+      const chunk = list.slice(from, from + ENTRY_COMMANDS_MAX);
+      if (chunk.length < 2) continue;
+      const key = `b${(items[chunk[0] as number] as { id: bigint }).id}-${chunk.length}`;
+      for (const i of chunk) keys[i] = key;
+    }
+  }
+  return keys;
+}
+
+/** The number of commands of an entry key `b<first>-<count>` (1 for any other key). */
+const entrySize = (key: string): number => (key.startsWith('b') ? Number(key.slice(key.indexOf('-') + 1)) : 1);
 
 /** The trace context a committed command carries (its `trace` field), if any. */
 const traceOf = (payload: string): TraceContext | undefined => {
@@ -471,8 +520,8 @@ export function createOms(config: OmsConfig): Oms {
       { account_id: a.p.input.accountId, asset: a.asset, bucket: 'reserved' as const, amount: a.amount },
     ]);
 
-  /** The command log entry (key and payload) placing order `id`. */
-  const commandOf = (a: Accepted, id: bigint, timeMs: number): { key: string; payload: string } => {
+  /** The command placing order `id` (its payload). */
+  const commandOf = (a: Accepted, id: bigint, timeMs: number): string => {
     const { input } = a.p;
     const command = {
       type: 'place',
@@ -490,7 +539,7 @@ export function createOms(config: OmsConfig): Oms {
       timeMs,
       ...(a.p.ctx !== undefined ? { trace: traceCarrier(a.p.ctx)?.['traceparent'] } : {}),
     };
-    return { key: `o${id}`, payload: JSON.stringify(command) };
+    return JSON.stringify(command);
   };
 
   /**
@@ -627,14 +676,20 @@ export function createOms(config: OmsConfig): Oms {
         }
       }
       const byClient = new Map(rows.map((r) => [pairKey(r.account_id, r.client_order_id), r]));
-      for (const a of accepted) {
-        const { input } = a.p;
-        const row = byClient.get(pairKey(input.accountId, input.clientOrderId))!;
-        const { key, payload } = commandOf(a, row.id, timeMs);
+      const placed = accepted.map((a) => ({
+        a,
+        row: byClient.get(pairKey(a.p.input.accountId, a.p.input.clientOrderId))!,
+      }));
+      const keys = entryKeys(
+        placed.map(({ a, row }) => ({ log: commandLog(a.p.input.symbol), id: row.id, traced: a.p.ctx !== undefined })),
+      );
+      placed.forEach(({ a, row }, i) => {
+        const payload = commandOf(a, row.id, timeMs);
+        const key = keys[i] as string;
         if (withOutbox)
-          outbox.push({ order_id: row.id, log: commandLog(input.symbol), key, payload, created_ms: timeMs });
+          outbox.push({ order_id: row.id, log: commandLog(a.p.input.symbol), key, payload, created_ms: timeMs });
         written.push({ pending: a.p, order: toOrderRecord(row), key, payload });
-      }
+      });
       if (!combined) {
         for (let i = 0; i < outbox.length; i += 1000) {
           const part = outbox.slice(i, i + 1000);
@@ -802,7 +857,13 @@ export function createOms(config: OmsConfig): Oms {
     if (spareIds.length < accepted.length) return undefined;
     const ids = spareIds.splice(0, accepted.length);
     const idOf = (i: number): bigint => ids[i] as bigint;
-    const commands = accepted.map((a, i) => commandOf(a, idOf(i), timeMs));
+    const entryKeyOf = entryKeys(
+      accepted.map((a, i) => ({ log: commandLog(a.p.input.symbol), id: idOf(i), traced: a.p.ctx !== undefined })),
+    );
+    const commands = accepted.map((a, i) => ({
+      key: entryKeyOf[i] as string,
+      payload: commandOf(a, idOf(i), timeMs),
+    }));
     let rows: OrderRow[];
     try {
       ({ rows } = await db.executeQuery<OrderRow>(
@@ -867,21 +928,40 @@ export function createOms(config: OmsConfig): Oms {
   let placedOrders = 0;
 
   /**
-   * The log entries of commands for `name`; traced ones get a producer span, whose context rides
-   * in the entry's headers, to be ended by {@link endPublish} once the append is known.
+   * The log entries of commands for `name`: one per command, except that the commands of a group
+   * share one (placed where the group's first command is). Traced ones get a producer span, whose
+   * context rides in the entry's headers, to be ended by {@link endPublish} once the append is
+   * known. `at`: each command's entry and, in a group's entry, its part.
    */
   const toEntries = (
     name: string,
     commands: readonly OutCommand[],
-  ): { entries: AppendInput[]; spans: (Span | undefined)[] } => {
-    const strip = (c: OutCommand) =>
-      c.key !== undefined ? { key: c.key, payload: c.payload } : { payload: c.payload };
-    if (!tracingEnabled()) return { entries: commands.map(strip), spans: [] };
+  ): { entries: AppendInput[]; spans: (Span | undefined)[]; at: { entry: number; part?: number }[] } => {
+    const entries: AppendInput[] = [];
     const spans: (Span | undefined)[] = [];
-    const entries = commands.map((c) => {
-      if (c.ctx === undefined) {
+    const at: { entry: number; part?: number }[] = [];
+    const groups = new Map<string, { entry: number; payloads: string[]; members: number[] }>();
+    const strip = (c: OutCommand): AppendInput =>
+      c.key !== undefined ? { key: c.key, payload: c.payload } : { payload: c.payload };
+    for (const c of commands) {
+      if (c.group !== undefined) {
+        let g = groups.get(c.group);
+        if (g === undefined) {
+          g = { entry: entries.length, payloads: [], members: [] };
+          groups.set(c.group, g);
+          entries.push(strip(c)); // its payload is set below
+          spans.push(undefined);
+        }
+        g.members.push(at.length);
+        at.push({ entry: g.entry, part: g.payloads.length });
+        g.payloads.push(c.payload);
+        continue;
+      }
+      at.push({ entry: entries.length });
+      if (c.ctx === undefined || !tracingEnabled()) {
+        entries.push(strip(c));
         spans.push(undefined);
-        return strip(c);
+        continue;
       }
       const span = startSpan(`publish ${name}`, {
         parent: c.ctx,
@@ -894,10 +974,27 @@ export function createOms(config: OmsConfig): Oms {
       });
       spans.push(span);
       const headers = traceCarrier(span);
-      return headers !== undefined ? { ...strip(c), headers } : strip(c);
-    });
-    return { entries, spans };
+      entries.push(headers !== undefined ? { ...strip(c), headers } : strip(c));
+    }
+    for (const g of groups.values()) {
+      const e = entries[g.entry] as AppendInput;
+      if (g.payloads.length === 1) {
+        // A group of one is a plain entry of one command.
+        entries[g.entry] = { ...e, payload: g.payloads[0] as string };
+        at[g.members[0] as number] = { entry: g.entry };
+      } else entries[g.entry] = { ...e, payload: `[${g.payloads.join(',')}]` };
+    }
+    return { entries, spans, at };
   };
+  /** Where each command landed, from the entries' append results. */
+  const positionsOf = (
+    at: readonly { entry: number; part?: number }[],
+    results: readonly AppendResult[],
+  ): CommandPosition[] =>
+    at.map((a) => {
+      const seq = (results[a.entry] as AppendResult).seq;
+      return a.part !== undefined ? { seq, part: a.part } : { seq };
+    });
   const endPublish = (
     spans: readonly (Span | undefined)[],
     results: readonly AppendResult[] | undefined,
@@ -911,13 +1008,16 @@ export function createOms(config: OmsConfig): Oms {
     });
   };
 
-  /** Appends commands to `name`; traced ones get a producer span whose context rides in headers. */
-  const appendCommands = async (name: string, commands: readonly OutCommand[]): Promise<AppendResult[]> => {
-    const { entries, spans } = toEntries(name, commands);
+  /**
+   * Appends commands to `name` (a group's in one entry); traced ones get a producer span whose
+   * context rides in headers. Resolves with where each command landed.
+   */
+  const appendCommands = async (name: string, commands: readonly OutCommand[]): Promise<CommandPosition[]> => {
+    const { entries, spans, at } = toEntries(name, commands);
     try {
       const results = await log.append(name, entries);
       endPublish(spans, results);
-      return results;
+      return positionsOf(at, results);
     } catch (err) {
       endPublish(spans, undefined, err);
       throw err;
@@ -931,14 +1031,14 @@ export function createOms(config: OmsConfig): Oms {
   const publish = async (
     byLog: Map<string, (OutCommand & { orderId: bigint })[]>,
     deleteNow: boolean,
-  ): Promise<Map<bigint, number>> => {
-    const seqs = new Map<bigint, number>();
+  ): Promise<Map<bigint, CommandPosition>> => {
+    const seqs = new Map<bigint, CommandPosition>();
     // Every log at once (pipelined on JetStream; on SQLite they can share a group commit), each
     // log still in order.
     await Promise.all(
       [...byLog].map(async ([name, entries]) => {
-        const results = await appendCommands(name, entries);
-        entries.forEach((e, i) => seqs.set(e.orderId, (results[i] as { seq: number }).seq));
+        const positions = await appendCommands(name, entries);
+        entries.forEach((e, i) => seqs.set(e.orderId, positions[i] as CommandPosition));
         const ids = entries.map((e) => e.orderId);
         if (deleteNow) await db.deleteFrom('outbox').where('order_id', 'in', ids).execute();
         else published.push(...ids);
@@ -975,7 +1075,13 @@ export function createOms(config: OmsConfig): Oms {
       const name = commandLog(w.order.symbol);
       let list = byLog.get(name);
       if (list === undefined) byLog.set(name, (list = []));
-      list.push({ key: w.key, payload: w.payload, orderId: w.order.id, ctx: w.pending.ctx });
+      list.push({
+        key: w.key,
+        payload: w.payload,
+        orderId: w.order.id,
+        ctx: w.pending.ctx,
+        ...(w.key.startsWith('b') ? { group: w.key } : {}),
+      });
     }
     return byLog;
   };
@@ -984,12 +1090,18 @@ export function createOms(config: OmsConfig): Oms {
    * Answers a committed batch: each new order (with its command's sequence when known), then
    * retries and refusals.
    */
-  const acknowledge = ({ written, retries, refused }: WrittenBatch, seqs: Map<bigint, number>): void => {
+  const acknowledge = ({ written, retries, refused }: WrittenBatch, seqs: Map<bigint, CommandPosition>): void => {
     placedOrders += written.length;
     for (const w of written) {
       config.onAccepted?.(w.order.symbol);
-      const cmdSeq = seqs.get(w.order.id);
-      w.pending.resolve({ ok: true, order: w.order, duplicate: false, ...(cmdSeq !== undefined ? { cmdSeq } : {}) });
+      const at = seqs.get(w.order.id);
+      w.pending.resolve({
+        ok: true,
+        order: w.order,
+        duplicate: false,
+        ...(at !== undefined ? { cmdSeq: at.seq } : {}),
+        ...(at?.part !== undefined ? { cmdPart: at.part } : {}),
+      });
     }
     for (const r of retries) r.pending.resolve({ ok: true, order: r.order, duplicate: true });
     for (const p of refused) insufficient(p);
@@ -1053,7 +1165,7 @@ export function createOms(config: OmsConfig): Oms {
       return;
     }
     if (traced) traceWrite(live, startedAt, batch.written);
-    let seqs = new Map<bigint, number>();
+    let seqs = new Map<bigint, CommandPosition>();
     try {
       seqs = await publish(commandsByLog(batch.written), false);
     } catch (err) {
@@ -1072,15 +1184,18 @@ export function createOms(config: OmsConfig): Oms {
     const timeMs = now();
     const logs = [...new Set(live.map((p) => commandLog(p.input.symbol)))];
     let spans: (Span | undefined)[][] = [];
+    let ats: { entry: number; part?: number }[][] = [];
     let out;
     try {
       out = await txLog.appendInTransaction(logs, async (trx) => {
         const batch = await writeAll(trx, live, timeMs, false);
         const byLog = commandsByLog(batch.written);
         spans = [];
+        ats = [];
         const appends = [...byLog].map(([name, commands]) => {
-          const { entries, spans: s } = toEntries(name, commands);
+          const { entries, spans: s, at } = toEntries(name, commands);
           spans.push(s);
+          ats.push(at);
           return { log: name, entries };
         });
         return { result: { ...batch, byLog }, appends };
@@ -1093,11 +1208,12 @@ export function createOms(config: OmsConfig): Oms {
     }
     const { written, byLog } = out.result;
     if (traced) traceWrite(live, startedAt, written);
-    const seqs = new Map<bigint, number>();
+    const seqs = new Map<bigint, CommandPosition>();
     [...byLog.values()].forEach((commands, j) => {
       const results = out.appended[j] as AppendResult[];
       endPublish(spans[j] ?? [], results);
-      commands.forEach((c, i) => seqs.set(c.orderId, (results[i] as AppendResult).seq));
+      const positions = positionsOf(ats[j] ?? [], results);
+      commands.forEach((c, i) => seqs.set(c.orderId, positions[i] as CommandPosition));
     });
     acknowledge(out.result, seqs);
   };
@@ -1120,12 +1236,12 @@ export function createOms(config: OmsConfig): Oms {
   };
   const lanes = Array.from({ length: Math.max(1, config.lanes ?? 1) }, () => createGroupCommit(writeBatch, maxBatch));
 
-  // Cancels arriving together are appended together (one transaction per log).
+  // Cancels arriving together are appended together: per log, the untraced ones as one entry.
   type PendingCancel = {
     log: string;
     payload: string;
     ctx: TraceContext | undefined;
-    resolve: (seq: number) => void;
+    resolve: (at: CommandPosition) => void;
     reject: (e: unknown) => void;
   };
   /** A cancel's order lookup by id, batched per turn on PostgreSQL (one query per cancel on SQLite). */
@@ -1141,8 +1257,15 @@ export function createOms(config: OmsConfig): Oms {
     await Promise.all(
       [...byLog].map(async ([name, list]) => {
         try {
-          const results = await appendCommands(name, list);
-          list.forEach((c, i) => c.resolve((results[i] as { seq: number }).seq));
+          const positions = await appendCommands(
+            name,
+            list.map((c) =>
+              c.ctx === undefined || !tracingEnabled()
+                ? { payload: c.payload, ctx: undefined, group: 'cancels' }
+                : { payload: c.payload, ctx: c.ctx },
+            ),
+          );
+          list.forEach((c, i) => c.resolve(positions[i] as CommandPosition));
         } catch (err) {
           for (const c of list) c.reject(err);
         }
@@ -1151,19 +1274,32 @@ export function createOms(config: OmsConfig): Oms {
   }, maxBatch);
 
   const sweepOutbox = async (minAgeMs = 1000): Promise<number> => {
+    /**
+     * The rows to publish, by log: an entry's rows (key `b<first>-<count>`) only when all of them
+     * are here (rows past the read's limit, or locked by another sweeper or by the batch deleting
+     * them, are left to a later sweep), and then as one entry again, under the same key.
+     */
     const group = (rows: { log: string; key: string; payload: string; order_id: bigint }[]) => {
+      const seen = new Map<string, number>();
+      for (const r of rows)
+        if (r.key.startsWith('b')) seen.set(`${r.log} ${r.key}`, (seen.get(`${r.log} ${r.key}`) ?? 0) + 1);
       const byLog = new Map<string, (OutCommand & { orderId: bigint })[]>();
+      const taken: bigint[] = [];
       for (const r of rows) {
+        const whole = !r.key.startsWith('b') || seen.get(`${r.log} ${r.key}`) === entrySize(r.key);
+        if (!whole) continue;
         let list = byLog.get(r.log);
         if (list === undefined) byLog.set(r.log, (list = []));
         list.push({
           key: r.key,
           payload: r.payload,
           orderId: r.order_id,
-          ctx: tracingEnabled() ? traceOf(r.payload) : undefined,
+          ctx: tracingEnabled() && !r.key.startsWith('b') ? traceOf(r.payload) : undefined,
+          ...(r.key.startsWith('b') ? { group: r.key } : {}),
         });
+        taken.push(r.order_id);
       }
-      return byLog;
+      return { byLog, taken };
     };
     const old = (q: Kysely<Database> | Transaction<Database>) =>
       q
@@ -1173,27 +1309,20 @@ export function createOms(config: OmsConfig): Oms {
         .orderBy('order_id')
         .limit(500);
     if (config.rowLocks !== true) {
-      const rows = await old(db).execute();
-      await publish(group(rows), true);
-      return rows.length;
+      const { byLog, taken } = group(await old(db).execute());
+      await publish(byLog, true);
+      return taken.length;
     }
     // Many replicas sweep at once: each takes rows no other sweeper holds (SKIP LOCKED), publishes
     // them and deletes them in the same transaction.
     return db.transaction().execute(async (trx) => {
-      const rows = await old(trx).forUpdate().skipLocked().execute();
-      for (const [name, entries] of group(rows)) await appendCommands(name, entries);
-      if (rows.length > 0) {
+      const { byLog, taken } = group(await old(trx).forUpdate().skipLocked().execute());
+      for (const [name, entries] of byLog) await appendCommands(name, entries);
+      if (taken.length > 0) {
         outboxDeleted = true;
-        await trx
-          .deleteFrom('outbox')
-          .where(
-            'order_id',
-            'in',
-            rows.map((r) => r.order_id),
-          )
-          .execute();
+        await trx.deleteFrom('outbox').where('order_id', 'in', taken).execute();
       }
-      return rows.length;
+      return taken.length;
     });
   };
 
@@ -1245,7 +1374,7 @@ export function createOms(config: OmsConfig): Oms {
         account: Number(order.accountId),
         timeMs: now(),
       });
-      const cmdSeq = await new Promise<number>((resolve, reject) =>
+      const at = await new Promise<CommandPosition>((resolve, reject) =>
         cancels.push({
           log: commandLog(order.symbol),
           payload,
@@ -1254,7 +1383,7 @@ export function createOms(config: OmsConfig): Oms {
           reject,
         }),
       );
-      return { ok: true, order, cmdSeq };
+      return { ok: true, order, cmdSeq: at.seq, ...(at.part !== undefined ? { cmdPart: at.part } : {}) };
     },
 
     sweepOutbox,

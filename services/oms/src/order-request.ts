@@ -62,10 +62,19 @@ export type PlaceResult =
       readonly duplicate: boolean;
       /** Position of the place command in the symbol's command log, when it was appended inline. */
       readonly cmdSeq?: number;
+      /** Its index in that entry, when the entry holds several commands (an oms batch). */
+      readonly cmdPart?: number;
     }
   | { readonly ok: false; readonly reason: PlaceRejection };
 
 /** The outcome of a cancel request (the cancel itself is applied by matching). */
 export type CancelResult =
-  | { readonly ok: true; readonly order: OrderRecord; readonly cmdSeq: number }
+  | {
+      readonly ok: true;
+      readonly order: OrderRecord;
+      /** Position of the cancel command in the symbol's command log. */
+      readonly cmdSeq: number;
+      /** Its index in that entry, when the entry holds several commands (cancels sent together). */
+      readonly cmdPart?: number;
+    }
   | { readonly ok: false; readonly reason: { readonly _tag: 'NoSuchOrder' | 'AlreadyDone'; readonly message: string } };

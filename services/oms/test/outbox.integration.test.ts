@@ -8,6 +8,7 @@ import { openPostgres } from '@ballast/state-postgres';
 import { createSqliteEventLog, openSqlite } from '@ballast/state-sqlite';
 import { SERVICES, skipUnlessService } from '@ballast/testkit';
 import { sql, type Kysely } from 'kysely';
+import { ACCOUNT, limitBuy } from './fixtures.ts';
 
 const skip = await skipUnlessService('postgres');
 const schema = `ballast_outbox_${process.pid}`;
@@ -63,3 +64,152 @@ describe('outbox sweepers on PostgreSQL', { skip: skip ?? false }, () => {
     assert.equal(Number(left.n), 0);
   });
 });
+
+describe(
+  'one command-log entry per batch and symbol, through the outbox on PostgreSQL',
+  { skip: skip ?? false },
+  () => {
+    const entrySchema = `ballast_outbox_entry_${process.pid}`;
+    /** An oms on a fresh schema with one funded account, and a log whose appends can fail. */
+    const open = async () => {
+      const db = await openPostgres<Database>({ url: SERVICES.postgres.url, schema: entrySchema, maxConnections: 6 });
+      await sql.raw(`DROP SCHEMA IF EXISTS ${entrySchema} CASCADE`).execute(db);
+      await sql.raw(`CREATE SCHEMA ${entrySchema}`).execute(db);
+      await migrateToLatest(db, 'postgres');
+      await db.insertInto('accounts').values({ id: ACCOUNT, kind: 'user', created_ms: 0 }).execute();
+      await db
+        .insertInto('balances')
+        .values({ account_id: ACCOUNT, asset: 'USDT', available: 10n ** 15n, reserved: 0n })
+        .execute();
+      const logDb = openSqlite<unknown>({ path: ':memory:' });
+      const inner = await createSqliteEventLog(logDb as Kysely<unknown>);
+      /** `before`: the next append fails without storing; `after`: it stores, then fails (an answer lost). */
+      let fail: 'no' | 'before' | 'after' = 'no';
+      const appends: number[] = [];
+      const log: EventLog = {
+        ...inner,
+        append: async (name, entries, opts) => {
+          const mode = fail;
+          fail = 'no';
+          if (mode === 'before') throw new Error('connection lost');
+          appends.push(entries.length);
+          const out = await inner.append(name, entries, opts);
+          if (mode === 'after') throw new Error('connection lost');
+          return out;
+        },
+      };
+      const oms = createOms({ db, log, markets: compileMarkets(DEFAULT_MARKETS), rowLocks: true });
+      const outboxKeys = async () =>
+        (await db.selectFrom('outbox').select(['key']).orderBy('order_id').execute()).map((r) => r.key);
+      const close = async () => {
+        await sql.raw(`DROP SCHEMA IF EXISTS ${entrySchema} CASCADE`).execute(db);
+        await db.destroy();
+        await logDb.destroy();
+      };
+      return { db, inner, oms, appends, outboxKeys, close, failNextAppend: (m: 'before' | 'after') => (fail = m) };
+    };
+
+    it("appends a batch's orders of one symbol as one entry, each order answered with that entry and its part in arrival order", async () => {
+      const t = await open();
+      try {
+        const results = await Promise.all(Array.from({ length: 5 }, () => t.oms.place(limitBuy())));
+        const placed = results.map((r) => {
+          assert.ok(r.ok);
+          return r;
+        });
+        assert.deepEqual(t.appends, [1]); // one entry for the five
+        assert.deepEqual(
+          placed.map((r) => [r.cmdSeq, r.cmdPart]),
+          [0, 1, 2, 3, 4].map((part) => [1, part]),
+        );
+        const [entry] = await t.inner.read('cmd.BTCUSDT', 1, 10);
+        const ids = placed.map((r) => Number(r.order.id));
+        assert.equal(entry?.key, `b${ids[0]}-5`);
+        assert.deepEqual(
+          (JSON.parse(entry!.payload) as { type: string; orderId: number }[]).map((c) => [c.type, c.orderId]),
+          ids.map((id) => ['place', id]),
+        );
+        // A single order later is an entry of one command, as before.
+        const one = await t.oms.place(limitBuy());
+        assert.ok(one.ok);
+        assert.equal(one.cmdSeq, 2);
+        assert.equal(one.cmdPart, undefined);
+        assert.equal((await t.inner.read('cmd.BTCUSDT', 2, 1))[0]?.key, `o${one.order.id}`);
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('cancels sent together are one entry too, each answered with its part', async () => {
+      const t = await open();
+      try {
+        const placed = await Promise.all(Array.from({ length: 3 }, () => t.oms.place(limitBuy())));
+        const cancels = await Promise.all(
+          placed.map((r) => {
+            assert.ok(r.ok);
+            return t.oms.cancel({ accountId: ACCOUNT, symbol: 'BTCUSDT', orderId: r.order.id });
+          }),
+        );
+        assert.deepEqual(
+          cancels.map((c) => (c.ok ? [c.cmdSeq, c.cmdPart] : c.reason._tag)),
+          [
+            [2, 0],
+            [2, 1],
+            [2, 2],
+          ],
+        );
+        const [entry] = await t.inner.read('cmd.BTCUSDT', 2, 1);
+        assert.deepEqual(
+          (JSON.parse(entry!.payload) as { type: string }[]).map((c) => c.type),
+          ['cancel', 'cancel', 'cancel'],
+        );
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('the sweeper publishes an entry whose append failed as the same entry under the same key, and only with all its rows', async () => {
+      const t = await open();
+      try {
+        t.failNextAppend('before');
+        const results = await Promise.all(Array.from({ length: 3 }, () => t.oms.place(limitBuy())));
+        // Acknowledged (committed), with no position: the outbox holds the entry's three rows.
+        for (const r of results) assert.ok(r.ok && r.cmdSeq === undefined);
+        const ids = results.map((r) => (r.ok ? Number(r.order.id) : 0));
+        const key = `b${ids[0]}-3`;
+        assert.deepEqual(await t.outboxKeys(), [key, key, key]);
+
+        // One of its rows locked (a batch deleting it, another sweeper): the entry is not published in part.
+        await t.db.connection().execute(async (conn) => {
+          await sql`begin`.execute(conn);
+          await sql`select order_id from outbox where order_id = ${ids[1]} for update`.execute(conn);
+          try {
+            assert.equal(await t.oms.sweepOutbox(0), 0);
+            assert.equal(await t.inner.lastSeq('cmd.BTCUSDT'), 0);
+          } finally {
+            await sql`rollback`.execute(conn);
+          }
+        });
+
+        assert.equal(await t.oms.sweepOutbox(0), 3);
+        const [entry] = await t.inner.read('cmd.BTCUSDT', 1, 10);
+        assert.equal(entry?.key, key);
+        assert.deepEqual(
+          (JSON.parse(entry!.payload) as { orderId: number }[]).map((c) => c.orderId),
+          ids,
+        );
+        assert.deepEqual(await t.outboxKeys(), []);
+
+        // An append that stored the entry but lost its answer: the sweeper's copy is de-duplicated.
+        t.failNextAppend('after');
+        const again = await Promise.all(Array.from({ length: 2 }, () => t.oms.place(limitBuy())));
+        for (const r of again) assert.ok(r.ok && r.cmdSeq === undefined);
+        assert.equal(await t.oms.sweepOutbox(0), 2);
+        assert.equal(await t.inner.lastSeq('cmd.BTCUSDT'), 2);
+        assert.equal(JSON.parse((await t.inner.read('cmd.BTCUSDT', 2, 1))[0]!.payload).length, 2);
+      } finally {
+        await t.close();
+      }
+    });
+  },
+);
