@@ -13,7 +13,12 @@
  * - a run: `{"cmdSeq":9,"fromCmdSeq":7,"results":[[…],{"parts":[[…],[…]]},[…]]}`, the events of
  *   entries 7, 8 (two parts) and 9 in order.
  *
- * `cmdSeq` is the last entry in all three, so a reader that only wants "how far has matching
+ * The events of one entry of several commands may be split over consecutive event entries (when
+ * they are too many for one message): a payload's last entry may stop before its last part, and
+ * the next payload's first entry then starts at a later part, which it names (`"from"`:
+ * `{"cmdSeq":7,"from":120,"parts":[…]}`, or `{"from":120,"parts":[…]}` as a run's first element).
+ *
+ * `cmdSeq` is the last entry in all forms, so a reader that only wants "how far has matching
  * come" reads one field. Encoding is canonical (fields in this order), so two engines that
  * produced the same events produce the same bytes: a standby compares entries byte for byte.
  *
@@ -32,12 +37,13 @@ export interface CommandResult {
   readonly events: BookEvent[];
 }
 
-/** One entry's element of a payload: its events, or its parts' events. */
-type EntryElement = BookEvent[] | { parts: BookEvent[][] };
+/** One entry's element of a payload: its events, or its parts' events (from part `from`). */
+type EntryElement = BookEvent[] | { from?: number; parts: BookEvent[][] };
 
 /**
  * Groups `results` by entry, checking that entries are consecutive and that each entry's parts
- * are 0, 1, 2, … (or it has one result without a part). Throws a RangeError otherwise.
+ * follow one another from 0 (the first entry's may start later), or it has one result without a
+ * part. Throws a RangeError otherwise.
  */
 const byEntry = (results: readonly CommandResult[]): { first: number; elements: EntryElement[] } => {
   const head = results[0];
@@ -53,44 +59,57 @@ const byEntry = (results: readonly CommandResult[]): { first: number; elements: 
       i++;
       continue;
     }
+    const from = r.part;
+    if (!(Number.isSafeInteger(from) && from >= 0) || (from > 0 && elements.length > 0))
+      throw new RangeError('encodeCommandResults: only the first entry may start after its part 0');
     const parts: BookEvent[][] = [];
     while (i < results.length && (results[i] as CommandResult).cmdSeq === seq) {
       const p = results[i] as CommandResult;
-      if (p.part !== parts.length) throw new RangeError('encodeCommandResults: parts are not 0, 1, 2, …');
+      if (p.part !== from + parts.length) throw new RangeError('encodeCommandResults: parts are not consecutive');
       parts.push(p.events);
       i++;
     }
-    elements.push({ parts });
+    elements.push(from > 0 ? { from, parts } : { parts });
   }
   return { first: head.cmdSeq, elements };
 };
 
 /**
  * The entry payload of `results`: the commands of consecutive command-log entries (`cmdSeq`
- * increasing by one from entry to entry, each entry's parts in order), at least one. Throws a
- * RangeError for an empty or non-consecutive list (a caller's bug).
+ * increasing by one from entry to entry, each entry's parts in order from 0; the first entry's
+ * may start at a later part, continuing an earlier payload, and the last entry's may stop before
+ * its last), at least one. Throws a RangeError for an empty or non-consecutive list (a caller's
+ * bug).
  */
 export function encodeCommandResults(results: readonly CommandResult[]): string {
   const { first, elements } = byEntry(results);
   if (elements.length === 1) {
     const only = elements[0] as EntryElement;
-    return Array.isArray(only)
-      ? JSON.stringify({ cmdSeq: first, events: only })
+    if (Array.isArray(only)) return JSON.stringify({ cmdSeq: first, events: only });
+    return only.from !== undefined
+      ? JSON.stringify({ cmdSeq: first, from: only.from, parts: only.parts })
       : JSON.stringify({ cmdSeq: first, parts: only.parts });
   }
   return JSON.stringify({ cmdSeq: first + elements.length - 1, fromCmdSeq: first, results: elements });
 }
 
-/** The results of one entry's element, or `undefined` when it is not one. */
-const fromElement = (cmdSeq: number, element: unknown): CommandResult[] | undefined => {
+/** The results of one entry's element (`first`: the payload's first), or `undefined` when it is not one. */
+const fromElement = (cmdSeq: number, element: unknown, first: boolean): CommandResult[] | undefined => {
   if (Array.isArray(element)) return [{ cmdSeq, events: element as BookEvent[] }];
-  const parts = (element as { parts?: unknown } | null)?.parts;
+  const e = element as { from?: unknown; parts?: unknown } | null;
+  const parts = e?.parts;
   if (!Array.isArray(parts) || parts.length === 0) return undefined;
+  let from = 0;
+  if (e?.from !== undefined) {
+    // Only a payload's first entry continues one, from a part after 0 (0 is never written).
+    if (!first || !isSeq(e.from)) return undefined;
+    from = e.from;
+  }
   const out: CommandResult[] = [];
-  for (let part = 0; part < parts.length; part++) {
-    const events: unknown = parts[part];
+  for (let i = 0; i < parts.length; i++) {
+    const events: unknown = parts[i];
     if (!Array.isArray(events)) return undefined;
-    out.push({ cmdSeq, part, events: events as BookEvent[] });
+    out.push({ cmdSeq, part: from + i, events: events as BookEvent[] });
   }
   return out;
 };
@@ -98,11 +117,18 @@ const fromElement = (cmdSeq: number, element: unknown): CommandResult[] | undefi
 /**
  * The command results of an entry payload in command order, or `undefined` when it is not one
  * (not JSON, a sequence that is not a positive integer, events that are not arrays, a run whose
- * length does not match its sequences, parts that are not a non-empty list). The events
- * themselves are not validated.
+ * length does not match its sequences, parts that are not a non-empty list, a `from` that is not
+ * a positive integer or not on the first entry). The events themselves are not validated.
  */
 export function decodeCommandResults(payload: string): CommandResult[] | undefined {
-  let p: { cmdSeq?: unknown; fromCmdSeq?: unknown; events?: unknown; parts?: unknown; results?: unknown };
+  let p: {
+    cmdSeq?: unknown;
+    fromCmdSeq?: unknown;
+    events?: unknown;
+    from?: unknown;
+    parts?: unknown;
+    results?: unknown;
+  };
   try {
     p = JSON.parse(payload) as typeof p;
   } catch {
@@ -111,14 +137,14 @@ export function decodeCommandResults(payload: string): CommandResult[] | undefin
   if (p === null || typeof p !== 'object' || !isSeq(p.cmdSeq)) return undefined;
   if (p.fromCmdSeq === undefined) {
     if (p.events !== undefined) return Array.isArray(p.events) ? [{ cmdSeq: p.cmdSeq, events: p.events }] : undefined;
-    return fromElement(p.cmdSeq, { parts: p.parts });
+    return fromElement(p.cmdSeq, p.from !== undefined ? { from: p.from, parts: p.parts } : { parts: p.parts }, true);
   }
   const { fromCmdSeq, results } = p;
   if (!isSeq(fromCmdSeq) || fromCmdSeq > p.cmdSeq) return undefined;
   if (!Array.isArray(results) || results.length !== p.cmdSeq - fromCmdSeq + 1) return undefined;
   const out: CommandResult[] = [];
   for (let i = 0; i < results.length; i++) {
-    const got = fromElement(fromCmdSeq + i, results[i]);
+    const got = fromElement(fromCmdSeq + i, results[i], i === 0);
     if (got === undefined) return undefined;
     out.push(...got);
   }
@@ -126,3 +152,12 @@ export function decodeCommandResults(payload: string): CommandResult[] | undefin
 }
 
 const isSeq = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
+
+/**
+ * Compares two command positions (entry sequence, then part; an entry of one command is part 0):
+ * negative when `a` comes first, 0 when the same, positive when `a` comes after.
+ */
+export const comparePositions = (
+  a: { readonly cmdSeq: number; readonly part?: number | undefined },
+  b: { readonly cmdSeq: number; readonly part?: number | undefined },
+): number => (a.cmdSeq !== b.cmdSeq ? a.cmdSeq - b.cmdSeq : (a.part ?? 0) - (b.part ?? 0));

@@ -9,7 +9,7 @@
  */
 export { OrderBook, type BookStats } from './order-book.ts';
 export { encodeEvent, encodeEvents } from './event-codec.ts';
-export { decodeCommandResults, encodeCommandResults, type CommandResult } from './command-results.ts';
+export { comparePositions, decodeCommandResults, encodeCommandResults, type CommandResult } from './command-results.ts';
 export { applyCommandEntry, decodeCommandEntry } from './command-entry.ts';
 export {
   DoneCause,

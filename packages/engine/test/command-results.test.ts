@@ -75,6 +75,9 @@ describe('event entry payloads (command results)', () => {
       '{"cmdSeq":3}',
       '{"cmdSeq":3,"fromCmdSeq":2,"results":[[],{"parts":[]}]}',
       '{"cmdSeq":3,"fromCmdSeq":2,"results":[[],{"parts":[[],3]}]}',
+      '{"cmdSeq":3,"from":0,"parts":[[]]}',
+      '{"cmdSeq":3,"from":1.5,"parts":[[]]}',
+      '{"cmdSeq":3,"fromCmdSeq":2,"results":[[],{"from":4,"parts":[[]]}]}',
     ]) {
       assert.equal(decodeCommandResults(bad), undefined, bad);
     }
@@ -150,6 +153,31 @@ describe('command-log entries of several commands (an oms batch)', () => {
         assert.equal(encodeCommandResults(apply()), leader);
         assert.equal(decodeCommandResults(leader)?.length, k);
       }),
+    );
+  });
+
+  it("an entry's events split over two payloads: the first stops inside the entry, the second starts at the part it names", () => {
+    const book = new OrderBook();
+    const before = applyCommandEntry(book, 6, JSON.stringify(script[0]));
+    const parts = applyCommandEntry(book, 7, JSON.stringify(script.slice(1)));
+    const after = applyCommandEntry(book, 8, JSON.stringify(script[0]));
+    const head = [...before, ...parts.slice(0, 2)];
+    const tail = [...parts.slice(2), ...after];
+    const a = encodeCommandResults(head);
+    const b = encodeCommandResults(tail);
+    assert.deepEqual((JSON.parse(b) as { results: unknown[] }).results[0], {
+      from: 2,
+      parts: parts.slice(2).map((r) => r.events),
+    });
+    assert.deepEqual(decodeCommandResults(a), head);
+    assert.deepEqual(decodeCommandResults(b), tail);
+    const alone = encodeCommandResults(parts.slice(3));
+    assert.equal(alone, JSON.stringify({ cmdSeq: 7, from: 3, parts: parts.slice(3).map((r) => r.events) }));
+    assert.deepEqual(decodeCommandResults(alone), parts.slice(3));
+    assert.throws(
+      () => encodeCommandResults([...before, ...parts.slice(1)]),
+      RangeError,
+      'only the first may start later',
     );
   });
 

@@ -42,6 +42,7 @@ import type { Database } from '@ballast/db';
 import {
   OrderBook,
   applyCommandEntry,
+  comparePositions,
   decodeCommandEntry,
   decodeCommandResults,
   encodeCommandResults,
@@ -70,6 +71,59 @@ export const commandLog = (symbol: string): string => `cmd.${symbol}`;
  * events may take one entry over it alone): a quarter of JetStream's default 1 MiB message limit.
  */
 export const MAX_ENTRY_BYTES = 256 * 1024;
+
+/**
+ * The de-duplication key of an event entry holding `run` (at least one result): `c<first>` or
+ * `c<first>-<last>`, with `.<part>` after the first when it continues an entry from a later part,
+ * and after the last when `cut` (the entry's later parts go in the next event entry), so the
+ * event entries of one split command-log entry never share a key.
+ */
+const eventKey = (run: readonly CommandResult[], cut: boolean): string => {
+  const first = run[0] as CommandResult;
+  const last = run.at(-1) as CommandResult;
+  const from = first.part !== undefined && first.part > 0 ? `c${first.cmdSeq}.${first.part}` : `c${first.cmdSeq}`;
+  if (!cut && first.cmdSeq === last.cmdSeq && from === `c${first.cmdSeq}`) return from;
+  return cut ? `${from}-${last.cmdSeq}.${last.part ?? 0}` : `${from}-${last.cmdSeq}`;
+};
+
+/** The estimated payload bytes of a result: about its events' JSON (a trade's, the largest, is under 400). */
+const estimatedBytes = (r: CommandResult): number => 16 + 400 * r.events.length;
+
+/**
+ * Collects event entries into `out`: results are added one command-log entry at a time (in log
+ * order) to a run that ends before an entry that would take it past {@link MAX_ENTRY_BYTES}
+ * (estimated from event counts, not serialised twice). An entry's results are split over several
+ * event entries only when they alone exceed it (a single command's events may still take an
+ * entry over it alone).
+ */
+const createRuns = (out: AppendInput[]) => {
+  let run: CommandResult[] = [];
+  let runBytes = 0;
+  const endRun = (cut: boolean): void => {
+    if (run.length === 0) return;
+    out.push({ key: eventKey(run, cut), payload: encodeCommandResults(run) });
+    run = [];
+    runBytes = 0;
+  };
+  return {
+    /** Adds one command-log entry's results (or the rest of one, continuing where its events stopped). */
+    add(results: readonly CommandResult[]): void {
+      let bytes = 0;
+      for (const r of results) bytes += estimatedBytes(r);
+      if (runBytes + bytes > MAX_ENTRY_BYTES) endRun(false);
+      for (const r of results) {
+        const b = estimatedBytes(r);
+        if (run.length > 0 && runBytes + b > MAX_ENTRY_BYTES) endRun(true); // inside this entry
+        run.push(r);
+        runBytes += b;
+      }
+    },
+    /** Ends the current run (before an entry of its own, and at the end). */
+    end(): void {
+      endRun(false);
+    },
+  };
+};
 
 /** Why {@link SymbolReplica.lead} returned. */
 export type LeadOutcome = 'stopped' | 'lease-lost' | 'fenced';
@@ -147,6 +201,13 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
   /** Orders the book held at the last snapshot (see the module's note on the cadence). */
   let lastSnapOrders = 0;
   let snapshotting = false;
+  /**
+   * Results of commands applied (up to `cmdSeq`) whose events are not in the event log yet: the
+   * parts of entry `cmdSeq` after those the last event entry holds, when the leader split that
+   * entry's events over several event entries (see {@link MAX_ENTRY_BYTES}). A follower compares
+   * them with the next event entries; a leader appends them before anything else.
+   */
+  let pending: CommandResult[] = [];
   const followReader = `follow-${symbol}-${++readers}`;
 
   /** Reads commands `from`..`to` (inclusive) from the command log. */
@@ -167,34 +228,42 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
   };
 
   /**
-   * Applies the commands behind event entries `entries` (in order). The state moves only in the
-   * synchronous part after every read, so an abort leaves it consistent.
+   * Applies the commands behind event entries `entries` (in order) and compares each entry with
+   * the results it re-computed. The state moves only in the synchronous part after every read, so
+   * an abort leaves it consistent.
    */
   const applyEvents = async (entries: readonly LogEntry[], signal: AbortSignal, readerId?: string): Promise<void> => {
-    const parsed = entries.map((e) => ({
-      seq: e.seq,
-      payload: e.payload,
-      cmdSeq: decodeCommandResults(e.payload)?.at(-1)?.cmdSeq,
-    }));
+    const parsed = entries.map((e) => ({ seq: e.seq, payload: e.payload, results: decodeCommandResults(e.payload) }));
     let target = cmdSeq;
-    for (const p of parsed) if (p.cmdSeq !== undefined && p.cmdSeq > target) target = p.cmdSeq;
+    for (const p of parsed) {
+      const last = p.results?.at(-1)?.cmdSeq;
+      if (last !== undefined && last > target) target = last;
+    }
     const cmds = target > cmdSeq ? await readCommands(cmdSeq + 1, target, signal, readerId) : [];
     let i = 0;
     for (const p of parsed) {
-      const from = cmdSeq + 1;
-      const results: CommandResult[] = [];
-      while (p.cmdSeq !== undefined && cmdSeq < p.cmdSeq) {
-        const c = cmds[i++];
-        if (c === undefined) throw new Error(`matching ${symbol}: command ${cmdSeq + 1} missing from ${cmdLog}`);
-        results.push(...applyCommandEntry(book, c.seq, c.payload));
-        cmdSeq = c.seq;
-      }
-      if (results.length > 0 && encodeCommandResults(results) !== p.payload) {
-        diverged++;
-        config.onError?.(
-          `matching ${symbol}: events of commands ${from}..${cmdSeq} differ from the leader's (event ${p.seq})`,
-          undefined,
-        );
+      const want = p.results;
+      if (want !== undefined) {
+        const last = want.at(-1) as CommandResult;
+        while (cmdSeq < last.cmdSeq) {
+          const c = cmds[i++];
+          if (c === undefined) throw new Error(`matching ${symbol}: command ${cmdSeq + 1} missing from ${cmdLog}`);
+          pending.push(...applyCommandEntry(book, c.seq, c.payload));
+          cmdSeq = c.seq;
+        }
+        // This entry's results: the pending ones up to its last command.
+        let n = 0;
+        while (n < pending.length && comparePositions(pending[n] as CommandResult, last) <= 0) n++;
+        const results = pending.slice(0, n);
+        pending = n === pending.length ? [] : pending.slice(n);
+        if (results.length > 0 && encodeCommandResults(results) !== p.payload) {
+          diverged++;
+          const first = results[0] as CommandResult;
+          config.onError?.(
+            `matching ${symbol}: events of commands ${first.cmdSeq}..${last.cmdSeq} differ from the leader's (event ${p.seq})`,
+            undefined,
+          );
+        }
       }
       evtSeq = p.seq;
     }
@@ -226,6 +295,7 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
     lastSnapOrders = snap === undefined ? 0 : ordersInBook();
     built = true;
     isDirty = false;
+    pending = [];
   };
 
   /** Orders in the book, resting and pending stops. */
@@ -325,6 +395,33 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
       if (!built || isDirty) throw new Error(`matching ${symbol}: lead needs a warm book`);
       await catchUp(signal);
       if (!lease.valid()) return 'lease-lost';
+      // The log ends inside an entry whose events were split (a leader stopped between its event
+      // entries): its remaining parts' events first, so no command is left without them.
+      if (pending.length > 0) {
+        const out: AppendInput[] = [];
+        const runs = createRuns(out);
+        runs.add(pending);
+        runs.end();
+        for (let attempt = 0; ; attempt++) {
+          if (signal.aborted) return 'stopped';
+          if (!lease.valid()) return 'lease-lost';
+          try {
+            const results = await log.append(evtLog, out, { expectedLastSeq: evtSeq });
+            evtSeq = (results.at(-1) as { seq: number }).seq;
+            pending = [];
+            config.onAppended?.(symbol, evtSeq);
+            break;
+          } catch (err) {
+            if ((err as { code?: string }).code === 'STATE_FENCED') {
+              config.onError?.(`matching ${symbol}: append fenced (another writer); rebuilding`, err);
+              isDirty = true;
+              return 'fenced';
+            }
+            config.onError?.(`matching ${symbol}: event append failed (attempt ${attempt + 1}); retrying`, err);
+            await sleep(Math.min(500, 25 * 2 ** attempt), signal).catch(() => undefined);
+          }
+        }
+      }
       const stop = new AbortController();
       const tailSignal = AbortSignal.any([signal, stop.signal]);
       let outcome: LeadOutcome = 'stopped';
@@ -362,31 +459,15 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
           let trades = 0;
           let spans: Span[] | undefined;
           // The run of untraced commands not yet in `out`, and its payload's size so far.
-          let run: CommandResult[] = [];
-          let runBytes = 0;
-          const endRun = (): void => {
-            if (run.length === 0) return;
-            const first = (run[0] as CommandResult).cmdSeq;
-            const last = (run.at(-1) as CommandResult).cmdSeq;
-            out.push({ key: first === last ? `c${first}` : `c${first}-${last}`, payload: encodeCommandResults(run) });
-            run = [];
-            runBytes = 0;
-          };
+          const runs = createRuns(out);
           let commandCount = 0;
           for (const e of entries) {
             const { commands, several } = decodeCommandEntry(e.payload);
             if (several) {
-              // A batch of the oms (never traced: a traced command has an entry of its own). Its
-              // parts stay in one run.
+              // A batch of the oms (never traced: a traced command has an entry of its own).
               const results = commands.map((c, part) => ({ cmdSeq: e.seq, part, events: book.apply(c) }));
-              let bytes = 0;
-              for (const r of results) {
-                bytes += 16 + 400 * r.events.length;
-                for (const ev of r.events) if (ev.type === 'trade') trades++;
-              }
-              if (runBytes + bytes > MAX_ENTRY_BYTES) endRun();
-              run.push(...results);
-              runBytes += bytes;
+              for (const r of results) for (const ev of r.events) if (ev.type === 'trade') trades++;
+              runs.add(results);
               commandCount += results.length;
               continue;
             }
@@ -424,20 +505,12 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
             const headers = span !== undefined ? traceCarrier(span) : undefined;
             if (headers !== undefined) {
               // Its own entry, so its trace context rides in the entry's headers.
-              endRun();
+              runs.end();
               out.push({ key: `c${e.seq}`, payload: encodeCommandResults([{ cmdSeq: e.seq, events }]), headers });
-            } else {
-              // The payload's size is about its events' JSON: estimated from their count, not
-              // serialised twice (a trade's JSON is the largest, under 400 bytes). A run ends
-              // before a command that would take it past the limit.
-              const bytes = 16 + 400 * events.length;
-              if (runBytes + bytes > MAX_ENTRY_BYTES) endRun();
-              run.push({ cmdSeq: e.seq, events });
-              runBytes += bytes;
-            }
+            } else runs.add([{ cmdSeq: e.seq, events }]);
             if (span !== undefined) span.setAttribute('ballast.events', events.length);
           }
-          endRun();
+          runs.end();
           // The book has moved on: append these exact results while the lease holds; otherwise
           // the book is ahead of the log and gets rebuilt.
           const appendStart = spans !== undefined ? performance.now() : 0;

@@ -3,8 +3,10 @@
  *
  * - event sequences are 1, 2, 3, … (gap-free, increasing);
  * - the entries hold the events of commands 1, 2, 3, … in order, each entry a run of
- *   consecutive command-log entries, each with all its parts (see `encodeCommandResults` of
- *   `@ballast/engine`), with no command missing or twice, and none beyond the command log;
+ *   consecutive command-log entries with their parts in order (an entry's parts split over
+ *   consecutive event entries only where one ends and the next continues; see
+ *   `encodeCommandResults` of `@ballast/engine`), with no command missing or twice, and none
+ *   beyond the command log;
  * - each entry is byte-identical to what a fresh engine produces replaying the command log;
  * - no trade id appears twice.
  *
@@ -15,6 +17,7 @@
 import {
   OrderBook,
   applyCommandEntry,
+  comparePositions,
   decodeCommandResults,
   encodeCommandResults,
   type CommandResult,
@@ -29,7 +32,7 @@ export interface SymbolLogReport {
   readonly commands: number;
   /** Event entries (each holds the events of one or more command-log entries). */
   readonly events: number;
-  /** Command-log entries whose events are in the event log. */
+  /** Command-log entries whose events (every part's) are in the event log. */
   readonly matched: number;
   /** Trades among the events. */
   readonly trades: number;
@@ -61,6 +64,11 @@ export async function verifySymbolLog(log: EventLog, symbol: string, signal?: Ab
   const orderIds = new Set<number>();
   let trades = 0;
   let matched = 0;
+  /** Command-log entries applied to the book, and their results not yet met in an event entry. */
+  let applied = 0;
+  let pending: CommandResult[] = [];
+  const at = (r: { cmdSeq: number; part?: number | undefined }): string =>
+    r.part === undefined ? String(r.cmdSeq) : `${r.cmdSeq}.${r.part}`;
   for (let i = 0; i < evts.length; i++) {
     const e = evts[i] as LogEntry;
     if (e.seq !== i + 1) problem(`${symbol}: event entry ${i + 1} has sequence ${e.seq}`);
@@ -69,22 +77,31 @@ export async function verifySymbolLog(log: EventLog, symbol: string, signal?: Ab
       problem(`${symbol}: event ${e.seq} is not an entry of command results`);
       continue;
     }
-    const first = (results[0] as CommandResult).cmdSeq;
-    if (first !== matched + 1) problem(`${symbol}: event ${e.seq} starts at command ${first}, expected ${matched + 1}`);
-    const replayed: CommandResult[] = [];
+    // Where this entry must start: the rest of an entry whose events an earlier one split, or
+    // the next entry's first command.
+    const head = results[0] as CommandResult;
+    const last = results.at(-1) as CommandResult;
+    const expected = pending[0] ?? { cmdSeq: applied + 1, part: head.part === undefined ? undefined : 0 };
+    if (comparePositions(head, expected) !== 0 || (head.part === undefined) !== (expected.part === undefined))
+      problem(`${symbol}: event ${e.seq} starts at command ${at(head)}, expected ${at(expected)}`);
     let complete = true;
-    for (let seq = first; seq <= (results.at(-1) as CommandResult).cmdSeq; seq++) {
-      const c = cmds[seq - 1];
+    while (applied < last.cmdSeq) {
+      const c = cmds[applied];
       if (c === undefined) {
-        problem(`${symbol}: event ${e.seq} has no command ${seq}`);
+        problem(`${symbol}: event ${e.seq} has no command ${applied + 1}`);
         complete = false;
         break;
       }
-      replayed.push(...applyCommandEntry(book, c.seq, c.payload));
+      pending.push(...applyCommandEntry(book, c.seq, c.payload));
+      applied = c.seq;
     }
-    matched = (results.at(-1) as CommandResult).cmdSeq;
-    if (complete && encodeCommandResults(replayed) !== e.payload) {
-      problem(`${symbol}: event ${e.seq} differs from a clean replay of commands ${first}..${matched}`);
+    let n = 0;
+    while (n < pending.length && comparePositions(pending[n] as CommandResult, last) <= 0) n++;
+    const replayed = pending.slice(0, n);
+    pending = pending.slice(n);
+    matched = pending.length === 0 ? applied : applied - 1;
+    if (complete && (replayed.length === 0 || encodeCommandResults(replayed) !== e.payload)) {
+      problem(`${symbol}: event ${e.seq} differs from a clean replay of commands ${at(head)}..${at(last)}`);
     }
     for (const r of results) {
       for (const ev of r.events) {

@@ -294,6 +294,101 @@ describe('command-log entries of several commands (oms batches)', () => {
   });
 });
 
+describe('an entry whose events exceed MAX_ENTRY_BYTES', () => {
+  /** One command-log entry of 400 limit orders at 400 prices (two events each: about 326 KB estimated). */
+  const bigEntry = () => ({
+    key: 'b300000-400',
+    payload: JSON.stringify(
+      Array.from({ length: 400 }, (_, i) => ({
+        type: 'place',
+        orderId: 300_000 + i,
+        account: 10,
+        side: 'buy',
+        orderType: 'limit',
+        priceTicks: 100 + i,
+        qtyLots: 1,
+        timeMs: i,
+      })),
+    ),
+  });
+  const shape = async (log: EventLog) =>
+    (await log.read('evt.BTCUSDT', 1, 10)).map((e) => {
+      const r = decodeCommandResults(e.payload) ?? [];
+      return [e.key, r[0]?.part, r.at(-1)?.part];
+    });
+
+  it('splits its parts over consecutive event entries under distinct keys; a standby agrees and the log verifies', async () => {
+    const { db, log } = await open();
+    const stop = new AbortController();
+    const errors: string[] = [];
+    const leader = createSymbolReplica({ symbol: 'BTCUSDT', db, log, onError: (m) => errors.push(m) });
+    const standby = createSymbolReplica({ symbol: 'BTCUSDT', db, log, onError: (m) => errors.push(m) });
+    await leader.warm(stop.signal);
+    await standby.warm(stop.signal);
+    await log.append('cmd.BTCUSDT', [bigEntry()]);
+    const leading = leader.lead({ valid: () => true }, stop.signal);
+    const following = standby.follow(stop.signal);
+    await until(() => standby.position().cmdSeq === 1 && standby.position().evtSeq === 2, 'the standby to follow');
+    stop.abort();
+    await Promise.all([leading, following]);
+    // 321 parts (about 816 estimated bytes each) fill 256 KiB.
+    assert.deepEqual(await shape(log), [
+      ['c1-1.320', 0, 320],
+      ['c1.321-1', 321, 399],
+    ]);
+    assert.deepEqual(errors, []);
+    assert.equal(standby.divergences(), 0);
+    const report = await verifySymbolLog(log, 'BTCUSDT');
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.matched, 1);
+    assert.equal(report.orderIds.size, 400);
+    await db.destroy();
+  });
+
+  it('a leader that stopped after the first of them: the next leader appends the rest before any new command, nothing twice', async () => {
+    const { db, log } = await open();
+    const stop = new AbortController();
+    // The first leader's log stores the first entry of each append, then fails: as a process
+    // killed between two pipelined publishes.
+    let cutNext = true;
+    const cutting: EventLog = {
+      ...log,
+      append: async (name, entries, opts) => {
+        if (!cutNext || name !== 'evt.BTCUSDT' || entries.length < 2) return log.append(name, entries, opts);
+        cutNext = false;
+        await log.append(name, entries.slice(0, 1), opts);
+        throw Object.assign(new Error('connection lost'), { code: 'STATE_CONNECTION' });
+      },
+    };
+    const first = createSymbolReplica({ symbol: 'BTCUSDT', db, log: cutting, onError: () => undefined });
+    await first.warm(stop.signal);
+    await log.append('cmd.BTCUSDT', [bigEntry()]);
+    // Its retry meets the stored first entry: fenced, it stops leading with its book dirty.
+    assert.equal(await first.lead({ valid: () => true }, stop.signal), 'fenced');
+    assert.equal(await log.lastSeq('evt.BTCUSDT'), 1);
+
+    await log.append('cmd.BTCUSDT', [{ key: 'o9', payload: JSON.stringify(orderCommand()) }]);
+    const errors: string[] = [];
+    const next = createSymbolReplica({ symbol: 'BTCUSDT', db, log, onError: (m) => errors.push(m) });
+    await next.warm(stop.signal);
+    assert.deepEqual(next.position(), { cmdSeq: 1, evtSeq: 1 });
+    const leading = next.lead({ valid: () => true }, stop.signal);
+    await until(async () => (await log.lastSeq('evt.BTCUSDT')) === 3, 'the rest and the new command');
+    stop.abort();
+    await leading;
+    assert.deepEqual(errors, []);
+    assert.deepEqual(await shape(log), [
+      ['c1-1.320', 0, 320],
+      ['c1.321-1', 321, 399],
+      ['c2', undefined, undefined],
+    ]);
+    const report = await verifySymbolLog(log, 'BTCUSDT');
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.matched, 2);
+    await db.destroy();
+  });
+});
+
 describe('matching replicas with shard leases', () => {
   const runs: { m: Matching; ctl: AbortController; done: Promise<void> }[] = [];
   const start = (db: Kysely<Database>, log: EventLog, kv: KeyValue, id: string, errors: string[] = []) => {

@@ -986,14 +986,19 @@ export function createOms(config: OmsConfig): Oms {
     }
     return { entries, spans, at };
   };
-  /** Where each command landed, from the entries' append results. */
+  /**
+   * Where each command landed, from the entries' append results; `undefined` for a part of an
+   * entry the log already held (a duplicate: the sweeper's copy may order its parts by order id,
+   * not as this append did, so the part is not known).
+   */
   const positionsOf = (
     at: readonly { entry: number; part?: number }[],
     results: readonly AppendResult[],
-  ): CommandPosition[] =>
+  ): (CommandPosition | undefined)[] =>
     at.map((a) => {
-      const seq = (results[a.entry] as AppendResult).seq;
-      return a.part !== undefined ? { seq, part: a.part } : { seq };
+      const r = results[a.entry] as AppendResult;
+      if (a.part === undefined) return { seq: r.seq };
+      return r.duplicate ? undefined : { seq: r.seq, part: a.part };
     });
   const endPublish = (
     spans: readonly (Span | undefined)[],
@@ -1012,7 +1017,10 @@ export function createOms(config: OmsConfig): Oms {
    * Appends commands to `name` (a group's in one entry); traced ones get a producer span whose
    * context rides in headers. Resolves with where each command landed.
    */
-  const appendCommands = async (name: string, commands: readonly OutCommand[]): Promise<CommandPosition[]> => {
+  const appendCommands = async (
+    name: string,
+    commands: readonly OutCommand[],
+  ): Promise<(CommandPosition | undefined)[]> => {
     const { entries, spans, at } = toEntries(name, commands);
     try {
       const results = await log.append(name, entries);
@@ -1038,7 +1046,10 @@ export function createOms(config: OmsConfig): Oms {
     await Promise.all(
       [...byLog].map(async ([name, entries]) => {
         const positions = await appendCommands(name, entries);
-        entries.forEach((e, i) => seqs.set(e.orderId, positions[i] as CommandPosition));
+        entries.forEach((e, i) => {
+          const at = positions[i];
+          if (at !== undefined) seqs.set(e.orderId, at);
+        });
         const ids = entries.map((e) => e.orderId);
         if (deleteNow) await db.deleteFrom('outbox').where('order_id', 'in', ids).execute();
         else published.push(...ids);
@@ -1213,7 +1224,10 @@ export function createOms(config: OmsConfig): Oms {
       const results = out.appended[j] as AppendResult[];
       endPublish(spans[j] ?? [], results);
       const positions = positionsOf(ats[j] ?? [], results);
-      commands.forEach((c, i) => seqs.set(c.orderId, positions[i] as CommandPosition));
+      commands.forEach((c, i) => {
+        const at = positions[i];
+        if (at !== undefined) seqs.set(c.orderId, at);
+      });
     });
     acknowledge(out.result, seqs);
   };
@@ -1265,6 +1279,7 @@ export function createOms(config: OmsConfig): Oms {
                 : { payload: c.payload, ctx: c.ctx },
             ),
           );
+          // Cancels have no key, so the log never answers them as duplicates: every position is known.
           list.forEach((c, i) => c.resolve(positions[i] as CommandPosition));
         } catch (err) {
           for (const c of list) c.reject(err);
@@ -1306,6 +1321,10 @@ export function createOms(config: OmsConfig): Oms {
         .selectFrom('outbox')
         .selectAll()
         .where('created_ms', '<=', BigInt(now() - minAgeMs))
+        // An entry's rows together (a batch's rows share created_ms; concurrent batches' ids
+        // interleave): any 500 rows hold whole entries but perhaps the last, so sweeps progress.
+        .orderBy('created_ms')
+        .orderBy('key')
         .orderBy('order_id')
         .limit(500);
     if (config.rowLocks !== true) {

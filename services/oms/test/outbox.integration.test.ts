@@ -83,8 +83,11 @@ describe(
         .execute();
       const logDb = openSqlite<unknown>({ path: ':memory:' });
       const inner = await createSqliteEventLog(logDb as Kysely<unknown>);
-      /** `before`: the next append fails without storing; `after`: it stores, then fails (an answer lost). */
-      let fail: 'no' | 'before' | 'after' = 'no';
+      /**
+       * `before`: the next append fails without storing; `after`: it stores, then fails (an answer
+       * lost); `duplicate`: the log already holds it (a sweeper's copy stored first).
+       */
+      let fail: 'no' | 'before' | 'after' | 'duplicate' = 'no';
       const appends: number[] = [];
       const log: EventLog = {
         ...inner,
@@ -95,6 +98,7 @@ describe(
           appends.push(entries.length);
           const out = await inner.append(name, entries, opts);
           if (mode === 'after') throw new Error('connection lost');
+          if (mode === 'duplicate') return inner.append(name, entries, opts);
           return out;
         },
       };
@@ -106,7 +110,15 @@ describe(
         await db.destroy();
         await logDb.destroy();
       };
-      return { db, inner, oms, appends, outboxKeys, close, failNextAppend: (m: 'before' | 'after') => (fail = m) };
+      return {
+        db,
+        inner,
+        oms,
+        appends,
+        outboxKeys,
+        close,
+        failNextAppend: (m: 'before' | 'after' | 'duplicate') => (fail = m),
+      };
     };
 
     it("appends a batch's orders of one symbol as one entry, each order answered with that entry and its part in arrival order", async () => {
@@ -207,6 +219,49 @@ describe(
         assert.equal(await t.oms.sweepOutbox(0), 2);
         assert.equal(await t.inner.lastSeq('cmd.BTCUSDT'), 2);
         assert.equal(JSON.parse((await t.inner.read('cmd.BTCUSDT', 2, 1))[0]!.payload).length, 2);
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('answers orders whose entry the log already held (a duplicate) without a part: the stored copy may order them otherwise', async () => {
+      const t = await open();
+      try {
+        t.failNextAppend('duplicate');
+        const results = await Promise.all(Array.from({ length: 3 }, () => t.oms.place(limitBuy())));
+        for (const r of results) assert.ok(r.ok && r.cmdSeq === undefined && r.cmdPart === undefined);
+        assert.equal(await t.inner.lastSeq('cmd.BTCUSDT'), 1);
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('sweeps more than 500 rows of interleaved entries to the end: an entry is read with all its rows together', async () => {
+      const t = await open();
+      try {
+        // Three entries of 200 rows whose order ids interleave (concurrent batches): by order id
+        // alone, no 500 rows would hold a whole entry.
+        const rows = Array.from({ length: 600 }, (_, i) => ({
+          order_id: i + 1,
+          log: 'cmd.BTCUSDT',
+          key: `b${(i % 3) + 1}-200`,
+          payload: JSON.stringify({ type: 'cancel', orderId: i + 1, timeMs: 0 }),
+          created_ms: 0,
+        }));
+        await t.db.insertInto('outbox').values(rows).execute();
+        let swept = 0;
+        for (let round = 0; round < 3 && swept < 600; round++) swept += await t.oms.sweepOutbox(0);
+        assert.equal(swept, 600);
+        const entries = await t.inner.read('cmd.BTCUSDT', 1, 10);
+        assert.deepEqual(
+          entries.map((e) => [e.key, (JSON.parse(e.payload) as unknown[]).length]),
+          [
+            ['b1-200', 200],
+            ['b2-200', 200],
+            ['b3-200', 200],
+          ],
+        );
+        assert.deepEqual(await t.outboxKeys(), []);
       } finally {
         await t.close();
       }
