@@ -4,6 +4,7 @@ import { skipUnlessService } from '@ballast/testkit';
 import {
   allOrders,
   call,
+  checkOrdersSentTogether,
   fundedAccount,
   privateStores,
   runBallast,
@@ -289,6 +290,10 @@ describe('ballast cluster: a supervised local cluster that heals itself', { skip
     await waitForCatchUp(cl, 30_000);
     const all = await allOrders(cl, key);
     assert.equal(all.length, load.acked.size, 'each acknowledged order once');
+  });
+
+  it('answers orders sent together each with its own result, through the remote oms (entry and part on the wire)', async () => {
+    await checkOrdersSentTogether(cl);
   });
 
   it('drains on SIGINT: every replica exits and the supervisor exits 0', async () => {

@@ -228,6 +228,46 @@ export async function checkDepositPastBalanceLimit(inst: Instance): Promise<void
   assert.deepEqual(verify.body, { ok: true, problems: [] });
 }
 
+/**
+ * The same case for every mode: five asks of different sizes sent at once (so normally one oms
+ * batch: one command-log entry of several commands), then five bids at once for the same sizes
+ * at the same price, answered FULL. Each bid must come back FILLED for its own quantity with its
+ * own fills, which it learns only by its entry and part (`cmdSeq`, `cmdPart`). Uses ETHBTC at
+ * 0.04321, a price no other test trades at.
+ */
+export async function checkOrdersSentTogether(inst: Instance): Promise<void> {
+  const seller = await fundedAccount(inst, { ETH: '1' });
+  const buyer = await fundedAccount(inst, { BTC: '1' });
+  const sizes = ['0.011', '0.022', '0.033', '0.044', '0.055'];
+  const send = (key: string, side: string, quantity: string, newOrderRespType: string) =>
+    call(inst.httpUrl, 'POST', '/api/v3/order', {
+      key,
+      params: {
+        symbol: 'ETHBTC',
+        type: 'LIMIT',
+        timeInForce: 'GTC',
+        price: '0.04321',
+        side,
+        quantity,
+        newOrderRespType,
+      },
+    });
+  const asks = await Promise.all(sizes.map((q) => send(seller.key, 'SELL', q, 'RESULT')));
+  for (const [i, a] of asks.entries()) {
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    assert.equal(a.body.status, 'NEW', `ask ${i}: matching's result, resting`);
+    assert.equal(a.body.origQty, `${sizes[i]}00000`);
+  }
+  const bids = await Promise.all(sizes.map((q) => send(buyer.key, 'BUY', q, 'FULL')));
+  for (const [i, b] of bids.entries()) {
+    assert.equal(b.status, 200, JSON.stringify(b.body));
+    assert.equal(b.body.status, 'FILLED', `bid ${i}: ${JSON.stringify(b.body)}`);
+    assert.equal(b.body.executedQty, `${sizes[i]}00000`);
+    const filled = (b.body.fills as { qty: string }[]).reduce((sum, f) => sum + Math.round(Number(f.qty) * 1000), 0);
+    assert.equal(filled, Math.round(Number(sizes[i]) * 1000), `bid ${i}: its own fills`);
+  }
+}
+
 /** Balances of an account as `{ asset: [free, locked] }`. */
 export async function balances(inst: Instance, key: string): Promise<Record<string, [string, string]>> {
   const r = await call(inst.httpUrl, 'GET', '/api/v3/account', { key });

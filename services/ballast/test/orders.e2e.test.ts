@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { formatMinor } from '@ballast/contracts';
-import { balances, call, fundedAccount, startInstance, stop, waitUntil, type Instance } from './harness.ts';
+import {
+  balances,
+  call,
+  checkOrdersSentTogether,
+  fundedAccount,
+  startInstance,
+  stop,
+  waitUntil,
+  type Instance,
+} from './harness.ts';
 
 describe('order flow over HTTP (ballast start, embedded)', () => {
   let inst: Instance;
@@ -228,6 +237,10 @@ describe('order flow over HTTP (ballast start, embedded)', () => {
       // 0.0005 BTC less the 0.1% maker fee, each.
       assert.equal((await balances(inst, seller.key))['BTC']![0], formatMinor(49_950n * BigInt(i), 8));
     }
+  });
+
+  it('answers orders sent together (one command-log entry) each with its own result', async () => {
+    await checkOrdersSentTogether(inst);
   });
 
   it('cancels every open order of a symbol with DELETE /api/v3/openOrders and releases their reservations', async () => {

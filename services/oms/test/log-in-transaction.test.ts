@@ -51,6 +51,23 @@ describe('oms with the command log in its transaction (embedded)', () => {
     await db.destroy();
   });
 
+  it("appends a batch's orders of one symbol as one entry in the batch's own transaction, each answered with its part", async () => {
+    const { db, log, oms } = await open();
+    const results = await Promise.all(Array.from({ length: 4 }, () => oms.place(buy())));
+    assert.deepEqual(
+      results.map((r) => (r.ok ? [r.cmdSeq, r.cmdPart] : r.reason)),
+      [0, 1, 2, 3].map((part) => [1, part]),
+    );
+    const [entry] = await log.read('cmd.BTCUSDT', 1, 10);
+    const ids = results.map((r) => (r.ok ? Number(r.order.id) : 0));
+    assert.equal(entry?.key, `b${ids[0]}-4`);
+    assert.deepEqual(
+      (JSON.parse(entry!.payload) as { orderId: number }[]).map((c) => c.orderId),
+      ids,
+    );
+    await db.destroy();
+  });
+
   it('answers a retry in the same batch with the original order, and appends its command once', async () => {
     const { db, log, oms, count } = await open();
     const [a, b] = await Promise.all([oms.place(buy('same')), oms.place(buy('same'))]);
