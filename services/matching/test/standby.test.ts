@@ -44,6 +44,21 @@ const placeOrders = async (log: EventLog, symbol: string, n: number): Promise<vo
   await log.append(`cmd.${symbol}`, entries);
 };
 
+/**
+ * A resting buy of account 10 at its own price level: the book answers it with two events
+ * (accepted, level), about 816 estimated bytes of results.
+ */
+const restingBuy = (orderId: number, priceTicks: number, timeMs: number) => ({
+  type: 'place',
+  orderId,
+  account: 10,
+  side: 'buy',
+  orderType: 'limit',
+  priceTicks,
+  qtyLots: 1,
+  timeMs,
+});
+
 const until = async <T>(f: () => Promise<T | undefined | false> | T | undefined | false, what: string): Promise<T> => {
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -155,16 +170,7 @@ describe('a hot standby following a log of batched entries', () => {
     // 500 orders in one append: the leader reads them as one batch (its tail reads up to 500).
     const entries = Array.from({ length: 500 }, (_, i) => ({
       key: `r${i}`,
-      payload: JSON.stringify({
-        type: 'place',
-        orderId: 100_000 + i,
-        account: 10,
-        side: 'buy',
-        orderType: 'limit',
-        priceTicks: 100 + i, // a level each: accepted and level, two events a command
-        qtyLots: 1,
-        timeMs: i,
-      }),
+      payload: JSON.stringify(restingBuy(100_000 + i, 100 + i, i)),
     }));
     await log.append('cmd.BTCUSDT', entries);
     const leading = leader.lead({ valid: () => true }, stop.signal);
@@ -250,7 +256,7 @@ describe('command-log entries of several commands (oms batches)', () => {
     await db.destroy();
   });
 
-  it("never splits an entry's commands across event entries: a run ends before an entry that would take it past MAX_ENTRY_BYTES", async () => {
+  it("keeps an entry's commands in one event entry when they fit: a run ends before an entry that would take it past MAX_ENTRY_BYTES", async () => {
     const { db, log } = await open();
     const stop = new AbortController();
     const leader = createSymbolReplica({ symbol: 'BTCUSDT', db, log });
@@ -260,16 +266,7 @@ describe('command-log entries of several commands (oms batches)', () => {
     const entries = Array.from({ length: 3 }, (_, e) => ({
       key: `b${200_000 + e * 150}-150`,
       payload: JSON.stringify(
-        Array.from({ length: 150 }, (_, i) => ({
-          type: 'place',
-          orderId: 200_000 + e * 150 + i,
-          account: 10,
-          side: 'buy',
-          orderType: 'limit',
-          priceTicks: 100 + e * 150 + i,
-          qtyLots: 1,
-          timeMs: i,
-        })),
+        Array.from({ length: 150 }, (_, i) => restingBuy(200_000 + e * 150 + i, 100 + e * 150 + i, i)),
       ),
     }));
     await log.append('cmd.BTCUSDT', entries);
@@ -298,18 +295,7 @@ describe('an entry whose events exceed MAX_ENTRY_BYTES', () => {
   /** One command-log entry of 400 limit orders at 400 prices (two events each: about 326 KB estimated). */
   const bigEntry = () => ({
     key: 'b300000-400',
-    payload: JSON.stringify(
-      Array.from({ length: 400 }, (_, i) => ({
-        type: 'place',
-        orderId: 300_000 + i,
-        account: 10,
-        side: 'buy',
-        orderType: 'limit',
-        priceTicks: 100 + i,
-        qtyLots: 1,
-        timeMs: i,
-      })),
-    ),
+    payload: JSON.stringify(Array.from({ length: 400 }, (_, i) => restingBuy(300_000 + i, 100 + i, i))),
   });
   const shape = async (log: EventLog) =>
     (await log.read('evt.BTCUSDT', 1, 10)).map((e) => {
