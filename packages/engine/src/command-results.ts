@@ -136,7 +136,10 @@ export function decodeCommandResults(payload: string): CommandResult[] | undefin
   }
   if (p === null || typeof p !== 'object' || !isSeq(p.cmdSeq)) return undefined;
   if (p.fromCmdSeq === undefined) {
-    if (p.events !== undefined) return Array.isArray(p.events) ? [{ cmdSeq: p.cmdSeq, events: p.events }] : undefined;
+    if (p.events !== undefined)
+      return Array.isArray(p.events) && p.from === undefined && p.parts === undefined
+        ? [{ cmdSeq: p.cmdSeq, events: p.events }]
+        : undefined;
     return fromElement(p.cmdSeq, p.from !== undefined ? { from: p.from, parts: p.parts } : { parts: p.parts }, true);
   }
   const { fromCmdSeq, results } = p;

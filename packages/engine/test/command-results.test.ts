@@ -78,6 +78,8 @@ describe('event entry payloads (command results)', () => {
       '{"cmdSeq":3,"from":0,"parts":[[]]}',
       '{"cmdSeq":3,"from":1.5,"parts":[[]]}',
       '{"cmdSeq":3,"fromCmdSeq":2,"results":[[],{"from":4,"parts":[[]]}]}',
+      '{"cmdSeq":3,"from":2,"events":[]}',
+      '{"cmdSeq":3,"events":[],"parts":[[]]}',
     ]) {
       assert.equal(decodeCommandResults(bad), undefined, bad);
     }
@@ -149,9 +151,19 @@ describe('command-log entries of several commands (an oms batch)', () => {
           const book = new OrderBook();
           return entries.flatMap((p, i) => applyCommandEntry(book, i + 1, p));
         };
-        const leader = encodeCommandResults(apply());
+        const results = apply();
+        const leader = encodeCommandResults(results);
         assert.equal(encodeCommandResults(apply()), leader);
         assert.equal(decodeCommandResults(leader)?.length, k);
+        // Split anywhere (inside an entry of several or between entries), both halves round-trip
+        // canonically.
+        for (let cut = 1; cut < results.length; cut++) {
+          for (const half of [results.slice(0, cut), results.slice(cut)]) {
+            const payload = encodeCommandResults(half);
+            assert.deepEqual(decodeCommandResults(payload), half);
+            assert.equal(encodeCommandResults(decodeCommandResults(payload) as CommandResult[]), payload);
+          }
+        }
       }),
     );
   });

@@ -2,16 +2,18 @@
  * One symbol's book on one matching replica, as follower or leader.
  *
  * The book always stands at the state after command-log entry `cmdSeq` (one command, or the
- * several of an oms batch: `applyCommandEntry` of `@ballast/engine`), and `evtSeq` is the
- * event-log entry that holds that entry's events. An event entry holds the events of a run of
+ * several of an oms batch: `applyCommandEntry` of `@ballast/engine`), and `evtSeq` is the last
+ * event-log entry applied, which holds that entry's events (or, when the entry's events were
+ * split, their first parts: the rest are `pending`). An event entry holds the events of a run of
  * consecutive command-log entries, one run per batch the leader applied (`encodeCommandResults`
  * of `@ballast/engine`: `{ cmdSeq, events }` for one command, `{ cmdSeq, parts }` for one entry
  * of several, key `c<cmdSeq>`; `{ cmdSeq, fromCmdSeq, results }` for several entries, key
  * `c<from>-<to>`). One entry per batch rather than per command, on both logs: each entry is a
  * message JetStream stores and delivers to every reader, and on a small machine the messages,
  * not the bytes, are the cost. A run stops at {@link MAX_ENTRY_BYTES} (between command-log
- * entries, never inside one), and a command that continues a sampled trace gets an entry of its
- * own, whose headers carry its trace context.
+ * entries, or inside one whose events alone exceed it: `{ cmdSeq, from, parts }` continues it),
+ * and a command that continues a sampled trace gets an entry of its own, whose headers carry its
+ * trace context.
  *
  * - `warm`: the latest snapshot, then every command whose events are in the event log (read to
  *   its end), re-applied silently (the engine is deterministic).
@@ -165,7 +167,7 @@ export interface SymbolReplica {
   readonly symbol: string;
   /** The live book (read-only use). */
   book(): OrderBook;
-  /** `cmdSeq`: last command applied; `evtSeq`: its event entry. */
+  /** `cmdSeq`: last command-log entry applied; `evtSeq`: the last event entry applied. */
   position(): { cmdSeq: number; evtSeq: number };
   /** True when the book ran ahead of the event log and must be rebuilt (`warm`). */
   dirty(): boolean;
@@ -413,8 +415,9 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
             break;
           } catch (err) {
             if ((err as { code?: string }).code === 'STATE_FENCED') {
-              config.onError?.(`matching ${symbol}: append fenced (another writer); rebuilding`, err);
-              isDirty = true;
+              // Another writer moved the log; this book is not ahead of it (the rest is only
+              // pending), so the next `warm` catches up without a rebuild.
+              config.onError?.(`matching ${symbol}: append fenced (another writer); catching up`, err);
               return 'fenced';
             }
             config.onError?.(`matching ${symbol}: event append failed (attempt ${attempt + 1}); retrying`, err);
