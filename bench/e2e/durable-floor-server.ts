@@ -16,6 +16,7 @@
  */
 import Fastify from 'fastify';
 import pg from 'pg';
+import { batcher } from '../lib/batcher.ts';
 
 const url = process.argv[2];
 if (url === undefined) {
@@ -33,37 +34,6 @@ await pool.query(`CREATE TABLE IF NOT EXISTS floor_orders (
   status text NOT NULL,
   created_ms bigint NOT NULL
 )`);
-
-/** Queues items and writes each event-loop turn's as one statement, up to `lanes` at once. */
-const batcher = <T, R>(write: (items: T[]) => Promise<R[]>, lanes = 4) => {
-  let queue: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
-  let inFlight = 0;
-  let scheduled = false;
-  const schedule = (): void => {
-    if (scheduled || inFlight >= lanes || queue.length === 0) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
-      const batch = queue;
-      queue = [];
-      inFlight++;
-      write(batch.map((b) => b.item))
-        .then(
-          (rs) => batch.forEach((b, i) => b.resolve(rs[i] as R)),
-          (err: unknown) => batch.forEach((b) => b.reject(err)),
-        )
-        .finally(() => {
-          inFlight--;
-          schedule();
-        });
-    });
-  };
-  return (item: T): Promise<R> =>
-    new Promise<R>((resolve, reject) => {
-      queue.push({ item, resolve, reject });
-      schedule();
-    });
-};
 
 type NewOrder = { key: string; clientId: string; side: string; price: string; quantity: string };
 const place = batcher<NewOrder, number>(async (orders) => {

@@ -33,6 +33,7 @@
  */
 import Fastify from 'fastify';
 import pg from 'pg';
+import { batcher } from '../lib/batcher.ts';
 import { Pool } from 'undici';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, nanos } from '@nats-io/transport-node';
@@ -63,37 +64,6 @@ process.once('SIGTERM', () => {
     process.exit(0);
   })();
 });
-
-/** Queues items and hands each event-loop turn's to `write`, up to `lanes` batches at once. */
-const batcher = <T, R>(write: (items: T[]) => Promise<R[]>, lanes = 4) => {
-  let queue: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
-  let inFlight = 0;
-  let scheduled = false;
-  const schedule = (): void => {
-    if (scheduled || inFlight >= lanes || queue.length === 0) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
-      const batch = queue;
-      queue = [];
-      inFlight++;
-      write(batch.map((b) => b.item))
-        .then(
-          (rs) => batch.forEach((b, i) => b.resolve(rs[i] as R)),
-          (err: unknown) => batch.forEach((b) => b.reject(err)),
-        )
-        .finally(() => {
-          inFlight--;
-          schedule();
-        });
-    });
-  };
-  return (item: T): Promise<R> =>
-    new Promise<R>((resolve, reject) => {
-      queue.push({ item, resolve, reject });
-      schedule();
-    });
-};
 
 type NewOrder = { k: string; c: string; s: string; p: string; q: string };
 const encoder = new TextEncoder();
