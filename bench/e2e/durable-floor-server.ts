@@ -17,6 +17,7 @@
 import Fastify from 'fastify';
 import pg from 'pg';
 import { batcher } from '../lib/batcher.ts';
+import { addOrderRoutes, type PeerOrder } from '../lib/order-routes.ts';
 
 const url = process.argv[2];
 if (url === undefined) {
@@ -35,8 +36,7 @@ await pool.query(`CREATE TABLE IF NOT EXISTS floor_orders (
   created_ms bigint NOT NULL
 )`);
 
-type NewOrder = { key: string; clientId: string; side: string; price: string; quantity: string };
-const place = batcher<NewOrder, number>(async (orders) => {
+const place = batcher<PeerOrder, number>(async (orders) => {
   const { rows } = await pool.query<{ id: string; client_id: string }>(
     `INSERT INTO floor_orders (account_key, client_id, side, price, quantity, status, created_ms)
      SELECT k, c, s, p, q, 'NEW', $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(k, c, s, p, q)
@@ -63,37 +63,9 @@ const cancel = batcher<number, boolean>(async (ids) => {
 });
 
 const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
-app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-  done(null, Object.fromEntries(new URLSearchParams(body as string)));
-});
-
-let nextAccount = 1;
-let nextClientId = 1;
-app.post('/dev/accounts', async () => ({
-  accountId: nextAccount,
-  apiKey: `floor${String(nextAccount++).padStart(16, '0')}`,
-}));
-app.post('/admin/deposits', async () => ({ ok: true }));
+addOrderRoutes(app, 'floor', place, cancel);
 app.get('/admin/lag', async () => [{ symbol: 'BTCUSDT', matchingLag: 0, ledgerLag: 0, outbox: 0 }]);
 app.get('/admin/ledger/verify', async () => ({ ok: true, problems: [] }));
-app.post('/api/v3/order', async (req) => {
-  const p = req.body as Record<string, string>;
-  const clientId = p['newClientOrderId'] ?? `floor-${process.pid}-${nextClientId++}`;
-  const orderId = await place({
-    key: String(req.headers['x-mbx-apikey'] ?? ''),
-    clientId,
-    side: p['side'] ?? '',
-    price: p['price'] ?? '',
-    quantity: p['quantity'] ?? '',
-  });
-  return { symbol: p['symbol'], orderId, orderListId: -1, clientOrderId: clientId, transactTime: Date.now() };
-});
-app.delete('/api/v3/order', async (req, reply) => {
-  const q = req.query as Record<string, string>;
-  const orderId = Number(q['orderId']);
-  if (!(await cancel(orderId))) return reply.code(400).send({ code: -2011, msg: 'Unknown order sent.' });
-  return { symbol: q['symbol'], orderId, status: 'CANCELED' };
-});
 
 await app.listen({ host: '127.0.0.1', port: 0 });
 const address = app.server.address() as { port: number };

@@ -34,6 +34,7 @@
 import Fastify from 'fastify';
 import pg from 'pg';
 import { batcher } from '../lib/batcher.ts';
+import { addOrderRoutes } from '../lib/order-routes.ts';
 import { Pool } from 'undici';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, nanos } from '@nats-io/transport-node';
@@ -127,17 +128,7 @@ if (stage === 'front') {
   const cancel = batcher<number, boolean>((ids) => call<boolean>('/cancel', ids));
 
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body as string)));
-  });
-  let nextAccount = 1;
-  let nextClientId = 1;
-  app.get('/api/v3/ping', async () => ({}));
-  app.post('/dev/accounts', async () => ({
-    accountId: nextAccount,
-    apiKey: `pipe${String(nextAccount++).padStart(16, '0')}`,
-  }));
-  app.post('/admin/deposits', async () => ({ ok: true }));
+  addOrderRoutes(app, 'pipe', (o) => place({ k: o.key, c: o.clientId, s: o.side, p: o.price, q: o.quantity }), cancel);
   app.get('/admin/lag', async () => {
     const pending = async (stream: string, name: string): Promise<number> =>
       (await jsm.consumers.info(stream, name)).num_pending;
@@ -160,24 +151,6 @@ if (stage === 'front') {
     const r = rows[0]!;
     const ok = r.orders === r.settled && r.twice === '0';
     return { ok, problems: ok ? [] : [`orders ${r.orders}, settled ${r.settled}, cancels of live orders ${r.twice}`] };
-  });
-  app.post('/api/v3/order', async (req) => {
-    const p = req.body as Record<string, string>;
-    const c = p['newClientOrderId'] ?? `pipe-${process.pid}-${nextClientId++}`;
-    const orderId = await place({
-      k: String(req.headers['x-mbx-apikey'] ?? ''),
-      c,
-      s: p['side'] ?? '',
-      p: p['price'] ?? '',
-      q: p['quantity'] ?? '',
-    });
-    return { symbol: p['symbol'], orderId, orderListId: -1, clientOrderId: c, transactTime: Date.now() };
-  });
-  app.delete('/api/v3/order', async (req, reply) => {
-    const q = req.query as Record<string, string>;
-    const orderId = Number(q['orderId']);
-    if (!(await cancel(orderId))) return reply.code(400).send({ code: -2011, msg: 'Unknown order sent.' });
-    return { symbol: q['symbol'], orderId, status: 'CANCELED' };
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   closers.push(() => app.close());
