@@ -331,6 +331,49 @@ describe('an entry whose events exceed MAX_ENTRY_BYTES', () => {
     await db.destroy();
   });
 
+  it('a standby that followed the first of them and is promoted holds the rest pending and appends it first', async () => {
+    const { db, log } = await open();
+    const stop = new AbortController();
+    let cutNext = true;
+    const cutting: EventLog = {
+      ...log,
+      append: async (name, entries, opts) => {
+        if (!cutNext || name !== 'evt.BTCUSDT' || entries.length < 2) return log.append(name, entries, opts);
+        cutNext = false;
+        await log.append(name, entries.slice(0, 1), opts);
+        throw Object.assign(new Error('connection lost'), { code: 'STATE_CONNECTION' });
+      },
+    };
+    const errors: string[] = [];
+    const first = createSymbolReplica({ symbol: 'BTCUSDT', db, log: cutting, onError: () => undefined });
+    const standby = createSymbolReplica({ symbol: 'BTCUSDT', db, log, onError: (m) => errors.push(m) });
+    await first.warm(stop.signal);
+    await standby.warm(stop.signal);
+    const following = standby.follow(stop.signal);
+    await log.append('cmd.BTCUSDT', [bigEntry()]);
+    assert.equal(await first.lead({ valid: () => true }, stop.signal), 'fenced');
+    // The standby applied the whole entry, compared the first event entry, and holds the rest.
+    await until(() => standby.position().evtSeq === 1, 'the standby to follow the first event entry');
+    assert.deepEqual(standby.position(), { cmdSeq: 1, evtSeq: 1 });
+    const promoted = new AbortController();
+    stop.abort();
+    await following;
+    const leading = standby.lead({ valid: () => true }, promoted.signal);
+    await until(async () => (await log.lastSeq('evt.BTCUSDT')) === 2, 'the rest of the entry');
+    promoted.abort();
+    await leading;
+    assert.deepEqual(errors, []);
+    assert.equal(standby.divergences(), 0);
+    assert.deepEqual(await shape(log), [
+      ['c1-1.320', 0, 320],
+      ['c1.321-1', 321, 399],
+    ]);
+    const report = await verifySymbolLog(log, 'BTCUSDT');
+    assert.deepEqual(report.problems, []);
+    assert.equal(report.matched, 1);
+    await db.destroy();
+  });
+
   it('a leader that stopped after the first of them: the next leader appends the rest before any new command, nothing twice', async () => {
     const { db, log } = await open();
     const stop = new AbortController();
