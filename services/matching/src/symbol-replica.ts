@@ -461,7 +461,7 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
           const out: AppendInput[] = [];
           let trades = 0;
           let spans: Span[] | undefined;
-          // The run of untraced commands not yet in `out`, and its payload's size so far.
+          // Untraced results go into runs (event entries); a traced command gets an entry of its own.
           const runs = createRuns(out);
           let commandCount = 0;
           for (const e of entries) {
