@@ -149,6 +149,7 @@ export async function startBallast(settings: StartSettings, logger: Logger): Pro
     // only where the database has cores to spare: on the 2-core bench machine one lane used about
     // a quarter less of PostgreSQL's CPU than four, and sustained more (docs/operations.md).
     lanes: settings.postgresUrl !== '' ? settings.omsLanes : 1,
+    commandEntries: settings.omsCommandEntries,
     onWarning: (m, err) => logger.warn({ err }, m),
     onAccepted: (symbol) => metrics.ordersAccepted.inc({ symbol }),
     onBalanceConflict: () => metrics.omsBalanceConflicts.inc(),

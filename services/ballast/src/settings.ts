@@ -226,6 +226,14 @@ export const START_SETTINGS = {
     parse: intIn(1, 64),
     default: 1,
   }),
+  omsCommandEntries: s({
+    flag: 'oms-command-entries',
+    env: 'BALLAST_OMS_COMMAND_ENTRIES',
+    description:
+      "How the oms appends commands to a symbol's command log: `batch`, a batch's commands for the symbol as one entry (one message per batch: far fewer messages for JetStream and every reader); `order`, one entry per order, the format of versions before batch entries, which their matching, ledger and gateways read. Run `order` while such replicas are still up during a rollout, then switch to `batch` (docs/operations.md).",
+    parse: oneOf('batch', 'order'),
+    default: 'batch' as 'batch' | 'order',
+  }),
   omsBatchesInFlight: s({
     flag: 'oms-batches-in-flight',
     env: 'BALLAST_OMS_BATCHES_IN_FLIGHT',

@@ -72,6 +72,14 @@ export interface OmsConfig {
   /** Most orders per group commit. @default 256 */
   readonly maxBatch?: number;
   /**
+   * How commands go into a symbol's command log: `batch`, the untraced commands of one batch
+   * (new orders, or cancels sent together) as one entry, a JSON array (`applyCommandEntry` of
+   * `@ballast/engine`); `order`, one entry per command, the only format readers from before batch
+   * entries understand (a rollout keeps it until every matching, ledger and gateway is newer).
+   * @default 'batch'
+   */
+  readonly commandEntries?: 'batch' | 'order';
+  /**
    * Group-commit lanes: accounts are spread over this many independent batch writers, so up to
    * `lanes` transactions run at once (on PostgreSQL; one account is always in one lane, so its
    * orders stay in order and lanes never race for the same balance). @default 1
@@ -307,8 +315,9 @@ const ENTRY_COMMANDS_MAX = 200;
  * the sweeper publish an entry only when it holds all of its rows: the key de-duplicates the
  * entry, so a part of it appended alone would make the log drop the rest.
  */
-function entryKeys(items: readonly { log: string; id: bigint; traced: boolean }[]): string[] {
+function entryKeys(items: readonly { log: string; id: bigint; traced: boolean }[], batch: boolean): string[] {
   const keys = items.map((i) => `o${i.id}`);
+  if (!batch) return keys;
   const byLog = new Map<string, number[]>();
   items.forEach((item, i) => {
     if (item.traced) return;
@@ -399,6 +408,7 @@ export function createOms(config: OmsConfig): Oms {
   const { db, log, markets } = config;
   const now = config.nowMs ?? Date.now;
   const maxBatch = config.maxBatch ?? 256;
+  const batchEntries = (config.commandEntries ?? 'batch') === 'batch';
   // The batch's statements, compiled once per shape (batch size) rather than built every time.
   const queries = createQueryCache();
   // PostgreSQL: a batch's writes combined into data-modifying CTEs (SQLite has none).
@@ -682,6 +692,7 @@ export function createOms(config: OmsConfig): Oms {
       }));
       const keys = entryKeys(
         placed.map(({ a, row }) => ({ log: commandLog(a.p.input.symbol), id: row.id, traced: a.p.ctx !== undefined })),
+        batchEntries,
       );
       placed.forEach(({ a, row }, i) => {
         const payload = commandOf(a, row.id, timeMs);
@@ -859,6 +870,7 @@ export function createOms(config: OmsConfig): Oms {
     const idOf = (i: number): bigint => ids[i] as bigint;
     const entryKeyOf = entryKeys(
       accepted.map((a, i) => ({ log: commandLog(a.p.input.symbol), id: idOf(i), traced: a.p.ctx !== undefined })),
+      batchEntries,
     );
     const commands = accepted.map((a, i) => ({
       key: entryKeyOf[i] as string,
@@ -1274,9 +1286,11 @@ export function createOms(config: OmsConfig): Oms {
           const positions = await appendCommands(
             name,
             list.map((c) =>
-              c.ctx === undefined || !tracingEnabled()
-                ? { payload: c.payload, ctx: undefined, group: 'cancels' }
-                : { payload: c.payload, ctx: c.ctx },
+              c.ctx !== undefined && tracingEnabled()
+                ? { payload: c.payload, ctx: c.ctx }
+                : batchEntries
+                  ? { payload: c.payload, ctx: undefined, group: 'cancels' }
+                  : { payload: c.payload, ctx: undefined },
             ),
           );
           // Cancels have no key, so the log never answers them as duplicates: every position is known.

@@ -8,7 +8,7 @@ import type { Transaction } from 'kysely';
 import { ACCOUNT, fundedDb, limitBuy as buy, markets } from './fixtures.ts';
 
 /** An oms whose command log shares its SQLite database; `failAfterWork` makes the next batch fail after its writes. */
-const open = async () => {
+const open = async (commandEntries?: 'batch' | 'order') => {
   const db = await fundedDb();
   const log = await createSqliteEventLog(db);
   let failNext = false;
@@ -21,7 +21,13 @@ const open = async () => {
         throw new Error('disk full');
       }),
   };
-  const oms = createOms({ db, log, markets, logInTransaction });
+  const oms = createOms({
+    db,
+    log,
+    markets,
+    logInTransaction,
+    ...(commandEntries !== undefined ? { commandEntries } : {}),
+  });
   const count = async (table: 'orders' | 'outbox' | 'postings') =>
     Number(
       (
@@ -64,6 +70,36 @@ describe('oms with the command log in its transaction (embedded)', () => {
     assert.deepEqual(
       (JSON.parse(entry!.payload) as { orderId: number }[]).map((c) => c.orderId),
       ids,
+    );
+    await db.destroy();
+  });
+
+  it("with commandEntries 'order' (a rollout beside older readers), appends one entry per order, as before batch entries", async () => {
+    const { db, log, oms } = await open('order');
+    const results = await Promise.all(Array.from({ length: 3 }, () => oms.place(buy())));
+    assert.deepEqual(
+      results.map((r) => (r.ok ? [r.cmdSeq, r.cmdPart] : r.reason)),
+      [
+        [1, undefined],
+        [2, undefined],
+        [3, undefined],
+      ],
+    );
+    const entries = await log.read('cmd.BTCUSDT', 1, 10);
+    assert.deepEqual(
+      entries.map((e) => [e.key, (JSON.parse(e.payload) as { orderId: number }).orderId]),
+      results.map((r) => (r.ok ? [`o${r.order.id}`, Number(r.order.id)] : [])),
+    );
+    const cancels = await Promise.all(
+      results.map((r) => oms.cancel({ accountId: ACCOUNT, symbol: 'BTCUSDT', orderId: r.ok ? r.order.id : 0n })),
+    );
+    assert.deepEqual(
+      cancels.map((c) => (c.ok ? [c.cmdSeq, c.cmdPart] : c.reason._tag)),
+      [
+        [4, undefined],
+        [5, undefined],
+        [6, undefined],
+      ],
     );
     await db.destroy();
   });
