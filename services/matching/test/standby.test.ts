@@ -303,6 +303,23 @@ describe('an entry whose events exceed MAX_ENTRY_BYTES', () => {
       return [e.key, r[0]?.part, r.at(-1)?.part];
     });
 
+  /**
+   * `log`, except that its first event append of two or more entries stores only the first, then
+   * fails: as a leader killed between two pipelined publishes.
+   */
+  const cutAfterFirst = (log: EventLog): EventLog => {
+    let cutNext = true;
+    return {
+      ...log,
+      append: async (name, entries, opts) => {
+        if (!cutNext || name !== 'evt.BTCUSDT' || entries.length < 2) return log.append(name, entries, opts);
+        cutNext = false;
+        await log.append(name, entries.slice(0, 1), opts);
+        throw Object.assign(new Error('connection lost'), { code: 'STATE_CONNECTION' });
+      },
+    };
+  };
+
   it('splits its parts over consecutive event entries under distinct keys; a standby agrees and the log verifies', async () => {
     const { db, log } = await open();
     const stop = new AbortController();
@@ -334,16 +351,7 @@ describe('an entry whose events exceed MAX_ENTRY_BYTES', () => {
   it('a standby that followed the first of them and is promoted holds the rest pending and appends it first', async () => {
     const { db, log } = await open();
     const stop = new AbortController();
-    let cutNext = true;
-    const cutting: EventLog = {
-      ...log,
-      append: async (name, entries, opts) => {
-        if (!cutNext || name !== 'evt.BTCUSDT' || entries.length < 2) return log.append(name, entries, opts);
-        cutNext = false;
-        await log.append(name, entries.slice(0, 1), opts);
-        throw Object.assign(new Error('connection lost'), { code: 'STATE_CONNECTION' });
-      },
-    };
+    const cutting = cutAfterFirst(log);
     const errors: string[] = [];
     const first = createSymbolReplica({ symbol: 'BTCUSDT', db, log: cutting, onError: () => undefined });
     const standby = createSymbolReplica({ symbol: 'BTCUSDT', db, log, onError: (m) => errors.push(m) });
@@ -377,18 +385,7 @@ describe('an entry whose events exceed MAX_ENTRY_BYTES', () => {
   it('a leader that stopped after the first of them: the next leader appends the rest before any new command, nothing twice', async () => {
     const { db, log } = await open();
     const stop = new AbortController();
-    // The first leader's log stores the first entry of each append, then fails: as a process
-    // killed between two pipelined publishes.
-    let cutNext = true;
-    const cutting: EventLog = {
-      ...log,
-      append: async (name, entries, opts) => {
-        if (!cutNext || name !== 'evt.BTCUSDT' || entries.length < 2) return log.append(name, entries, opts);
-        cutNext = false;
-        await log.append(name, entries.slice(0, 1), opts);
-        throw Object.assign(new Error('connection lost'), { code: 'STATE_CONNECTION' });
-      },
-    };
+    const cutting = cutAfterFirst(log);
     const first = createSymbolReplica({ symbol: 'BTCUSDT', db, log: cutting, onError: () => undefined });
     await first.warm(stop.signal);
     await log.append('cmd.BTCUSDT', [bigEntry()]);
