@@ -28,11 +28,16 @@ export function decodeCommandEntry(payload: string): { readonly commands: Comman
 }
 
 /**
- * Applies command-log entry `cmdSeq` (its `payload`) to `book`: one result for an entry of one
- * command, one per part (numbered from 0) for an entry of several.
+ * Applies command-log entry `cmdSeq` (its payload, or the payload already decoded by
+ * {@link decodeCommandEntry}) to `book`: one result for an entry of one command, one per part
+ * (numbered from 0) for an entry of several.
  */
-export function applyCommandEntry(book: OrderBook, cmdSeq: number, payload: string): CommandResult[] {
-  const { commands, several } = decodeCommandEntry(payload);
+export function applyCommandEntry(
+  book: OrderBook,
+  cmdSeq: number,
+  entry: string | ReturnType<typeof decodeCommandEntry>,
+): CommandResult[] {
+  const { commands, several } = typeof entry === 'string' ? decodeCommandEntry(entry) : entry;
   if (!several) return [{ cmdSeq, events: book.apply(commands[0] as Command) }];
   return commands.map((c, part) => ({ cmdSeq, part, events: book.apply(c) }));
 }

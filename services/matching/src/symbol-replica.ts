@@ -127,6 +127,19 @@ const createRuns = (out: AppendInput[]) => {
   };
 };
 
+/**
+ * Splits `pending` (results in log order) into those up to and including position `last` and
+ * the rest: an event entry's share of results computed ahead of it.
+ */
+export const takeThrough = (
+  pending: readonly CommandResult[],
+  last: CommandResult,
+): { taken: CommandResult[]; rest: CommandResult[] } => {
+  let n = 0;
+  while (n < pending.length && comparePositions(pending[n] as CommandResult, last) <= 0) n++;
+  return { taken: pending.slice(0, n), rest: n === pending.length ? [] : pending.slice(n) };
+};
+
 /** Why {@link SymbolReplica.lead} returned. */
 export type LeadOutcome = 'stopped' | 'lease-lost' | 'fenced';
 
@@ -254,10 +267,8 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
           cmdSeq = c.seq;
         }
         // This entry's results: the pending ones up to its last command.
-        let n = 0;
-        while (n < pending.length && comparePositions(pending[n] as CommandResult, last) <= 0) n++;
-        const results = pending.slice(0, n);
-        pending = n === pending.length ? [] : pending.slice(n);
+        const { taken: results, rest } = takeThrough(pending, last);
+        pending = rest;
         if (results.length > 0 && encodeCommandResults(results) !== p.payload) {
           diverged++;
           const first = results[0] as CommandResult;
@@ -368,6 +379,31 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
     }
   };
 
+  /**
+   * Appends `out` after `evtSeq` (fenced by it) while the lease holds, retrying other failures
+   * with backoff; on success `evtSeq` moves to the last entry. Returns why it stopped otherwise
+   * (`fenced`: another writer moved the log, with its error).
+   */
+  const appendEvents = async (
+    out: readonly AppendInput[],
+    lease: LeaseCheck,
+    signal: AbortSignal,
+  ): Promise<{ outcome: 'appended' | 'stopped' | 'lease-lost' } | { outcome: 'fenced'; err: unknown }> => {
+    for (let attempt = 0; ; attempt++) {
+      if (signal.aborted) return { outcome: 'stopped' };
+      if (!lease.valid()) return { outcome: 'lease-lost' };
+      try {
+        const results = await log.append(evtLog, out, { expectedLastSeq: evtSeq });
+        evtSeq = (results.at(-1) as { seq: number }).seq;
+        return { outcome: 'appended' };
+      } catch (err) {
+        if ((err as { code?: string }).code === 'STATE_FENCED') return { outcome: 'fenced', err };
+        config.onError?.(`matching ${symbol}: event append failed (attempt ${attempt + 1}); retrying`, err);
+        await sleep(Math.min(500, 25 * 2 ** attempt), signal).catch(() => undefined);
+      }
+    }
+  };
+
   return {
     symbol,
     book: () => book,
@@ -404,26 +440,16 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
         const runs = createRuns(out);
         runs.add(pending);
         runs.end();
-        for (let attempt = 0; ; attempt++) {
-          if (signal.aborted) return 'stopped';
-          if (!lease.valid()) return 'lease-lost';
-          try {
-            const results = await log.append(evtLog, out, { expectedLastSeq: evtSeq });
-            evtSeq = (results.at(-1) as { seq: number }).seq;
-            pending = [];
-            config.onAppended?.(symbol, evtSeq);
-            break;
-          } catch (err) {
-            if ((err as { code?: string }).code === 'STATE_FENCED') {
-              // Another writer moved the log; this book is not ahead of it (the rest is only
-              // pending), so the next `warm` catches up without a rebuild.
-              config.onError?.(`matching ${symbol}: append fenced (another writer); catching up`, err);
-              return 'fenced';
-            }
-            config.onError?.(`matching ${symbol}: event append failed (attempt ${attempt + 1}); retrying`, err);
-            await sleep(Math.min(500, 25 * 2 ** attempt), signal).catch(() => undefined);
-          }
+        const appended = await appendEvents(out, lease, signal);
+        if (appended.outcome === 'fenced') {
+          // Another writer moved the log; this book is not ahead of it (the rest is only
+          // pending), so the next `warm` catches up without a rebuild.
+          config.onError?.(`matching ${symbol}: append fenced (another writer); catching up`, appended.err);
+          return 'fenced';
         }
+        if (appended.outcome !== 'appended') return appended.outcome;
+        pending = [];
+        config.onAppended?.(symbol, evtSeq);
       }
       const stop = new AbortController();
       const tailSignal = AbortSignal.any([signal, stop.signal]);
@@ -465,10 +491,11 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
           const runs = createRuns(out);
           let commandCount = 0;
           for (const e of entries) {
-            const { commands, several } = decodeCommandEntry(e.payload);
+            const decoded = decodeCommandEntry(e.payload);
+            const { commands, several } = decoded;
             if (several) {
               // A batch of the oms (never traced: a traced command has an entry of its own).
-              const results = commands.map((c, part) => ({ cmdSeq: e.seq, part, events: book.apply(c) }));
+              const results = applyCommandEntry(book, e.seq, decoded);
               for (const r of results) for (const ev of r.events) if (ev.type === 'trade') trades++;
               runs.add(results);
               commandCount += results.length;
@@ -517,27 +544,18 @@ export function createSymbolReplica(config: SymbolReplicaConfig): SymbolReplica 
           // The book has moved on: append these exact results while the lease holds; otherwise
           // the book is ahead of the log and gets rebuilt.
           const appendStart = spans !== undefined ? performance.now() : 0;
-          for (let attempt = 0; ; attempt++) {
-            if (!lease.valid() || signal.aborted) {
-              if (spans !== undefined) for (const span of spans) endSpan(span, new Error('not appended'));
-              return end(signal.aborted ? 'stopped' : 'lease-lost', true);
-            }
-            try {
-              const results = await log.append(evtLog, out, { expectedLastSeq: evtSeq });
-              evtSeq = (results.at(-1) as { seq: number }).seq;
-              if (spans !== undefined) traceAppend(spans, appendStart, entries.length);
-              break;
-            } catch (err) {
-              if ((err as { code?: string }).code === 'STATE_FENCED') {
-                if (spans !== undefined) for (const span of spans) endSpan(span, err);
-                // Another writer appended to this log: this book is not authoritative any more.
-                config.onError?.(`matching ${symbol}: append fenced (another writer); rebuilding`, err);
-                return end('fenced', true);
-              }
-              config.onError?.(`matching ${symbol}: event append failed (attempt ${attempt + 1}); retrying`, err);
-              await sleep(Math.min(500, 25 * 2 ** attempt), signal);
-            }
+          const appended = await appendEvents(out, lease, signal);
+          if (appended.outcome === 'fenced') {
+            if (spans !== undefined) for (const span of spans) endSpan(span, appended.err);
+            // Another writer appended to this log: this book is not authoritative any more.
+            config.onError?.(`matching ${symbol}: append fenced (another writer); rebuilding`, appended.err);
+            return end('fenced', true);
           }
+          if (appended.outcome !== 'appended') {
+            if (spans !== undefined) for (const span of spans) endSpan(span, new Error('not appended'));
+            return end(appended.outcome, true);
+          }
+          if (spans !== undefined) traceAppend(spans, appendStart, entries.length);
           cmdSeq = (entries.at(-1) as LogEntry).seq;
           config.onApplied?.(symbol, commandCount, trades);
           config.onAppended?.(symbol, evtSeq);

@@ -23,7 +23,7 @@ import {
   type CommandResult,
 } from '@ballast/engine';
 import type { EventLog, LogEntry } from '@ballast/state';
-import { commandLog, eventLog } from './symbol-replica.ts';
+import { commandLog, eventLog, takeThrough } from './symbol-replica.ts';
 
 /** The outcome of {@link verifySymbolLog}. */
 export interface SymbolLogReport {
@@ -95,10 +95,8 @@ export async function verifySymbolLog(log: EventLog, symbol: string, signal?: Ab
       pending.push(...applyCommandEntry(book, c.seq, c.payload));
       applied = c.seq;
     }
-    let n = 0;
-    while (n < pending.length && comparePositions(pending[n] as CommandResult, last) <= 0) n++;
-    const replayed = pending.slice(0, n);
-    pending = pending.slice(n);
+    const { taken: replayed, rest } = takeThrough(pending, last);
+    pending = rest;
     matched = pending.length === 0 ? applied : applied - 1;
     if (complete && (replayed.length === 0 || encodeCommandResults(replayed) !== e.payload)) {
       problem(`${symbol}: event ${e.seq} differs from a clean replay of commands ${at(head)}..${at(last)}`);

@@ -336,8 +336,10 @@ function entryKeys(items: readonly { log: string; id: bigint; traced: boolean }[
   return keys;
 }
 
+/** Whether an outbox key names an entry of several commands (`b<first>-<count>`). */
+const isBatchKey = (key: string): boolean => key.startsWith('b');
 /** The number of commands of an entry key `b<first>-<count>` (1 for any other key). */
-const entrySize = (key: string): number => (key.startsWith('b') ? Number(key.slice(key.indexOf('-') + 1)) : 1);
+const entrySize = (key: string): number => (isBatchKey(key) ? Number(key.slice(key.indexOf('-') + 1)) : 1);
 
 /** The trace context a committed command carries (its `trace` field), if any. */
 const traceOf = (payload: string): TraceContext | undefined => {
@@ -1103,7 +1105,7 @@ export function createOms(config: OmsConfig): Oms {
         payload: w.payload,
         orderId: w.order.id,
         ctx: w.pending.ctx,
-        ...(w.key.startsWith('b') ? { group: w.key } : {}),
+        ...(isBatchKey(w.key) ? { group: w.key } : {}),
       });
     }
     return byLog;
@@ -1311,20 +1313,20 @@ export function createOms(config: OmsConfig): Oms {
     const group = (rows: { log: string; key: string; payload: string; order_id: bigint }[]) => {
       const seen = new Map<string, number>();
       for (const r of rows)
-        if (r.key.startsWith('b')) seen.set(`${r.log} ${r.key}`, (seen.get(`${r.log} ${r.key}`) ?? 0) + 1);
+        if (isBatchKey(r.key)) seen.set(`${r.log} ${r.key}`, (seen.get(`${r.log} ${r.key}`) ?? 0) + 1);
       const byLog = new Map<string, (OutCommand & { orderId: bigint })[]>();
       const taken: bigint[] = [];
       for (const r of rows) {
-        const whole = !r.key.startsWith('b') || seen.get(`${r.log} ${r.key}`) === entrySize(r.key);
-        if (!whole) continue;
+        const batch = isBatchKey(r.key);
+        if (batch && seen.get(`${r.log} ${r.key}`) !== entrySize(r.key)) continue;
         let list = byLog.get(r.log);
         if (list === undefined) byLog.set(r.log, (list = []));
         list.push({
           key: r.key,
           payload: r.payload,
           orderId: r.order_id,
-          ctx: tracingEnabled() && !r.key.startsWith('b') ? traceOf(r.payload) : undefined,
-          ...(r.key.startsWith('b') ? { group: r.key } : {}),
+          ctx: tracingEnabled() && !batch ? traceOf(r.payload) : undefined,
+          ...(batch ? { group: r.key } : {}),
         });
         taken.push(r.order_id);
       }
